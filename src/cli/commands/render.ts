@@ -1,0 +1,68 @@
+import { mkdir, readdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { DotfleetError } from '../../core/errors.js';
+import { getHost } from '../../core/fleet.js';
+import { Renderer } from '../../core/render.js';
+import { renderHash } from '../../core/render-hash.js';
+import { formatMode, type RenderedTree } from '../../core/tree.js';
+import { EXIT, openFleet, write } from '../io.js';
+
+async function writeTree(out: string, tree: RenderedTree): Promise<void> {
+  const existing = await readdir(out).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+  if (existing.length > 0) {
+    throw new DotfleetError('usage', `${out} is not empty`, { file: out, hint: 'pass --out with a new or empty directory; render never overwrites files' });
+  }
+  await mkdir(out, { recursive: true });
+  // Sorted, so parents come before children; modes are set after writing, so a read-only
+  // directory is made read-only once its content is in.
+  const paths = [...tree.keys()].sort();
+  for (const p of paths) {
+    const e = tree.get(p)!;
+    const abs = join(out, p);
+    if (e.kind === 'dir') await mkdir(abs, { recursive: true });
+    else {
+      await mkdir(dirname(abs), { recursive: true });
+      if (e.kind === 'symlink') await symlink(e.target, abs);
+      else await writeFile(abs, e.content, { mode: e.mode });
+    }
+  }
+  for (const p of paths.reverse()) {
+    const e = tree.get(p)!;
+    if (e.kind !== 'symlink') await chmod(join(out, p), e.mode);
+  }
+}
+
+export function renderCommand(program: Command): void {
+  program
+    .command('render')
+    .description("render one host's configuration: list it, or write it to a directory")
+    .option('--repo <dir>', 'fleet repository', '.')
+    .option('--ref <rev>', 'read the fleet at this revision (default: the working tree)')
+    .requiredOption('--host <name>', 'the host to render')
+    .option('--out <dir>', 'write the rendered tree here (a new or empty directory)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { repo: string; ref?: string; host: string; out?: string; json?: boolean }) => {
+      const { fleet, commit } = await openFleet(opts.repo, opts.ref);
+      const host = getHost(fleet, opts.host);
+      const r = new Renderer().renderHost(fleet, host);
+      const errors = [...fleet.sources.errors, ...r.errors];
+      const hash = renderHash(r.tree);
+      if (opts.out && errors.length === 0) await writeTree(opts.out, r.tree);
+      if (opts.json) {
+        const entries = [...r.tree].map(([path, e]) => ({ path, kind: e.kind, ...(e.kind === 'symlink' ? { target: e.target } : { mode: formatMode(e.mode) }), ...(e.kind === 'file' ? { size: e.content.length } : {}) }));
+        write(JSON.stringify({ host: host.name, commit, renderHash: hash, entries, errors: errors.map((e) => e.toJSON()) }, null, 2));
+      } else {
+        for (const [path, e] of r.tree) {
+          const what = e.kind === 'symlink' ? `-> ${e.target}` : e.kind === 'file' ? `${e.content.length} B` : '';
+          write(`${e.kind === 'symlink' ? 'link' : formatMode(e.mode)}  ${e.kind.padEnd(7)}  ${path}${e.kind === 'dir' ? '/' : ''}  ${what}`.trimEnd());
+        }
+        write(`render hash ${hash}${opts.out && errors.length === 0 ? ` · written to ${opts.out}` : ''}`);
+        for (const e of errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
+      }
+      if (errors.length > 0) {
+        if (opts.out) process.stderr.write(`dotfleet: nothing written to ${opts.out}: ${host.name} has render errors\n`);
+        process.exitCode = EXIT.renderErrors;
+      }
+    });
+}

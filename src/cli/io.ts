@@ -1,0 +1,47 @@
+/** What every CLI command shares: opening a fleet from a repository, output, exit codes. */
+import { fileURLToPath } from 'node:url';
+import { loadFleet, type Fleet } from '../core/fleet.js';
+import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
+import { ansi, type Paint } from '../core/report/text.js';
+
+/** Documented in docs/cli.md. */
+export const EXIT = {
+  ok: 0,
+  /** `--exit-code`: there are differences. */
+  differences: 1,
+  /** A user error: bad arguments, a repository or fleet file that cannot be read. */
+  usage: 2,
+  /** The fleet has render errors. */
+  renderErrors: 3,
+} as const;
+
+export interface OpenedFleet {
+  fleet: Fleet;
+  /** The commit read, or undefined for the working tree. */
+  commit?: string;
+  root: string;
+}
+
+export async function openFleet(repo: string, ref?: string): Promise<OpenedFleet> {
+  const root = await repoRoot(repo);
+  if (ref === undefined) return { fleet: loadFleet(await readWorkingTree(root)), root };
+  const commit = await resolveCommit(root, ref);
+  return { fleet: loadFleet(await readTreeAtRef(root, commit)), commit, root };
+}
+
+export type ColorChoice = 'auto' | 'always' | 'never';
+
+export function paintFor(choice: ColorChoice = 'auto', stream: NodeJS.WriteStream = process.stdout): Paint | undefined {
+  if (choice === 'always') return ansi;
+  if (choice === 'never') return undefined;
+  return stream.isTTY && !process.env.NO_COLOR ? ansi : undefined;
+}
+
+/** The installed package's root (dist/cli/io.js → ../../). */
+export function packageRoot(): string {
+  return fileURLToPath(new URL('../../', import.meta.url));
+}
+
+export function write(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}

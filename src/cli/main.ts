@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/** The `dotfleet` CLI: parse arguments, run one command, turn user errors into one clear line. */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { isDotfleetError } from '../core/errors.js';
+import { EXIT } from './io.js';
+import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
+import { fleetCommand } from './commands/fleet.js';
+import { hostsCommand } from './commands/hosts.js';
+import { renderCommand } from './commands/render.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('dotfleet')
+    .description('Git-native GitOps for fleets of machines: render, diff, apply and attest dotfiles per host')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    `
+Exit codes: 0 ok · 1 differences (with --exit-code) · 2 usage or input error · 3 render errors
+Docs: docs/cli.md, docs/fleet-repo.md`,
+  );
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, demoCommand]) add(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and --version exit 0; commander already printed what was wrong otherwise.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (isDotfleetError(e)) {
+      process.stderr.write(`dotfleet: error: ${e.describe()}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`dotfleet: internal error (please report it): ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 70;
+  },
+);

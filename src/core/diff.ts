@@ -1,0 +1,122 @@
+/**
+ * Comparing two rendered trees of one host (or of two hosts): Added, Removed, Modified (a unified
+ * diff with 3 lines of context), Permission and Symlink-target changes. Binary files are
+ * summarised by size and hash, never printed.
+ */
+import { createHash } from 'node:crypto';
+import { structuredPatch } from 'diff';
+import { asText, type RenderedEntry, type RenderedTree } from './tree.js';
+import { compareStrings } from './paths.js';
+
+export type ChangeType = 'added' | 'removed' | 'modified' | 'permission' | 'symlink';
+
+export interface BlobSummary {
+  size: number;
+  sha256: string;
+}
+
+export interface Change {
+  type: ChangeType;
+  path: string;
+  kind: RenderedEntry['kind'];
+  /** Unified diff hunks (no file header) for text content: modified, added or removed files. */
+  patch?: string;
+  /** Binary content, summarised. */
+  binary?: { from?: BlobSummary; to?: BlobSummary };
+  fromMode?: number;
+  toMode?: number;
+  fromTarget?: string;
+  toTarget?: string;
+}
+
+export const CHANGE_LETTER: Record<ChangeType, string> = {
+  added: 'A',
+  removed: 'R',
+  modified: 'M',
+  permission: 'P',
+  symlink: 'S',
+};
+
+const TYPE_ORDER: ChangeType[] = ['removed', 'added', 'modified', 'permission', 'symlink'];
+
+function summary(bytes: Uint8Array): BlobSummary {
+  return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Unified diff hunks with 3 lines of context, without the ---/+++ header. */
+export function unifiedHunks(from: string, to: string): string {
+  const patch = structuredPatch('a', 'b', from, to, '', '', { context: 3 });
+  const out: string[] = [];
+  for (const h of patch.hunks) {
+    out.push(`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`);
+    out.push(...h.lines);
+  }
+  return out.join('\n');
+}
+
+function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined): Change {
+  const fromText = from === undefined ? '' : asText(from);
+  const toText = to === undefined ? '' : asText(to);
+  const change: Change = { type, path, kind: 'file' };
+  if (fromText === undefined || toText === undefined) {
+    change.binary = {};
+    if (from) change.binary.from = summary(from);
+    if (to) change.binary.to = summary(to);
+  } else {
+    change.patch = unifiedHunks(fromText, toText);
+  }
+  return change;
+}
+
+function describeEntry(type: 'added' | 'removed', path: string, e: RenderedEntry): Change {
+  switch (e.kind) {
+    case 'dir':
+      return type === 'added' ? { type, path, kind: 'dir', toMode: e.mode } : { type, path, kind: 'dir', fromMode: e.mode };
+    case 'symlink':
+      return type === 'added' ? { type, path, kind: 'symlink', toTarget: e.target } : { type, path, kind: 'symlink', fromTarget: e.target };
+    case 'file': {
+      const c = type === 'added' ? contentChange(type, path, undefined, e.content) : contentChange(type, path, e.content, undefined);
+      if (type === 'added') c.toMode = e.mode;
+      else c.fromMode = e.mode;
+      return c;
+    }
+  }
+}
+
+/** The changes at one path. */
+export function compareEntries(path: string, from: RenderedEntry | undefined, to: RenderedEntry | undefined): Change[] {
+  if (!from && !to) return [];
+  if (!from) return [describeEntry('added', path, to!)];
+  if (!to) return [describeEntry('removed', path, from)];
+  if (from.kind !== to.kind) return [describeEntry('removed', path, from), describeEntry('added', path, to)];
+  const out: Change[] = [];
+  if (from.kind === 'symlink' && to.kind === 'symlink') {
+    if (from.target !== to.target) out.push({ type: 'symlink', path, kind: 'symlink', fromTarget: from.target, toTarget: to.target });
+    return out;
+  }
+  if (from.kind === 'file' && to.kind === 'file' && Buffer.compare(from.content, to.content) !== 0) {
+    out.push(contentChange('modified', path, from.content, to.content));
+  }
+  const fromMode = (from as { mode: number }).mode;
+  const toMode = (to as { mode: number }).mode;
+  if (fromMode !== toMode) out.push({ type: 'permission', path, kind: from.kind, fromMode, toMode });
+  return out;
+}
+
+export function sortChanges(changes: Change[]): Change[] {
+  return changes.sort((a, b) => compareStrings(a.path, b.path) || TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type));
+}
+
+/** Every change from `from` to `to`; `paths` limits the comparison to those targets. */
+export function compareTrees(from: RenderedTree, to: RenderedTree, paths?: Iterable<string>): Change[] {
+  const all = paths ? new Set(paths) : new Set([...from.keys(), ...to.keys()]);
+  const out: Change[] = [];
+  for (const p of all) out.push(...compareEntries(p, from.get(p), to.get(p)));
+  return sortChanges(out);
+}
+
+export function countByType(changes: Change[]): Record<ChangeType, number> {
+  const counts: Record<ChangeType, number> = { added: 0, removed: 0, modified: 0, permission: 0, symlink: 0 };
+  for (const c of changes) counts[c.type]++;
+  return counts;
+}

@@ -1,0 +1,227 @@
+/**
+ * The fleet diff: for every host, what a change (base → head) does to its rendered tree, with
+ * hosts whose change sets are identical grouped.
+ *
+ * Only what a change can affect is rendered. A host's entry is re-rendered when its source
+ * changed, or when it is a template whose static dependencies (template/analyze.ts) overlap a key
+ * of the host's context that differs between base and head; the ignore list likewise. Everything
+ * else is, by construction, identical on both sides. `full: true` renders everything instead and
+ * must give the same answer (the tests hold the two to that).
+ */
+import { DotfleetError } from './errors.js';
+import { changedPaths, type PlainObject } from './data.js';
+import { contextFor, type Fleet } from './fleet.js';
+import type { Host } from './inventory.js';
+import { IgnoreList } from './ignore.js';
+import { conflict, Renderer } from './render.js';
+import type { SourceEntry } from './source-names.js';
+import { pathsOverlap, type KeyPath } from './template/analyze.js';
+import { compareEntries, compareTrees, sortChanges, type Change } from './diff.js';
+import type { RenderedEntry, RenderedTree } from './tree.js';
+import { bytesEqual } from './tree.js';
+import { compareStrings } from './paths.js';
+
+export type HostStatus = 'added' | 'removed' | 'changed' | 'unchanged' | 'error';
+
+export interface HostDiff {
+  host: string;
+  machine: string;
+  platform: string;
+  wave: number;
+  status: HostStatus;
+  changes: Change[];
+  /** Render errors at head in what this change touches. */
+  errors: DotfleetError[];
+}
+
+export interface ChangeGroup {
+  /** Hosts with exactly these changes, sorted. */
+  hosts: string[];
+  changes: Change[];
+}
+
+export interface FleetDiff {
+  hosts: HostDiff[];
+  groups: ChangeGroup[];
+  /** Errors in the source tree at head that concern every host (bad source names). */
+  sourceErrors: DotfleetError[];
+  /** How many template renders the diff took (base and head together). */
+  renders: number;
+}
+
+export interface DiffOptions {
+  /** Restrict to these hosts. */
+  hosts?: string[];
+  /** Render every entry of every host on both sides (slow; the reference the fast path is held to). */
+  full?: boolean;
+}
+
+function hostOf(base: Fleet, head: Fleet, name: string): Host {
+  return head.hosts.get(name) ?? base.hosts.get(name)!;
+}
+
+/** Source paths whose bytes differ (or exist on one side only), and entries whose mapping differs. */
+function changedSources(base: Fleet, head: Fleet): Set<string> {
+  const changed = new Set<string>();
+  for (const [p, b] of head.tree) {
+    const a = base.tree.get(p);
+    if (!a || !bytesEqual(a, b)) changed.add(p);
+  }
+  for (const p of base.tree.keys()) if (!head.tree.has(p)) changed.add(p);
+  const key = (e: SourceEntry) => `${e.target}\u0000${e.kind}\u0000${e.mode}\u0000${e.template}\u0000${e.empty}`;
+  const baseEntries = new Map(base.sources.entries.map((e) => [e.source, key(e)]));
+  for (const e of head.sources.entries) if (baseEntries.get(e.source) !== key(e)) changed.add(e.source);
+  const headEntries = new Set(head.sources.entries.map((e) => e.source));
+  for (const e of base.sources.entries) if (!headEntries.has(e.source)) changed.add(e.source);
+  return changed;
+}
+
+const overlaps = (deps: KeyPath[], keys: KeyPath[]): boolean => deps.some((d) => keys.some((k) => pathsOverlap(d, k)));
+
+class Side {
+  private readonly deps = new Map<string, KeyPath[]>();
+  readonly ignoreDeps: KeyPath[];
+  constructor(
+    readonly fleet: Fleet,
+    private readonly renderer: Renderer,
+  ) {
+    this.ignoreDeps = renderer.ignoreDeps(fleet);
+  }
+  depsOf(e: SourceEntry): KeyPath[] {
+    let d = this.deps.get(e.source);
+    if (!d) {
+      d = this.renderer.depsOf(this.fleet, e);
+      this.deps.set(e.source, d);
+    }
+    return d;
+  }
+  /** The entry at `target` for a host, with conflicts reported. */
+  renderTarget(target: string, context: PlainObject, ignore: IgnoreList, host: string, errors: DotfleetError[]): RenderedEntry | undefined {
+    if (ignore.ignores(target)) return undefined;
+    let found: RenderedEntry | undefined;
+    let first: SourceEntry | undefined;
+    for (const entry of this.fleet.sources.byTarget.get(target) ?? []) {
+      let rendered: RenderedEntry | null;
+      try {
+        rendered = this.renderer.renderEntry(this.fleet, entry, context);
+      } catch (e) {
+        if (!(e instanceof DotfleetError)) throw e;
+        errors.push(e.forHost(host));
+        continue;
+      }
+      if (!rendered) continue;
+      if (first) {
+        errors.push(conflict(target, first, entry, host));
+        return undefined;
+      }
+      first = entry;
+      found = rendered;
+    }
+    return found;
+  }
+}
+
+export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, renderer: Renderer = new Renderer()): FleetDiff {
+  const startRenders = renderer.renders;
+  const names = [...new Set([...base.hosts.keys(), ...head.hosts.keys()])]
+    .filter((n) => !options.hosts || options.hosts.includes(n))
+    .sort(compareStrings);
+  const changed = options.full ? undefined : changedSources(base, head);
+  const b = new Side(base, renderer);
+  const h = new Side(head, renderer);
+
+  const hosts = names.map((name) => {
+    const host = hostOf(base, head, name);
+    const result: HostDiff = { host: name, machine: host.machine, platform: host.platform, wave: host.wave, status: 'unchanged', changes: [], errors: [] };
+    const inBase = base.hosts.get(name);
+    const inHead = head.hosts.get(name);
+    if (!inHead) {
+      result.status = 'removed';
+      result.changes = compareTrees(renderer.renderHost(base, inBase!).tree, new Map());
+      return result;
+    }
+    if (inBase && changed) {
+      Object.assign(result, diffHost(b, h, inBase, inHead, changed, renderer));
+    } else {
+      const to = renderer.renderHost(head, inHead);
+      const from = inBase ? renderer.renderHost(base, inBase).tree : new Map();
+      result.changes = compareTrees(from, to.tree);
+      result.errors = to.errors;
+    }
+    result.status = result.errors.length > 0 ? 'error' : !inBase ? 'added' : result.changes.length > 0 ? 'changed' : 'unchanged';
+    return result;
+  });
+
+  return { hosts, groups: groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
+}
+
+/** The fast path for a host present on both sides. */
+function diffHost(b: Side, h: Side, baseHost: Host, headHost: Host, changed: Set<string>, renderer: Renderer): Pick<HostDiff, 'changes' | 'errors'> {
+  const errors: DotfleetError[] = [];
+  let ctxB: PlainObject;
+  let ctxH: PlainObject;
+  try {
+    ctxB = contextFor(b.fleet, baseHost);
+  } catch {
+    // The base cannot be rendered for this host: everything at head is new.
+    const r = renderer.renderHost(h.fleet, headHost);
+    return { changes: compareTrees(new Map(), r.tree), errors: r.errors };
+  }
+  try {
+    ctxH = contextFor(h.fleet, headHost);
+  } catch (e) {
+    return { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] };
+  }
+  const keys = changedPaths(ctxB, ctxH);
+  const affected = (side: Side, e: SourceEntry) => changed.has(e.source) || (e.template && keys.length > 0 && overlaps(side.depsOf(e), keys));
+  const targets = new Set<string>();
+  for (const e of b.fleet.sources.entries) if (affected(b, e)) targets.add(e.target);
+  for (const e of h.fleet.sources.entries) if (affected(h, e)) targets.add(e.target);
+  const ignoreChanged = changed.has(h.fleet.ignoreFile) || changed.has(b.fleet.ignoreFile) || overlaps(b.ignoreDeps, keys) || overlaps(h.ignoreDeps, keys);
+  if (targets.size === 0 && !ignoreChanged) return { changes: [], errors };
+
+  let ignB: IgnoreList;
+  let ignH: IgnoreList;
+  try {
+    ignB = renderer.ignoreList(b.fleet, ctxB);
+  } catch {
+    ignB = IgnoreList.EMPTY;
+  }
+  try {
+    ignH = ignoreChanged ? renderer.ignoreList(h.fleet, ctxH) : ignB;
+  } catch (e) {
+    return { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] };
+  }
+  if (!ignB.equals(ignH)) {
+    for (const e of [...b.fleet.sources.entries, ...h.fleet.sources.entries]) {
+      if (ignB.ignores(e.target) !== ignH.ignores(e.target)) targets.add(e.target);
+    }
+  }
+  const changes: Change[] = [];
+  const discard: DotfleetError[] = [];
+  for (const t of targets) {
+    const from = b.renderTarget(t, ctxB, ignB, baseHost.name, discard);
+    const to = h.renderTarget(t, ctxH, ignH, headHost.name, errors);
+    changes.push(...compareEntries(t, from, to));
+  }
+  return { changes: sortChanges(changes), errors };
+}
+
+export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {
+  const groups = new Map<string, ChangeGroup>();
+  for (const h of hosts) {
+    if (h.changes.length === 0) continue;
+    const key = JSON.stringify(h.changes);
+    const g = groups.get(key);
+    if (g) g.hosts.push(h.host);
+    else groups.set(key, { hosts: [h.host], changes: h.changes });
+  }
+  return [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length || compareStrings(a.hosts[0]!, b.hosts[0]!));
+}
+
+/** Compare two hosts' rendered trees at one commit (`dotfleet fleet diff A B`). */
+export function diffHosts(fleet: Fleet, a: Host, b: Host, renderer: Renderer = new Renderer()): { changes: Change[]; errors: DotfleetError[] } {
+  const ra = renderer.renderHost(fleet, a);
+  const rb = renderer.renderHost(fleet, b);
+  return { changes: compareTrees(ra.tree, rb.tree), errors: [...ra.errors, ...rb.errors] };
+}

@@ -1,0 +1,129 @@
+/** Hardware presets and the host inventory: schemas and the layering of a host's template context. */
+import { z } from 'zod';
+import { DotfleetError } from './errors.js';
+import { isPlainObject, mergeData, parseToml, type PlainObject, type PlainValue } from './data.js';
+import { schemaError } from './schema-errors.js';
+
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** An age X25519 recipient: bech32, human-readable part "age", 32-byte key. */
+export const AGE_RECIPIENT = /^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/;
+
+const scalarOrTable: z.ZodType<PlainValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.array(scalarOrTable), z.record(z.string(), scalarOrTable)]),
+);
+
+export const PresetSchema = z.looseObject({
+  display_scale: z.number().positive(),
+  kbd_layout: z.string().min(1),
+  modifier_mode: z.string().min(1),
+  perf_profile: z.string().min(1),
+  wm: z.string().min(1),
+  features: z.record(z.string(), scalarOrTable).default({}),
+});
+export type Preset = z.infer<typeof PresetSchema> & PlainObject;
+
+export const PLATFORMS = ['darwin', 'linux'] as const;
+
+export const HostSchema = z.strictObject({
+  machine: z.string().min(1),
+  platform: z.enum(PLATFORMS),
+  wave: z.int().min(0).default(1),
+  /** Principal in allowed_signers; the host name when omitted. */
+  principal: z.string().min(1).optional(),
+  /** The host's age public key: SOPS files the host must read list it as a recipient. */
+  age_recipient: z.string().regex(AGE_RECIPIENT, 'must be an age public key: age1 followed by 58 bech32 characters').optional(),
+  description: z.string().optional(),
+  tags: z.array(z.string()).default([]),
+  /** Data overrides merged over the preset for this host only. */
+  data: z.record(z.string(), scalarOrTable).default({}),
+});
+
+export const InventorySchema = z.strictObject({
+  hosts: z.record(z.string().regex(HOST_NAME, 'host names are letters, digits, ".", "_" and "-"'), HostSchema),
+});
+
+export interface Host {
+  name: string;
+  machine: string;
+  platform: (typeof PLATFORMS)[number];
+  wave: number;
+  principal: string;
+  age_recipient?: string;
+  description?: string;
+  tags: string[];
+  data: PlainObject;
+}
+
+export function parseInventory(text: string, file: string): Host[] {
+  const raw = parseToml(text, file);
+  const res = InventorySchema.safeParse(raw);
+  if (!res.success) {
+    throw schemaError(res.error.issues[0]!, file, text, 'each host is a [hosts.NAME] table with machine, platform and wave; see docs/fleet-repo.md');
+  }
+  return Object.entries(res.data.hosts)
+    .map(([name, h]) => ({
+      name,
+      machine: h.machine,
+      platform: h.platform,
+      wave: h.wave,
+      principal: h.principal ?? name,
+      age_recipient: h.age_recipient,
+      description: h.description,
+      tags: h.tags,
+      data: h.data as PlainObject,
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * Validate the `hardware` table of the merged data. Boolean features that some preset declares
+ * are `false` on presets that do not, so `{{#if hw.features.x}}` is meaningful on every host.
+ */
+export function parsePresets(hardware: PlainValue | undefined, file: string, text: string | undefined): Map<string, Preset> {
+  const out = new Map<string, Preset>();
+  if (hardware === undefined) return out;
+  if (!isPlainObject(hardware)) {
+    throw new DotfleetError('schema', 'hardware must be a table of presets ([hardware.NAME])', { file });
+  }
+  const booleanFeatures = new Set<string>();
+  for (const [name, raw] of Object.entries(hardware)) {
+    const res = PresetSchema.safeParse(raw);
+    if (!res.success) {
+      const issue = res.error.issues[0]!;
+      throw schemaError({ ...issue, path: ['hardware', name, ...issue.path] }, file, text,
+        'a preset needs display_scale, kbd_layout, modifier_mode, perf_profile and wm; see docs/fleet-repo.md');
+    }
+    for (const [k, v] of Object.entries(res.data.features)) if (typeof v === 'boolean') booleanFeatures.add(k);
+    out.set(name, res.data as Preset);
+  }
+  for (const preset of out.values()) {
+    for (const f of booleanFeatures) if (!(f in preset.features)) preset.features[f] = false;
+  }
+  return out;
+}
+
+/** The `host` object every template sees. */
+export function hostFacts(host: Host): PlainObject {
+  const facts: PlainObject = {
+    name: host.name,
+    machine: host.machine,
+    platform: host.platform,
+    wave: host.wave,
+    principal: host.principal,
+    tags: host.tags,
+  };
+  if (host.age_recipient) facts.age_recipient = host.age_recipient;
+  if (host.description) facts.description = host.description;
+  return facts;
+}
+
+/**
+ * A host's template context: the fleet data (without the preset table) → `hw`, the host's
+ * preset → the host's own overrides (which may override `hw.*` too), plus `host`.
+ */
+export function hostContext(data: PlainObject, preset: Preset, host: Host): PlainObject {
+  const { hardware: _presets, ...defaults } = data;
+  const layered = mergeData(mergeData(defaults, { hw: preset as PlainObject }), host.data);
+  layered.host = hostFacts(host);
+  return layered;
+}

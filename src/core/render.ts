@@ -1,0 +1,149 @@
+/**
+ * Rendering one host: its template context, its ignore list, and each source entry to a
+ * rendered entry. Errors are collected per entry (a broken template does not hide the rest of
+ * the host's tree) and always name the host.
+ */
+import { DotfleetError } from './errors.js';
+import { contextFor, type Fleet } from './fleet.js';
+import { IgnoreList } from './ignore.js';
+import type { Host } from './inventory.js';
+import type { PlainObject } from './data.js';
+import type { SourceEntry } from './source-names.js';
+import { TemplateEngine } from './template/engine.js';
+import type { RenderedEntry, RenderedTree } from './tree.js';
+
+export interface HostRender {
+  host: string;
+  tree: RenderedTree;
+  errors: DotfleetError[];
+}
+
+/** Longest symlink target we accept (Linux PATH_MAX). */
+const MAX_LINK_TARGET = 4096;
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Renders hosts of one or more fleets. Holds the compiled-template cache, so base and head of a
+ * diff share compilations of unchanged templates; no other state.
+ */
+export class Renderer {
+  /** Template renders so far (benchmarks and tests read it to see what a diff rendered). */
+  renders = 0;
+
+  constructor(readonly engine: TemplateEngine = new TemplateEngine()) {}
+
+  private templateText(fleet: Fleet, source: string): string {
+    try {
+      return decoder.decode(fleet.tree.get(source)!);
+    } catch {
+      throw new DotfleetError('template-syntax', 'a template must be UTF-8 text', {
+        file: source,
+        hint: 'remove the .hbs suffix from binary files',
+      });
+    }
+  }
+
+  /** Static dependencies of a template entry ([] for non-templates: they read no data). */
+  depsOf(fleet: Fleet, entry: SourceEntry): string[][] {
+    if (!entry.template) return [];
+    try {
+      return this.engine.compile(this.templateText(fleet, entry.source), entry.source).deps;
+    } catch (e) {
+      if (e instanceof DotfleetError) return [];
+      throw e;
+    }
+  }
+
+  ignoreDeps(fleet: Fleet): string[][] {
+    const body = fleet.tree.get(fleet.ignoreFile);
+    if (!body) return [];
+    return this.depsOf(fleet, { source: fleet.ignoreFile, target: '', kind: 'file', mode: 0, template: true, empty: false });
+  }
+
+  ignoreList(fleet: Fleet, context: PlainObject): IgnoreList {
+    if (!fleet.tree.has(fleet.ignoreFile)) return IgnoreList.EMPTY;
+    const text = this.templateText(fleet, fleet.ignoreFile);
+    this.renders++;
+    return new IgnoreList(this.engine.compile(text, fleet.ignoreFile).render(context));
+  }
+
+  /** One entry for one host; null when the entry is absent on that host. Throws DotfleetError. */
+  renderEntry(fleet: Fleet, entry: SourceEntry, context: PlainObject): RenderedEntry | null {
+    if (entry.kind === 'dir') return { kind: 'dir', mode: entry.mode };
+    const raw = fleet.tree.get(entry.source)!;
+    let content: string | Uint8Array = raw;
+    if (entry.template) {
+      this.renders++;
+      const out = this.engine.compile(this.templateText(fleet, entry.source), entry.source).render(context);
+      if (out.trim() === '' && !entry.empty) return null;
+      content = out;
+    }
+    if (entry.kind === 'symlink') {
+      const target = (typeof content === 'string' ? content : Buffer.from(content).toString('utf8')).trim();
+      if (target === '') {
+        if (entry.template) return null;
+        throw new DotfleetError('bad-symlink', 'the symlink has an empty target', { file: entry.source, hint: 'write the link target as the file content' });
+      }
+      if (target.includes('\n') || target.includes('\0') || target.length > MAX_LINK_TARGET) {
+        throw new DotfleetError('bad-symlink', 'a symlink target must be one line of at most 4096 characters', {
+          file: entry.source,
+          hint: 'the file content of a symlink_ source is the link target, nothing else',
+        });
+      }
+      return { kind: 'symlink', target };
+    }
+    if (typeof content !== 'string' && content.length === 0 && !entry.empty) return null;
+    return { kind: 'file', mode: entry.mode, content: typeof content === 'string' ? Buffer.from(content, 'utf8') : content };
+  }
+
+  /**
+   * Render the given entries (all of them by default) for one host. Two present sources for one
+   * target is an error naming both; the target is then left out. Errors in source names concern
+   * every host and are in `fleet.sources.errors`, not here.
+   */
+  renderHost(fleet: Fleet, host: Host, only?: (entry: SourceEntry) => boolean): HostRender {
+    const tree: RenderedTree = new Map();
+    const errors: DotfleetError[] = [];
+    let context: PlainObject;
+    let ignore: IgnoreList;
+    try {
+      context = contextFor(fleet, host);
+      ignore = this.ignoreList(fleet, context);
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
+      return { host: host.name, tree, errors: [...errors, e.forHost(host.name)] };
+    }
+    const claimed = new Map<string, SourceEntry>();
+    for (const entry of fleet.sources.entries) {
+      if (only && !only(entry)) continue;
+      if (ignore.ignores(entry.target)) continue;
+      let rendered: RenderedEntry | null;
+      try {
+        rendered = this.renderEntry(fleet, entry, context);
+      } catch (e) {
+        if (!(e instanceof DotfleetError)) throw e;
+        errors.push(e.forHost(host.name));
+        continue;
+      }
+      if (!rendered) continue;
+      const first = claimed.get(entry.target);
+      if (first) {
+        tree.delete(entry.target);
+        errors.push(conflict(entry.target, first, entry, host.name));
+        continue;
+      }
+      claimed.set(entry.target, entry);
+      tree.set(entry.target, rendered);
+    }
+    return { host: host.name, tree, errors };
+  }
+}
+
+export function conflict(target: string, a: SourceEntry, b: SourceEntry, host: string): DotfleetError {
+  return new DotfleetError('target-conflict', `two sources for one target "${target}": ${a.source} and ${b.source}`, {
+    file: b.source,
+    host,
+    hint: `keep one of them, or make one absent on this host (ignore it, or render it empty)`,
+  });
+}

@@ -1,0 +1,48 @@
+/** Pieces shared by the fleet-diff reports. */
+import { CHANGE_LETTER, countByType, type Change } from '../diff.js';
+import type { FleetDiff, HostDiff } from '../fleet-diff.js';
+import { formatMode } from '../tree.js';
+
+export function plural(n: number, one: string, many = one + 's'): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** "3 of 12 hosts change · 2 groups · 1 host fails to render" */
+export function headline(diff: FleetDiff): string {
+  const total = diff.hosts.length;
+  const changing = diff.hosts.filter((h) => h.changes.length > 0).length;
+  const failing = diff.hosts.filter((h) => h.status === 'error').length;
+  const parts = [`${changing} of ${plural(total, 'host')} change${changing === 1 ? 's' : ''}`];
+  if (diff.groups.length > 0) parts.push(plural(diff.groups.length, 'group'));
+  if (failing > 0) parts.push(`${plural(failing, 'host')} fail${failing === 1 ? 's' : ''} to render`);
+  if (diff.sourceErrors.length > 0) parts.push(plural(diff.sourceErrors.length, 'bad source name'));
+  return parts.join(' · ');
+}
+
+export function counts(h: HostDiff): string[] {
+  const c = countByType(h.changes);
+  return [c.added, c.removed, c.modified, c.permission, c.symlink].map((n) => (n === 0 ? '·' : String(n)));
+}
+
+/** One line per change: `M .config/x (0644 → 0600)`. */
+export function changeLine(c: Change): string {
+  let line = `${CHANGE_LETTER[c.type]} ${c.path}${c.kind === 'dir' ? '/' : ''}`;
+  if (c.type === 'permission') line += ` (${formatMode(c.fromMode!)} → ${formatMode(c.toMode!)})`;
+  if (c.type === 'symlink') line += ` (→ ${c.fromTarget} ⇒ → ${c.toTarget})`;
+  if (c.type === 'added' && c.kind === 'symlink') line += ` → ${c.toTarget}`;
+  if (c.type === 'added' && c.toMode !== undefined && c.kind === 'file' && c.toMode !== 0o644) line += ` (${formatMode(c.toMode)})`;
+  if (c.binary) {
+    const f = c.binary.from;
+    const t = c.binary.to;
+    line += ` (binary${f ? ` ${f.size} B ${f.sha256.slice(0, 12)}` : ''}${f && t ? ' →' : ''}${t ? ` ${t.size} B ${t.sha256.slice(0, 12)}` : ''})`;
+  }
+  return line;
+}
+
+export const STATUS_LABEL: Record<HostDiff['status'], string> = {
+  added: 'new host',
+  removed: 'removed',
+  changed: 'changes',
+  unchanged: 'unchanged',
+  error: 'render error',
+};

@@ -1,0 +1,63 @@
+/** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
+import type { FleetDiff } from '../fleet-diff.js';
+import type { DotfleetError } from '../errors.js';
+import { changeLine, counts, headline, plural, STATUS_LABEL } from './common.js';
+
+/** A code fence longer than any run of backticks in `text`. */
+export function fenceFor(text: string): string {
+  let longest = 0;
+  for (const m of text.matchAll(/`+/g)) longest = Math.max(longest, m[0].length);
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+function code(text: string): string {
+  const ticks = fenceFor(text).length > 3 ? '``' : '`';
+  return `${ticks}${text.replace(/\n/g, ' ')}${ticks}`;
+}
+
+function escapeCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/</g, '&lt;');
+}
+
+export function errorLine(e: DotfleetError): string {
+  const where = e.where();
+  return `- ${e.host ? `**${e.host}** ` : ''}${where ? `${code(where)} ` : ''}— ${escapeCell(e.message)}${e.hint ? `<br>_${escapeCell(e.hint)}_` : ''}`;
+}
+
+export interface MarkdownOptions {
+  title?: string;
+}
+
+export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}): string {
+  const out: string[] = [];
+  out.push(`### ${options.title ?? 'dotfleet · fleet diff'}`, '', `**${headline(diff)}**`, '');
+  const shown = diff.hosts.filter((h) => h.status !== 'unchanged');
+  const unchanged = diff.hosts.filter((h) => h.status === 'unchanged');
+  if (shown.length > 0) {
+    out.push('| Host | Preset | Wave | A | R | M | P | S | Status |', '|---|---|--:|--:|--:|--:|--:|--:|---|');
+    for (const h of shown) {
+      out.push(`| ${h.host} | ${h.machine} | ${h.wave} | ${counts(h).join(' | ')} | ${STATUS_LABEL[h.status]} |`);
+    }
+    out.push('');
+  }
+  if (unchanged.length > 0) out.push(`_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`, '');
+
+  diff.groups.forEach((g, i) => {
+    out.push(`#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`, '');
+    out.push('<details>', `<summary>${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(', ')}${g.changes.length > 6 ? ', …' : ''}</summary>`, '');
+    for (const c of g.changes) {
+      out.push(`**${escapeCell(changeLine(c))}**`, '');
+      if (c.patch) {
+        const fence = fenceFor(c.patch);
+        out.push(`${fence}diff`, c.patch, fence, '');
+      }
+    }
+    out.push('</details>', '');
+  });
+
+  const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
+  if (errors.length > 0) {
+    out.push('#### Render errors', '', ...errors.map(errorLine), '');
+  }
+  return out.join('\n');
+}

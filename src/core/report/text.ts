@@ -1,0 +1,58 @@
+/** The fleet diff for a terminal, `git diff`-like; colour only when asked (the CLI asks on a TTY). */
+import type { Change } from '../diff.js';
+import type { FleetDiff } from '../fleet-diff.js';
+import { changeLine, counts, headline, plural, STATUS_LABEL } from './common.js';
+
+export interface Paint {
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  cyan(s: string): string;
+  dim(s: string): string;
+}
+
+const plain: Paint = { bold: (s) => s, red: (s) => s, green: (s) => s, cyan: (s) => s, dim: (s) => s };
+
+export const ansi: Paint = {
+  bold: (s) => `\x1b[1m${s}\x1b[22m`,
+  red: (s) => `\x1b[31m${s}\x1b[39m`,
+  green: (s) => `\x1b[32m${s}\x1b[39m`,
+  cyan: (s) => `\x1b[36m${s}\x1b[39m`,
+  dim: (s) => `\x1b[2m${s}\x1b[22m`,
+};
+
+export function patchText(patch: string, paint: Paint): string {
+  return patch
+    .split('\n')
+    .map((l) => (l.startsWith('@@') ? paint.cyan(l) : l.startsWith('+') ? paint.green(l) : l.startsWith('-') ? paint.red(l) : l))
+    .join('\n');
+}
+
+export function changesText(changes: Change[], paint: Paint = plain): string {
+  const out: string[] = [];
+  for (const c of changes) {
+    out.push(paint.bold(changeLine(c)));
+    if (c.patch) out.push(patchText(c.patch, paint));
+  }
+  return out.join('\n');
+}
+
+export function fleetDiffText(diff: FleetDiff, paint: Paint = plain): string {
+  const out: string[] = [paint.bold(headline(diff)), ''];
+  const width = Math.max(4, ...diff.hosts.map((h) => h.host.length));
+  const mwidth = Math.max(6, ...diff.hosts.map((h) => h.machine.length));
+  out.push(paint.dim(`${'HOST'.padEnd(width)}  ${'PRESET'.padEnd(mwidth)}  WAVE  A  R  M  P  S  STATUS`));
+  for (const h of diff.hosts) {
+    const c = counts(h).map((n) => n.padEnd(2)).join(' ');
+    out.push(`${h.host.padEnd(width)}  ${h.machine.padEnd(mwidth)}  ${String(h.wave).padEnd(4)}  ${c} ${STATUS_LABEL[h.status]}`);
+  }
+  diff.groups.forEach((g, i) => {
+    out.push('', paint.bold(`── group ${i + 1}: ${plural(g.hosts.length, 'host')} (${g.hosts.join(', ')})`), changesText(g.changes, paint));
+  });
+  const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
+  if (errors.length > 0) {
+    out.push('', paint.bold(paint.red(`${plural(errors.length, 'error')}:`)));
+    for (const e of errors) out.push(paint.red(e.describe()));
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,184 @@
+/**
+ * One walk over a parsed template that
+ * - makes every context lookup strict (Handlebars' own strict mode spares helper parameters),
+ *   except the tested value of `if`, `unless` and `default`, whose last key may be missing
+ *   (its parent must exist, so a typo in the middle of a path is still an error);
+ * - refuses what would let a template reach beyond its data: partials, decorators, and block
+ *   sections on plain values (`{{#x}}`), which change the context implicitly;
+ * - computes the template's static dependencies: the context key paths it may read, so a data
+ *   change re-renders only the templates that can see it.
+ */
+import { DotfleetError } from '../errors.js';
+
+/** A key path in the template context; `[]` means the whole context. */
+export type KeyPath = string[];
+
+export const BLOCK_HELPERS = new Set(['if', 'unless', 'each', 'with', 'indent']);
+const OPTIONAL_FIRST_PARAM = new Set(['if', 'unless', 'default']);
+export const OPTIONAL_LOOKUP_HELPER = '__optional';
+
+interface Scope {
+  /** Where `this` points, or a collapsed path: inside `each`, every read is a read of the list. */
+  base: KeyPath;
+  collapsed: boolean;
+  params: Map<string, KeyPath | null>;
+}
+
+export interface Analysis {
+  deps: KeyPath[];
+  /** `line:column` (0-based column, as Handlebars reports) → the path as written, for messages. */
+  pathsAt: Map<string, string>;
+}
+
+type Node = hbs.AST.Node & Record<string, any>;
+
+function locKey(loc: hbs.AST.SourceLocation | undefined): string {
+  return loc ? `${loc.start.line}:${loc.start.column}` : '';
+}
+
+export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysis {
+  const deps: KeyPath[] = [];
+  const pathsAt = new Map<string, string>();
+  const root: Scope = { base: [], collapsed: false, params: new Map() };
+
+  const forbid = (node: Node, what: string, hint: string): never => {
+    throw new DotfleetError('template-forbidden', what, {
+      file,
+      line: node.loc?.start.line,
+      column: node.loc ? node.loc.start.column + 1 : undefined,
+      hint,
+    });
+  };
+
+  /** The context path a PathExpression reads, or null when it reads no context (`@index`). */
+  const resolve = (p: hbs.AST.PathExpression, scopes: Scope[]): KeyPath | null => {
+    if (p.data) {
+      return p.parts[0] === 'root' ? p.parts.slice(1) : null;
+    }
+    const scope = scopes[Math.max(0, scopes.length - 1 - p.depth)]!;
+    if (p.depth === 0 && p.parts.length > 0) {
+      for (let i = scopes.length - 1; i >= 0; i--) {
+        const bound = scopes[i]!.params.get(p.parts[0]!);
+        if (bound !== undefined) return bound === null ? null : [...bound, ...p.parts.slice(1)];
+      }
+    }
+    return scope.collapsed ? scope.base : [...scope.base, ...p.parts];
+  };
+
+  const readPath = (p: hbs.AST.PathExpression, scopes: Scope[]): KeyPath | null => {
+    if (p.loc) pathsAt.set(locKey(p.loc), p.original);
+    const path = resolve(p, scopes);
+    if (path) deps.push(path);
+    return path;
+  };
+
+  /** `a.b.c` → `(__optional a.b "c")`: the parent must exist, the last key may not. */
+  const optional = (p: hbs.AST.PathExpression): hbs.AST.SubExpression => {
+    const parentParts = p.parts.slice(0, -1);
+    const parent = { ...p, parts: parentParts, original: parentParts.join('.') || 'this', strict: true } as hbs.AST.PathExpression;
+    const key = p.parts[p.parts.length - 1]!;
+    return {
+      type: 'SubExpression',
+      path: { type: 'PathExpression', data: false, depth: 0, parts: [OPTIONAL_LOOKUP_HELPER], original: OPTIONAL_LOOKUP_HELPER, loc: p.loc } as hbs.AST.PathExpression,
+      params: [parent, { type: 'StringLiteral', value: key, original: key, loc: p.loc } as hbs.AST.StringLiteral],
+      hash: undefined as unknown as hbs.AST.Hash,
+      loc: p.loc,
+    };
+  };
+
+  const visitExpr = (e: Node, scopes: Scope[]): void => {
+    if (e.type === 'PathExpression') {
+      readPath(e as hbs.AST.PathExpression, scopes);
+      (e as any).strict = true;
+    } else if (e.type === 'SubExpression') visitCall(e, scopes);
+  };
+
+  /** Parameters and hash of a helper call (mustache, block or subexpression). */
+  const visitCall = (call: Node, scopes: Scope[]): void => {
+    const name: string = call.path.type === 'PathExpression' ? call.path.original : '';
+    call.params = (call.params as Node[]).map((param, i) => {
+      if (i === 0 && OPTIONAL_FIRST_PARAM.has(name) && param.type === 'PathExpression' && param.parts.length > (param.data ? 1 : 0)) {
+        readPath(param as hbs.AST.PathExpression, scopes);
+        return optional(param as hbs.AST.PathExpression);
+      }
+      visitExpr(param, scopes);
+      return param;
+    });
+    for (const pair of (call.hash?.pairs ?? []) as Node[]) visitExpr(pair.value, scopes);
+  };
+
+  const visitProgram = (prog: hbs.AST.Program | undefined, scopes: Scope[]): void => {
+    for (const stmt of (prog?.body ?? []) as Node[]) visitStatement(stmt, scopes);
+  };
+
+  const visitStatement = (s: Node, scopes: Scope[]): void => {
+    switch (s.type) {
+      case 'ContentStatement':
+      case 'CommentStatement':
+        return;
+      case 'PartialStatement':
+      case 'PartialBlockStatement':
+        return forbid(s, 'partials ({{> name}}) are not supported', 'write the text inline, or select it with {{#if}}');
+      case 'Decorator':
+      case 'DecoratorBlock':
+        return forbid(s, 'decorators ({{* name}}) are not supported', 'remove the decorator');
+      case 'MustacheStatement': {
+        const path = s.path as Node;
+        if (path.type !== 'PathExpression') return forbid(s, 'a literal cannot be called as a helper', 'remove the parameters');
+        if (s.params.length === 0 && !s.hash) {
+          readPath(path as hbs.AST.PathExpression, scopes);
+          return;
+        }
+        visitCall(s, scopes);
+        return;
+      }
+      case 'BlockStatement': {
+        const name: string = s.path.original;
+        if (!BLOCK_HELPERS.has(name)) {
+          return forbid(s, `{{#${name}}} is not a block helper`, 'use {{#if x}} to test a value, {{#each x}} to loop, {{#with x}} to enter a table');
+        }
+        if (s.params.length === 0) return forbid(s, `{{#${name}}} needs a value`, `write {{#${name} some.key}}`);
+        const subject: Node = s.params[0];
+        visitCall(s, scopes);
+        const blockParams: string[] = s.program?.blockParams ?? [];
+        if (name === 'each' || name === 'with') {
+          const at = subject.type === 'PathExpression' ? resolve(subject as hbs.AST.PathExpression, scopes) : null;
+          const base = at ?? [];
+          const inner: Scope = { base, collapsed: name === 'each' || at === null, params: new Map() };
+          if (blockParams[0]) inner.params.set(blockParams[0], base);
+          if (blockParams[1]) inner.params.set(blockParams[1], null);
+          visitProgram(s.program, [...scopes, inner]);
+        } else {
+          visitProgram(s.program, scopes);
+        }
+        visitProgram(s.inverse, scopes);
+        return;
+      }
+      default:
+        return forbid(s, `unsupported template construct ${s.type}`, 'see docs/fleet-repo.md for the template language');
+    }
+  };
+
+  visitProgram(program, [root]);
+  return { deps: dedupe(deps), pathsAt };
+}
+
+function dedupe(paths: KeyPath[]): KeyPath[] {
+  const seen = new Set<string>();
+  const out: KeyPath[] = [];
+  for (const p of paths) {
+    const k = p.join('\u0000');
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/** True when a change at `changed` can alter what a read of `dep` sees (one is a prefix of the other). */
+export function pathsOverlap(dep: KeyPath, changed: KeyPath): boolean {
+  const n = Math.min(dep.length, changed.length);
+  for (let i = 0; i < n; i++) if (dep[i] !== changed[i]) return false;
+  return true;
+}
