@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { DotfleetError } from './errors.js';
 import { isPlainObject, mergeData, parseToml, type PlainObject, type PlainValue } from './data.js';
-import { schemaError } from './schema-errors.js';
+import { locateTomlPath, schemaError } from './schema-errors.js';
 
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An age X25519 recipient: bech32, human-readable part "age", 32-byte key. */
@@ -39,7 +39,7 @@ export const HostSchema = z.strictObject({
 });
 
 export const InventorySchema = z.strictObject({
-  hosts: z.record(z.string().regex(HOST_NAME, 'host names are letters, digits, ".", "_" and "-"'), HostSchema),
+  hosts: z.record(z.string(), HostSchema),
 });
 
 export interface Host {
@@ -59,6 +59,15 @@ export function parseInventory(text: string, file: string): Host[] {
   const res = InventorySchema.safeParse(raw);
   if (!res.success) {
     throw schemaError(res.error.issues[0]!, file, text, 'each host is a [hosts.NAME] table with machine, platform and wave; see docs/fleet-repo.md');
+  }
+  for (const name of Object.keys(res.data.hosts)) {
+    if (!HOST_NAME.test(name)) {
+      throw new DotfleetError('schema', `"${name}" is not a valid host name`, {
+        file,
+        line: locateTomlPath(text, ['hosts', name]),
+        hint: 'host names are 1 to 63 letters, digits, ".", "_" and "-", starting with a letter or digit (they name files and SSH principals)',
+      });
+    }
   }
   return Object.entries(res.data.hosts)
     .map(([name, h]) => ({
@@ -125,5 +134,22 @@ export function hostContext(data: PlainObject, preset: Preset, host: Host): Plai
   const { hardware: _presets, ...defaults } = data;
   const layered = mergeData(mergeData(defaults, { hw: preset as PlainObject }), host.data);
   layered.host = hostFacts(host);
-  return layered;
+  return withoutPrototypes(layered) as PlainObject;
+}
+
+/**
+ * Tables without a prototype: strict templates then see only the fleet's own keys, so
+ * `{{constructor}}` is "not defined" rather than an inherited member.
+ */
+function withoutPrototypes(v: PlainValue): PlainValue {
+  if (Array.isArray(v)) return v.map(withoutPrototypes);
+  if (isPlainObject(v)) {
+    const out = Object.create(null) as PlainObject;
+    // Handlebars concatenates the table into its strict-mode message; a symbol key is out of
+    // reach of template names.
+    Object.defineProperty(out, Symbol.toPrimitive, { value: () => '[table]' });
+    for (const [k, val] of Object.entries(v)) out[k] = withoutPrototypes(val);
+    return out;
+  }
+  return v;
 }

@@ -18,10 +18,15 @@ const OPTIONAL_FIRST_PARAM = new Set(['if', 'unless', 'default']);
 export const OPTIONAL_LOOKUP_HELPER = '__optional';
 
 interface Scope {
-  /** Where `this` points, or a collapsed path: inside `each`, every read is a read of the list. */
-  base: KeyPath;
+  /**
+   * Where `this` points, or a collapsed path: inside `each`, every read is a read of the list.
+   * null: `this` is a value a helper computed (`{{#each (split …)}}`), which depends only on the
+   * helper's arguments, already recorded.
+   */
+  base: KeyPath | null;
   collapsed: boolean;
-  params: Map<string, KeyPath | null>;
+  /** Block parameters: what they name, and whether reads through them collapse (each). */
+  params: Map<string, { path: KeyPath | null; collapsed: boolean } | null>;
 }
 
 export interface Analysis {
@@ -59,9 +64,13 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
     if (p.depth === 0 && p.parts.length > 0) {
       for (let i = scopes.length - 1; i >= 0; i--) {
         const bound = scopes[i]!.params.get(p.parts[0]!);
-        if (bound !== undefined) return bound === null ? null : [...bound, ...p.parts.slice(1)];
+        if (bound !== undefined) {
+          if (bound === null || bound.path === null) return null;
+          return bound.collapsed ? bound.path : [...bound.path, ...p.parts.slice(1)];
+        }
       }
     }
+    if (scope.base === null) return null;
     return scope.collapsed ? scope.base : [...scope.base, ...p.parts];
   };
 
@@ -75,7 +84,10 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
   /** `a.b.c` → `(__optional a.b "c")`: the parent must exist, the last key may not. */
   const optional = (p: hbs.AST.PathExpression): hbs.AST.SubExpression => {
     const parentParts = p.parts.slice(0, -1);
-    const parent = { ...p, parts: parentParts, original: parentParts.join('.') || 'this', strict: true } as hbs.AST.PathExpression;
+    const original = (p.data ? '@' : '') + '../'.repeat(p.depth) + (parentParts.join('.') || 'this');
+    const parent = { ...p, parts: parentParts, original, strict: true } as hbs.AST.PathExpression;
+    // A failure here is the parent's: name it in the message.
+    if (p.loc) pathsAt.set(locKey(p.loc), original);
     const key = p.parts[p.parts.length - 1]!;
     return {
       type: 'SubExpression',
@@ -142,10 +154,9 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
         visitCall(s, scopes);
         const blockParams: string[] = s.program?.blockParams ?? [];
         if (name === 'each' || name === 'with') {
-          const at = subject.type === 'PathExpression' ? resolve(subject as hbs.AST.PathExpression, scopes) : null;
-          const base = at ?? [];
-          const inner: Scope = { base, collapsed: name === 'each' || at === null, params: new Map() };
-          if (blockParams[0]) inner.params.set(blockParams[0], base);
+          const base = subject.type === 'PathExpression' ? resolve(subject as hbs.AST.PathExpression, scopes) : null;
+          const inner: Scope = { base, collapsed: name === 'each', params: new Map() };
+          if (blockParams[0]) inner.params.set(blockParams[0], { path: base, collapsed: inner.collapsed });
           if (blockParams[1]) inner.params.set(blockParams[1], null);
           visitProgram(s.program, [...scopes, inner]);
         } else {

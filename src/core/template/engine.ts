@@ -13,9 +13,13 @@ export interface CompiledTemplate {
   render(context: object): string;
 }
 
-const KNOWN_HELPERS: Record<string, boolean> = Object.fromEntries(
-  [...HELPER_NAMES, OPTIONAL_LOOKUP_HELPER, ...BLOCK_HELPERS, 'lookup'].map((n) => [n, true]),
-);
+// Handlebars merges these over its own defaults, which include `log`: switch it off explicitly.
+const KNOWN_HELPERS: Record<string, boolean> = {
+  ...Object.fromEntries([...HELPER_NAMES, OPTIONAL_LOOKUP_HELPER, ...BLOCK_HELPERS, 'lookup'].map((n) => [n, true])),
+  log: false,
+  helperMissing: false,
+  blockHelperMissing: false,
+};
 
 const COMPILE_OPTIONS = {
   strict: true,
@@ -40,6 +44,9 @@ export class TemplateEngine {
     this.hb = Handlebars.create();
     // Built-ins that could reach outside the template's output.
     this.hb.unregisterHelper('log');
+    // Handlebars logs denied prototype lookups to the console; the render error says enough.
+    // (The logger is Handlebars' process-wide singleton; nothing else here uses it.)
+    (this.hb as any).logger.level = 99;
     for (const [name, fn] of Object.entries(helperFunctions())) this.hb.registerHelper(name, fn);
   }
 

@@ -74,7 +74,7 @@ function shellQuote(s: string): string {
 }
 
 function tomlValue(v: unknown): string {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return tomlStringify(v as Record<string, unknown>);
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return tomlStringify(v as Record<string, unknown>).trimEnd();
   // A scalar or list: render it as the value of a key and keep the right-hand side.
   const line = tomlStringify({ v });
   return line.slice(line.indexOf('=') + 1).trim();

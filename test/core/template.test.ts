@@ -1,0 +1,133 @@
+import { TemplateEngine } from '../../src/core/template/engine.js';
+import { DotfleetError } from '../../src/core/errors.js';
+import { HELPER_NAMES } from '../../src/core/template/helpers.js';
+
+const engine = new TemplateEngine();
+const render = (src: string, ctx: object, file = 'home/t.hbs') => engine.compile(src, file).render(ctx);
+const failure = (src: string, ctx: object = {}): DotfleetError => {
+  try {
+    render(src, ctx);
+  } catch (e) {
+    if (e instanceof DotfleetError) return e;
+    throw e;
+  }
+  throw new Error('expected a render error');
+};
+
+describe('strict templates', () => {
+  it('renders without HTML escaping (these are config files)', () => {
+    expect(render('{{x}}', { x: '<a & "b">' })).toBe('<a & "b">');
+  });
+
+  it('names the missing key with file, line and 1-based column', () => {
+    const err = failure('line one\n  {{user.emial}}\n', { user: { email: 'x' } });
+    expect(err.code).toBe('template-missing-key');
+    expect(err.message).toBe('"user.emial" is not defined for this host');
+    expect([err.file, err.line, err.column]).toEqual(['home/t.hbs', 2, 5]);
+    expect(err.hint).toMatch(/test it with \{\{#if user\.emial\}\}/);
+  });
+
+  it('is strict in helper arguments too', () => {
+    const err = failure('a\n{{#if (eq hw.wn "niri")}}x{{/if}}', { hw: { wm: 'niri' } });
+    expect(err.message).toBe('"hw.wn" is not defined for this host');
+    expect(err.line).toBe(2);
+  });
+
+  it('lets {{#if}} and {{#unless}} test a key that may be missing, but not its parent', () => {
+    expect(render('{{#if hw.features.tb}}T{{else}}F{{/if}}{{#unless hw.features.tb}}U{{/unless}}', { hw: { features: {} } })).toBe('FU');
+    expect(failure('{{#if hw.featurs.tb}}T{{/if}}', { hw: { features: {} } }).message).toBe('"hw.featurs" is not defined for this host');
+  });
+
+  it('lets default supply a value for a missing key', () => {
+    expect(render('{{default editor.cmd "vi"}}', { editor: {} })).toBe('vi');
+    expect(render('{{default editor.cmd "vi"}}', { editor: { cmd: 'nvim' } })).toBe('nvim');
+  });
+
+  it('is strict inside each, with block parameters and @root', () => {
+    expect(render('{{#each xs as |x|}}{{x.n}}{{@index}}{{/each}}{{@root.top}}', { xs: [{ n: 'a' }, { n: 'b' }], top: '!' })).toBe('a0b1!');
+    expect(failure('{{#each xs}}{{name}}{{/each}}', { xs: [{ nom: 1 }] }).message).toBe('"name" is not defined for this host');
+  });
+
+  it('locates syntax errors', () => {
+    const err = failure('ok\n{{#if x}}\nnever closed\n');
+    expect(err.code).toBe('template-syntax');
+    expect(err.message).toMatch(/not closed/);
+    expect(err.line).toBe(4);
+    const err2 = failure('{{#if a}}{{/each}}');
+    expect(err2.message).toMatch(/if doesn't match each/);
+    expect(err2.line).toBe(1);
+  });
+
+  it.each([
+    ['{{> header}}', /partials/],
+    ['{{#> layout}}x{{/layout}}', /partials/],
+    ['{{#section}}x{{/section}}', /is not a block helper/],
+    ['{{#each}}x{{/each}}', /needs a value/],
+  ])('refuses %s', (src, msg) => {
+    const err = failure(src, { section: [1] });
+    expect(err.code).toBe('template-forbidden');
+    expect(err.message).toMatch(msg);
+    expect(err.line).toBe(1);
+  });
+
+  it('refuses helpers outside the fixed set, listing the set', () => {
+    const err = failure('\n{{exec "rm -rf /"}}');
+    expect(err.code).toBe('template-helper');
+    expect(err.message).toBe('unknown helper "exec"');
+    expect(err.line).toBe(2);
+    expect(err.hint).toContain('eq, ne');
+  });
+
+  it('has no log helper and no prototype access', () => {
+    expect(failure('{{log "x"}}').message).toBe('unknown helper "log"');
+    expect(render('{{#with o}}{{#if __proto__}}P{{/if}}{{/with}}', { o: {} })).toBe('');
+  });
+
+  it('checks helper arguments and locates the call', () => {
+    const err = failure('x\n  {{join hw.fonts ", "}}', { hw: { fonts: 'not a list' } });
+    expect(err.code).toBe('template-helper');
+    expect(err.message).toMatch(/^join: the first argument must be a list, got string "not a list"/);
+    expect([err.line, err.column]).toEqual([2, 3]);
+    expect(failure('{{eq 1}}').message).toMatch(/eq takes 2 argument\(s\), got 1/);
+  });
+
+  it('provides the documented helpers', () => {
+    const ctx = { n: 11, s: 1.5, xs: ['a', 'b'], t: { k: 'v', n: 2 }, name: "it's" };
+    expect(render('{{eq 1 1}} {{ne 1 2}} {{lt 1 2}} {{ge 2 2}} {{and true 1}} {{or false 0}} {{not false}}', ctx)).toBe('true true true true true false true');
+    expect(render('{{join xs}}|{{join xs "-"}}|{{len xs}}|{{includes xs "b"}}|{{has t "k"}}', ctx)).toBe('a, b|a-b|2|true|true');
+    expect(render('{{mul n s}} {{round (mul n s)}} {{round 1.26 1}} {{add 1 2}} {{sub 5 2}} {{div 9 3}}', ctx)).toBe('16.5 17 1.3 3 3 3');
+    expect(render('{{upper "a"}}{{lower "B"}}{{trim " c "}}{{replace "a-b" "-" "+"}}{{concat "x" 1}}', ctx)).toBe('Abca+bx1');
+    expect(render('{{quote name}}', ctx)).toBe(`'it'\\''s'`);
+    expect(render('{{json t}}|{{json xs 0}}', ctx)).toBe('{"k":"v","n":2}|["a","b"]');
+    expect(render('{{toml t}}', ctx)).toBe('k = "v"\nn = 2');
+    expect(render('{{toml "a\\"b"}}', ctx)).toBe('"a\\"b"');
+    expect(render('{{indent 2 "a\nb"}}', ctx)).toBe('  a\n  b');
+    expect(render('{{#indent 4}}x: {{n}}\ny{{/indent}}', ctx)).toBe('    x: 11\n    y');
+    expect(render('{{#each (split "a b" " ")}}[{{this}}]{{/each}}', ctx)).toBe('[a][b]');
+    expect(render('{{lookup t "k"}}', ctx)).toBe('v');
+    expect(failure('{{div 1 0}}').message).toBe('div: division by zero');
+    expect(HELPER_NAMES).toEqual(expect.arrayContaining(['eq', 'default', 'join', 'indent', 'json', 'toml']));
+  });
+});
+
+describe('static dependencies', () => {
+  const deps = (src: string) => engine.compile(src, 'home/d.hbs').deps.map((d) => d.join('.')).sort();
+
+  it('lists the context paths a template may read, in every branch', () => {
+    expect(deps('{{a.b}} {{#if c}}{{d.e}}{{else}}{{f}}{{/if}} {{eq g.h "x"}}')).toEqual(['a.b', 'c', 'd.e', 'f', 'g.h']);
+  });
+
+  it('collapses reads inside each to the list, and resolves with, ../ and @root', () => {
+    expect(deps('{{#each xs}}{{name}}{{../top}}{{@root.r.s}}{{@index}}{{/each}}')).toEqual(['r.s', 'top', 'xs']);
+    expect(deps('{{#with t}}{{k}}{{/with}}')).toEqual(['t', 't.k']);
+    expect(deps('{{#each xs as |x|}}{{x.n}}{{/each}}')).toEqual(['xs']);
+  });
+
+  it('adds nothing for reads of a list a helper computed: its arguments are the dependency', () => {
+    expect(deps('{{#each (split list.csv ",")}}{{this}}{{../x}}{{/each}}')).toEqual(['list.csv', 'x']);
+  });
+
+  it('depends on everything when it reads the whole context', () => {
+    expect(deps('{{json this}}')).toEqual(['']);
+  });
+});
