@@ -9,13 +9,13 @@
  * must give the same answer (the tests hold the two to that).
  */
 import { DotfleetError } from './errors.js';
-import { changedPaths, type PlainObject } from './data.js';
-import { contextFor, type Fleet } from './fleet.js';
+import { changedPaths, deepEqual, type PlainObject } from './data.js';
+import type { Fleet } from './fleet.js';
 import type { Host } from './inventory.js';
 import { IgnoreList } from './ignore.js';
 import { conflict, Renderer } from './render.js';
 import type { SourceEntry } from './source-names.js';
-import { pathsOverlap, type KeyPath } from './template/analyze.js';
+import { mayRead, pathsOverlap, type KeyPath } from './template/analyze.js';
 import { compareEntries, compareTrees, sortChanges, type Change } from './diff.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 import { bytesEqual } from './tree.js';
@@ -81,11 +81,22 @@ const overlaps = (deps: KeyPath[], keys: KeyPath[]): boolean => deps.some((d) =>
 class Side {
   private readonly deps = new Map<string, KeyPath[]>();
   readonly ignoreDeps: KeyPath[];
+  /** Targets of entries whose source changed: affected on every host. */
+  readonly changedTargets: string[];
+  readonly templates: SourceEntry[];
   constructor(
     readonly fleet: Fleet,
     private readonly renderer: Renderer,
+    changed: Set<string> | undefined,
   ) {
     this.ignoreDeps = renderer.ignoreDeps(fleet);
+    this.changedTargets = changed ? fleet.sources.entries.filter((e) => changed.has(e.source)).map((e) => e.target) : [];
+    this.templates = fleet.sources.entries.filter((e) => e.template && !changed?.has(e.source));
+  }
+  /** Can this template read one of `keys`? Parses the template only when its text might. */
+  reads(e: SourceEntry, keys: KeyPath[]): boolean {
+    const text = Buffer.from(this.fleet.tree.get(e.source)!).toString('utf8');
+    return mayRead(text, keys) && overlaps(this.depsOf(e), keys);
   }
   depsOf(e: SourceEntry): KeyPath[] {
     let d = this.deps.get(e.source);
@@ -127,8 +138,9 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     .filter((n) => !options.hosts || options.hosts.includes(n))
     .sort(compareStrings);
   const changed = options.full ? undefined : changedSources(base, head);
-  const b = new Side(base, renderer);
-  const h = new Side(head, renderer);
+  const b = new Side(base, renderer, changed);
+  const h = new Side(head, renderer, changed);
+  const inputs = new InputComparison(base, head);
 
   const hosts = names.map((name) => {
     const host = hostOf(base, head, name);
@@ -141,7 +153,7 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
       return result;
     }
     if (inBase && changed) {
-      Object.assign(result, diffHost(b, h, inBase, inHead, changed, renderer));
+      Object.assign(result, diffHost(b, h, inputs, inBase, inHead, changed, renderer));
     } else {
       const to = renderer.renderHost(head, inHead);
       const from = inBase ? renderer.renderHost(base, inBase).tree : new Map();
@@ -155,40 +167,74 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
   return { hosts, groups: groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
 }
 
+/** Whether a host's template inputs are the same on both sides, without building contexts. */
+class InputComparison {
+  private readonly defaultsEqual: boolean;
+  private readonly presets = new Map<string, boolean>();
+  constructor(
+    private readonly base: Fleet,
+    private readonly head: Fleet,
+  ) {
+    const { hardware: _b, ...bd } = base.data;
+    const { hardware: _h, ...hd } = head.data;
+    this.defaultsEqual = deepEqual(bd, hd);
+  }
+  same(b: Host, h: Host): boolean {
+    if (!this.defaultsEqual || b.machine !== h.machine || !deepEqual(b, h)) return false;
+    let p = this.presets.get(b.machine);
+    if (p === undefined) {
+      p = deepEqual(this.base.presets.get(b.machine), this.head.presets.get(h.machine));
+      this.presets.set(b.machine, p);
+    }
+    return p;
+  }
+}
+
 /** The fast path for a host present on both sides. */
-function diffHost(b: Side, h: Side, baseHost: Host, headHost: Host, changed: Set<string>, renderer: Renderer): Pick<HostDiff, 'changes' | 'errors'> {
+function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, headHost: Host, changed: Set<string>, renderer: Renderer): Pick<HostDiff, 'changes' | 'errors'> {
   const errors: DotfleetError[] = [];
-  let ctxB: PlainObject;
-  let ctxH: PlainObject;
-  try {
-    ctxB = contextFor(b.fleet, baseHost);
-  } catch {
-    // The base cannot be rendered for this host: everything at head is new.
-    const r = renderer.renderHost(h.fleet, headHost);
-    return { changes: compareTrees(new Map(), r.tree), errors: r.errors };
+  const same = inputs.same(baseHost, headHost);
+  let ctxB: PlainObject | undefined;
+  let ctxH: PlainObject | undefined;
+  const contexts = (): { ok: true } | { ok: false; result: Pick<HostDiff, 'changes' | 'errors'> } => {
+    try {
+      ctxB ??= renderer.context(b.fleet, baseHost);
+    } catch {
+      // The base cannot be rendered for this host: everything at head is new.
+      const r = renderer.renderHost(h.fleet, headHost);
+      return { ok: false, result: { changes: compareTrees(new Map(), r.tree), errors: r.errors } };
+    }
+    try {
+      ctxH ??= same ? ctxB : renderer.context(h.fleet, headHost);
+    } catch (e) {
+      return { ok: false, result: { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] } };
+    }
+    return { ok: true };
+  };
+  let keys: KeyPath[] = [];
+  if (!same) {
+    const c = contexts();
+    if (!c.ok) return c.result;
+    keys = changedPaths(ctxB, ctxH);
   }
-  try {
-    ctxH = contextFor(h.fleet, headHost);
-  } catch (e) {
-    return { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] };
+  const targets = new Set<string>([...b.changedTargets, ...h.changedTargets]);
+  if (keys.length > 0) {
+    for (const side of [b, h]) for (const e of side.templates) if (!targets.has(e.target) && side.reads(e, keys)) targets.add(e.target);
   }
-  const keys = changedPaths(ctxB, ctxH);
-  const affected = (side: Side, e: SourceEntry) => changed.has(e.source) || (e.template && keys.length > 0 && overlaps(side.depsOf(e), keys));
-  const targets = new Set<string>();
-  for (const e of b.fleet.sources.entries) if (affected(b, e)) targets.add(e.target);
-  for (const e of h.fleet.sources.entries) if (affected(h, e)) targets.add(e.target);
   const ignoreChanged = changed.has(h.fleet.ignoreFile) || changed.has(b.fleet.ignoreFile) || overlaps(b.ignoreDeps, keys) || overlaps(h.ignoreDeps, keys);
   if (targets.size === 0 && !ignoreChanged) return { changes: [], errors };
+  const c = contexts();
+  if (!c.ok) return c.result;
 
   let ignB: IgnoreList;
   let ignH: IgnoreList;
   try {
-    ignB = renderer.ignoreList(b.fleet, ctxB);
+    ignB = renderer.ignoreList(b.fleet, ctxB!);
   } catch {
     ignB = IgnoreList.EMPTY;
   }
   try {
-    ignH = ignoreChanged ? renderer.ignoreList(h.fleet, ctxH) : ignB;
+    ignH = ignoreChanged ? renderer.ignoreList(h.fleet, ctxH!) : ignB;
   } catch (e) {
     return { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] };
   }
@@ -200,8 +246,8 @@ function diffHost(b: Side, h: Side, baseHost: Host, headHost: Host, changed: Set
   const changes: Change[] = [];
   const discard: DotfleetError[] = [];
   for (const t of targets) {
-    const from = b.renderTarget(t, ctxB, ignB, baseHost.name, discard);
-    const to = h.renderTarget(t, ctxH, ignH, headHost.name, errors);
+    const from = b.renderTarget(t, ctxB!, ignB, baseHost.name, discard);
+    const to = h.renderTarget(t, ctxH!, ignH, headHost.name, errors);
     changes.push(...compareEntries(t, from, to));
   }
   return { changes: sortChanges(changes), errors };

@@ -9,7 +9,7 @@ import { IgnoreList } from './ignore.js';
 import type { Host } from './inventory.js';
 import type { PlainObject } from './data.js';
 import type { SourceEntry } from './source-names.js';
-import { TemplateEngine } from './template/engine.js';
+import { TemplateEngine, type CompiledTemplate } from './template/engine.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 
 export interface HostRender {
@@ -22,6 +22,7 @@ export interface HostRender {
 const MAX_LINK_TARGET = 4096;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const NON_SPACE = /\S/;
 
 /**
  * Renders hosts of one or more fleets. Holds the compiled-template cache, so base and head of a
@@ -31,24 +32,57 @@ export class Renderer {
   /** Template renders so far (benchmarks and tests read it to see what a diff rendered). */
   renders = 0;
 
+  /** Compiled templates by blob: the same bytes object is looked up once per host. */
+  private readonly byBlob = new WeakMap<Uint8Array, CompiledTemplate | DotfleetError>();
+  /** Host contexts by fleet; contexts are never mutated (templates only read). */
+  private readonly contexts = new WeakMap<Fleet, Map<string, PlainObject>>();
+
   constructor(readonly engine: TemplateEngine = new TemplateEngine()) {}
 
-  private templateText(fleet: Fleet, source: string): string {
-    try {
-      return decoder.decode(fleet.tree.get(source)!);
-    } catch {
-      throw new DotfleetError('template-syntax', 'a template must be UTF-8 text', {
-        file: source,
-        hint: 'remove the .hbs suffix from binary files',
-      });
+  template(fleet: Fleet, source: string): CompiledTemplate {
+    const blob = fleet.tree.get(source)!;
+    let hit = this.byBlob.get(blob);
+    if (!hit) {
+      try {
+        let text: string;
+        try {
+          text = decoder.decode(blob);
+        } catch {
+          throw new DotfleetError('template-syntax', 'a template must be UTF-8 text', {
+            file: source,
+            hint: 'remove the .hbs suffix from binary files',
+          });
+        }
+        hit = this.engine.compile(text, source);
+      } catch (e) {
+        if (!(e instanceof DotfleetError)) throw e;
+        hit = e;
+      }
+      this.byBlob.set(blob, hit);
     }
+    if (hit instanceof DotfleetError) throw hit;
+    return hit;
+  }
+
+  context(fleet: Fleet, host: Host): PlainObject {
+    let perFleet = this.contexts.get(fleet);
+    if (!perFleet) {
+      perFleet = new Map();
+      this.contexts.set(fleet, perFleet);
+    }
+    let ctx = perFleet.get(host.name);
+    if (!ctx) {
+      ctx = contextFor(fleet, host);
+      perFleet.set(host.name, ctx);
+    }
+    return ctx;
   }
 
   /** Static dependencies of a template entry ([] for non-templates: they read no data). */
   depsOf(fleet: Fleet, entry: SourceEntry): string[][] {
     if (!entry.template) return [];
     try {
-      return this.engine.compile(this.templateText(fleet, entry.source), entry.source).deps;
+      return this.template(fleet, entry.source).deps;
     } catch (e) {
       if (e instanceof DotfleetError) return [];
       throw e;
@@ -63,9 +97,9 @@ export class Renderer {
 
   ignoreList(fleet: Fleet, context: PlainObject): IgnoreList {
     if (!fleet.tree.has(fleet.ignoreFile)) return IgnoreList.EMPTY;
-    const text = this.templateText(fleet, fleet.ignoreFile);
+    const template = this.template(fleet, fleet.ignoreFile);
     this.renders++;
-    return new IgnoreList(this.engine.compile(text, fleet.ignoreFile).render(context));
+    return new IgnoreList(template.render(context));
   }
 
   /** One entry for one host; null when the entry is absent on that host. Throws DotfleetError. */
@@ -74,9 +108,11 @@ export class Renderer {
     const raw = fleet.tree.get(entry.source)!;
     let content: string | Uint8Array = raw;
     if (entry.template) {
+      const template = this.template(fleet, entry.source);
       this.renders++;
-      const out = this.engine.compile(this.templateText(fleet, entry.source), entry.source).render(context);
-      if (out.trim() === '' && !entry.empty) return null;
+      const out = template.render(context);
+      // A regex stops at the first non-space character; trim() would copy every output.
+      if (!NON_SPACE.test(out) && !entry.empty) return null;
       content = out;
     }
     if (entry.kind === 'symlink') {
@@ -108,7 +144,7 @@ export class Renderer {
     let context: PlainObject;
     let ignore: IgnoreList;
     try {
-      context = contextFor(fleet, host);
+      context = this.context(fleet, host);
       ignore = this.ignoreList(fleet, context);
     } catch (e) {
       if (!(e instanceof DotfleetError)) throw e;

@@ -3,7 +3,7 @@
  * one `cat-file --batch` for every blob), or the working tree as `git` sees it.
  */
 import { spawn } from 'node:child_process';
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DotfleetError } from '../core/errors.js';
 import type { RepoTree } from '../core/tree.js';
@@ -16,11 +16,15 @@ export interface GitResult {
 
 export function runGit(cwd: string, args: string[], input?: Buffer | string): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } });
+    const child = spawn('git', args, {
+      cwd,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'ENOENT'
@@ -29,11 +33,16 @@ export function runGit(cwd: string, args: string[], input?: Buffer | string): Pr
       ),
     );
     child.on('close', (code) => resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code: code ?? 1 }));
-    child.stdin.end(input ?? '');
+    if (child.stdin) {
+      // git may exit (e.g. on a bad revision) before reading all of its input; its exit code says why.
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    }
   });
 }
 
 async function git(cwd: string, args: string[], what: string, input?: string): Promise<Buffer> {
+  await assertDirectory(cwd);
   const r = await runGit(cwd, args, input);
   if (r.code !== 0) {
     const detail = r.stderr.trim().split('\n')[0] ?? '';
@@ -43,6 +52,13 @@ async function git(cwd: string, args: string[], what: string, input?: string): P
     throw new DotfleetError('git', `${what} failed: ${detail}`, { file: cwd });
   }
   return r.stdout;
+}
+
+async function assertDirectory(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new DotfleetError('git', `${dir} is not a directory`, { file: dir, hint: 'pass --repo with the path of your fleet repository' });
+  }
 }
 
 /** The commit a revision names; a clear error when it names nothing. */

@@ -1,6 +1,10 @@
 import { TemplateEngine } from '../../src/core/template/engine.js';
 import { DotfleetError } from '../../src/core/errors.js';
 import { HELPER_NAMES } from '../../src/core/template/helpers.js';
+import { mayRead as mayReadFn, pathsOverlap as overlapFn } from '../../src/core/template/analyze.js';
+import { exampleTree } from '../helpers/fleet.js';
+
+const require_analyze = () => ({ mayRead: mayReadFn, pathsOverlap: overlapFn });
 
 const engine = new TemplateEngine();
 const render = (src: string, ctx: object, file = 'home/t.hbs') => engine.compile(src, file).render(ctx);
@@ -129,5 +133,55 @@ describe('static dependencies', () => {
 
   it('depends on everything when it reads the whole context', () => {
     expect(deps('{{json this}}')).toEqual(['']);
+  });
+});
+
+describe('strict lookups at every depth', () => {
+  it('names the first missing key of a deep path, with its location, in output and in arguments', () => {
+    const deep = failure('x\n {{a.b.c.d}}', { a: {} });
+    expect([deep.message, deep.line, deep.column]).toEqual(['"a.b" is not defined for this host', 2, 4]);
+    const arg = failure('{{join a.b.c.d}}', { a: { b: {} } });
+    expect(arg.message).toBe('"a.b.c" is not defined for this host');
+    const parent = failure('{{#with x}}{{#if ../a.b.c}}y{{/if}}{{/with}}', { x: {}, a: {} });
+    expect(parent.message).toBe('"../a.b" is not defined for this host');
+  });
+
+  it('still lets a tested last key be missing at any depth, and a block parameter be tested', () => {
+    expect(render('{{#if a.b.c.d}}y{{else}}n{{/if}}', { a: { b: { c: {} } } })).toBe('n');
+    expect(render('{{#each xs as |x|}}{{#if x}}[{{x}}]{{/if}}{{/each}}', { xs: ['p', ''] })).toBe('[p]');
+    expect(render('{{#if @root.t.k}}y{{/if}}', { t: {} })).toBe('');
+  });
+});
+
+describe('the text pre-filter for dependencies', () => {
+  const { mayRead, pathsOverlap } = require_analyze();
+  const corpus = [
+    ...[...exampleTree()].filter(([p]) => p.endsWith('.hbs') || p.endsWith('.chezmoiignore')).map(([, b]) => Buffer.from(b).toString('utf8')),
+    '{{json this}}', '{{.}}', '{{json .}}', '{{#each .}}{{@key}}{{/each}}', '{{lookup . "x"}}', '{{#with a}}{{json ..}}{{/with}}',
+    '{{#with a}}{{../b}}{{/with}}', '{{@root.z}}', '{{json @root}}', '{{[my key].x}}', '{{#each xs as |x|}}{{x.y}}{{/each}}', '{{~.~}}',
+    '{{#each xs}}{{this}}{{else}}{{json this}}{{/each}}', '{{#if c}}{{#each xs}}{{.}}{{/each}}{{json .}}{{/if}}', '{{#with a}}{{#with ..}}{{q}}{{/with}}{{/with}}',
+    '{{#each xs}}{{this}}{{/each}}{{#unless u}}{{this}}{{/unless}}', '{{#with (lookup . "a")}}{{q}}{{/with}}', '{{#each xs}}{{json @root}}{{/each}}',
+  ];
+  const keys = [['hw'], ['hw', 'wm'], ['terminal', 'font_size'], ['a', 'q'], ['b'], ['z'], ['my key'], ['xs'], ['nothing'], ['host', 'name'], ['ssh', 'hosts'], ['shell']];
+
+  it('never rules out a template whose dependencies overlap a changed key', () => {
+    let checked = 0;
+    for (const text of corpus) {
+      const deps = engine.compile(text, 'home/c.hbs').deps;
+      for (const k of keys) {
+        if (deps.some((d) => pathsOverlap(d, k))) {
+          expect({ text, key: k, mayRead: mayRead(text, [k]) }).toEqual({ text, key: k, mayRead: true });
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+  });
+
+  it('rules out templates that cannot read the key', () => {
+    expect(mayRead('{{hw.wm}} {{host.name}}', [['terminal', 'font_size']])).toBe(false);
+    expect(mayRead('{{#each hw.fonts}}{{this}}{{/each}} {{#with hw}}{{.}}{{/with}}', [['terminal', 'font_size']])).toBe(false);
+    expect(mayRead('{{#each hw.fonts}}{{this}}{{else}}{{this}}{{/each}}', [['terminal', 'font_size']])).toBe(true);
+    expect(mayRead('{{terminal.font}}', [['terminal', 'font_size']])).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * One walk over a parsed template that
- * - makes every context lookup strict (Handlebars' own strict mode spares helper parameters),
- *   except the tested value of `if`, `unless` and `default`, whose last key may be missing
- *   (its parent must exist, so a typo in the middle of a path is still an error);
+ * - marks the tested value of `if`, `unless` and `default` so that its last key may be missing
+ *   (its parents must exist, so a typo in the middle of a path is still an error); every other
+ *   key must exist (the compiler in compiler.ts makes every lookup strict);
  * - refuses what would let a template reach beyond its data: partials, decorators, and block
  *   sections on plain values (`{{#x}}`), which change the context implicitly;
  * - computes the template's static dependencies: the context key paths it may read, so a data
@@ -15,7 +15,12 @@ export type KeyPath = string[];
 
 export const BLOCK_HELPERS = new Set(['if', 'unless', 'each', 'with', 'indent']);
 const OPTIONAL_FIRST_PARAM = new Set(['if', 'unless', 'default']);
-export const OPTIONAL_LOOKUP_HELPER = '__optional';
+/**
+ * Prefix marking a path's last key as optional (the tested value of if/unless/default); the
+ * compiler (compiler.ts) looks such a key up without requiring it. Not a character a template
+ * can write in a path.
+ */
+export const OPTIONAL_KEY = '\u0000?';
 
 interface Scope {
   /**
@@ -31,6 +36,8 @@ interface Scope {
 
 export interface Analysis {
   deps: KeyPath[];
+  /** Helpers the template calls (Handlebars wraps every helper it is given on every render). */
+  helpers: Set<string>;
   /** `line:column` (0-based column, as Handlebars reports) → the path as written, for messages. */
   pathsAt: Map<string, string>;
 }
@@ -43,6 +50,7 @@ function locKey(loc: hbs.AST.SourceLocation | undefined): string {
 
 export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysis {
   const deps: KeyPath[] = [];
+  const helpers = new Set<string>();
   const pathsAt = new Map<string, string>();
   const root: Scope = { base: [], collapsed: false, params: new Map() };
 
@@ -81,26 +89,18 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
     return path;
   };
 
-  /** `a.b.c` → `(__optional a.b "c")`: the parent must exist, the last key may not. */
-  const optional = (p: hbs.AST.PathExpression): hbs.AST.SubExpression => {
-    const parentParts = p.parts.slice(0, -1);
-    const original = (p.data ? '@' : '') + '../'.repeat(p.depth) + (parentParts.join('.') || 'this');
-    const parent = { ...p, parts: parentParts, original, strict: true } as hbs.AST.PathExpression;
-    // A failure here is the parent's: name it in the message.
-    if (p.loc) pathsAt.set(locKey(p.loc), original);
-    const key = p.parts[p.parts.length - 1]!;
-    return {
-      type: 'SubExpression',
-      path: { type: 'PathExpression', data: false, depth: 0, parts: [OPTIONAL_LOOKUP_HELPER], original: OPTIONAL_LOOKUP_HELPER, loc: p.loc } as hbs.AST.PathExpression,
-      params: [parent, { type: 'StringLiteral', value: key, original: key, loc: p.loc } as hbs.AST.StringLiteral],
-      hash: undefined as unknown as hbs.AST.Hash,
-      loc: p.loc,
-    };
+  /** Mark the last key optional: its parents must exist, it may not (compiler.ts). */
+  const markOptional = (p: hbs.AST.PathExpression, scopes: Scope[]): void => {
+    const last = p.parts.length - 1;
+    // A lone block parameter is resolved by name; it always exists inside its block.
+    if (last === 0 && !p.data && scopes.some((s) => s.params.has(p.parts[0]!))) return;
+    p.parts[last] = OPTIONAL_KEY + p.parts[last];
   };
 
   const visitExpr = (e: Node, scopes: Scope[]): void => {
     if (e.type === 'PathExpression') {
       readPath(e as hbs.AST.PathExpression, scopes);
+      // Handlebars' strict mode spares helper parameters; a fleet template does not.
       (e as any).strict = true;
     } else if (e.type === 'SubExpression') visitCall(e, scopes);
   };
@@ -108,13 +108,13 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
   /** Parameters and hash of a helper call (mustache, block or subexpression). */
   const visitCall = (call: Node, scopes: Scope[]): void => {
     const name: string = call.path.type === 'PathExpression' ? call.path.original : '';
-    call.params = (call.params as Node[]).map((param, i) => {
-      if (i === 0 && OPTIONAL_FIRST_PARAM.has(name) && param.type === 'PathExpression' && param.parts.length > (param.data ? 1 : 0)) {
-        readPath(param as hbs.AST.PathExpression, scopes);
-        return optional(param as hbs.AST.PathExpression);
-      }
+    helpers.add(name);
+    (call.params as Node[]).forEach((param, i) => {
       visitExpr(param, scopes);
-      return param;
+      if (i === 0 && OPTIONAL_FIRST_PARAM.has(name) && param.type === 'PathExpression' && param.parts.length > (param.data ? 1 : 0)) {
+        markOptional(param as hbs.AST.PathExpression, scopes);
+        (param as any).strict = false;
+      }
     });
     for (const pair of (call.hash?.pairs ?? []) as Node[]) visitExpr(pair.value, scopes);
   };
@@ -171,7 +171,7 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
   };
 
   visitProgram(program, [root]);
-  return { deps: dedupe(deps), pathsAt };
+  return { deps: dedupe(deps), helpers, pathsAt };
 }
 
 function dedupe(paths: KeyPath[]): KeyPath[] {
@@ -192,4 +192,43 @@ export function pathsOverlap(dep: KeyPath, changed: KeyPath): boolean {
   const n = Math.min(dep.length, changed.length);
   for (let i = 0; i < n; i++) if (dep[i] !== changed[i]) return false;
   return true;
+}
+
+/** A zero-key path relative to the current scope: `this` or `.`. */
+const ZERO_KEY_PATH = /(?:^|[\s(=~#])(?:this|\.)(?=[\s)}~/]|$)/;
+/** Paths that climb towards the root from any depth: `..` and a bare `@root`. */
+const CLIMBS_TO_ROOT = /\.\.|@root(?![.\w])/;
+
+/**
+ * Whether the template may read the whole context: a zero-key path at the root scope. Inside
+ * `each`/`with` a zero-key path reads the block's subject, whose own path is written in the
+ * template; their `{{else}}` branches run in the outer scope. `..` and a bare `@root` count at
+ * any depth. Conservative: when unsure, true.
+ */
+function mayReadWholeContext(text: string): boolean {
+  const blocks: { changesScope: boolean }[] = [];
+  const depth = () => blocks.filter((b) => b.changesScope).length;
+  for (const m of text.matchAll(/\{\{~?([\s\S]*?)~?\}\}/g)) {
+    const body = m[1]!.trim();
+    if (body.startsWith('!')) continue;
+    const open = /^#\*?\s*([\w-]+)/.exec(body);
+    const close = /^\/\s*([\w-]+)/.exec(body);
+    if (CLIMBS_TO_ROOT.test(body) || (depth() === 0 && ZERO_KEY_PATH.test(body.replace(/^[#^/]/, ' ')))) return true;
+    if (open) blocks.push({ changesScope: open[1] === 'each' || open[1] === 'with' });
+    else if (close) blocks.pop();
+    else if (/^(else|\^)(\s|$)/.test(body) && blocks.length > 0) blocks[blocks.length - 1]!.changesScope = false;
+  }
+  // An unclosed block is a syntax error; say yes and let the parser report it.
+  return blocks.length > 0;
+}
+
+/**
+ * A cheap, sound pre-filter for `pathsOverlap(deps, changed)`: false only when the template
+ * cannot read any of the changed keys, decided from its text without parsing it. It holds
+ * because every dependency's first key is written literally in the template (resolve() builds
+ * paths from written segments), except whole-context reads (mayReadWholeContext).
+ */
+export function mayRead(text: string, changed: KeyPath[]): boolean {
+  if (changed.some((k) => k.length === 0 || text.includes(k[0]!))) return true;
+  return mayReadWholeContext(text);
 }

@@ -4,7 +4,8 @@
  */
 import Handlebars from 'handlebars';
 import { DotfleetError } from '../errors.js';
-import { analyzeTemplate, BLOCK_HELPERS, OPTIONAL_LOOKUP_HELPER, type KeyPath } from './analyze.js';
+import { analyzeTemplate, BLOCK_HELPERS, OPTIONAL_KEY, type KeyPath } from './analyze.js';
+import { fastCompiler, strictCompiler } from './compiler.js';
 import { HelperCallError, helperFunctions, HELPER_NAMES } from './helpers.js';
 
 export interface CompiledTemplate {
@@ -15,7 +16,7 @@ export interface CompiledTemplate {
 
 // Handlebars merges these over its own defaults, which include `log`: switch it off explicitly.
 const KNOWN_HELPERS: Record<string, boolean> = {
-  ...Object.fromEntries([...HELPER_NAMES, OPTIONAL_LOOKUP_HELPER, ...BLOCK_HELPERS, 'lookup'].map((n) => [n, true])),
+  ...Object.fromEntries([...HELPER_NAMES, ...BLOCK_HELPERS, 'lookup'].map((n) => [n, true])),
   log: false,
   helperMissing: false,
   blockHelperMissing: false,
@@ -36,21 +37,36 @@ function parseErrorMessage(raw: string): string {
   return got ? `syntax error: unexpected ${got}${expecting ? ` (expected ${expecting})` : ''}` : raw.split('\n')[0]!;
 }
 
+function environment(compiler: (hb: typeof Handlebars) => unknown): typeof Handlebars {
+  const hb = Handlebars.create();
+  // Built-ins that could reach outside the template's output.
+  hb.unregisterHelper('log');
+  (hb as any).JavaScriptCompiler = compiler(hb);
+  return hb;
+}
+
 export class TemplateEngine {
   private readonly hb: typeof Handlebars;
+  /** Renders a failed template again to locate a missing key the fast code could not (compiler.ts). */
+  private readonly locator: typeof Handlebars;
+  private readonly helpers: Record<string, (...args: any[]) => unknown>;
   private readonly cache = new Map<string, CompiledTemplate | DotfleetError>();
 
   constructor() {
-    this.hb = Handlebars.create();
-    // Built-ins that could reach outside the template's output.
-    this.hb.unregisterHelper('log');
+    this.hb = environment(fastCompiler);
+    this.locator = environment(strictCompiler);
     // Handlebars logs denied prototype lookups to the console; the render error says enough.
     // (The logger is Handlebars' process-wide singleton; nothing else here uses it.)
     (this.hb as any).logger.level = 99;
-    for (const [name, fn] of Object.entries(helperFunctions())) this.hb.registerHelper(name, fn);
+    // Our helpers are handed to each template, only those it calls: Handlebars wraps every
+    // helper it knows on every render, and that cost dominates small templates.
+    this.helpers = helperFunctions();
   }
 
-  /** Compile (cached by file and text); throws a DotfleetError for a template that cannot be used. */
+  /**
+   * Parse and analyse (cached by file and text); throws a DotfleetError for a template that
+   * cannot be used. Handlebars' own code generation happens on the first render.
+   */
   compile(text: string, file: string): CompiledTemplate {
     const key = file + '\u0000' + text;
     let hit = this.cache.get(key);
@@ -80,27 +96,43 @@ export class TemplateEngine {
         hint: 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
       });
     }
-    const { deps, pathsAt } = analyzeTemplate(ast, file);
-    let fn: Handlebars.TemplateDelegate;
-    try {
-      fn = this.hb.compile(ast, COMPILE_OPTIONS);
-      // Handlebars compiles lazily; force it so compile errors surface here, not per host.
-      (fn as any)._setup?.({});
-      this.hb.precompile(ast, COMPILE_OPTIONS);
-    } catch (e) {
-      throw located(e, file, pathsAt, 'template-syntax');
-    }
+    const { deps, helpers: used, pathsAt } = analyzeTemplate(ast, file);
+    const helpers = Object.fromEntries([...used].filter((n) => n in this.helpers).map((n) => [n, this.helpers[n]!]));
+    const fn = this.hb.compile(ast, COMPILE_OPTIONS);
+    const options = { helpers };
+    const locate = (context: object, e: unknown): DotfleetError => {
+      // A missing key in the middle of a path: a TypeError, or Handlebars' strict check on the
+      // last key finding no parent. The strict-everywhere code names the first missing key.
+      if (e instanceof TypeError || / not defined in (undefined|null)$/.test(String((e as Error)?.message).replace(/ - \d+:\d+$/, ''))) {
+        try {
+          const strictAst = this.locator.parse(text);
+          analyzeTemplate(strictAst, file);
+          this.locator.compile(strictAst, COMPILE_OPTIONS)(context, options);
+        } catch (located2) {
+          e = located2;
+        }
+      }
+      return located(e, file, pathsAt, 'template-runtime');
+    };
     return {
       deps,
       render: (context: object): string => {
         try {
-          return fn(context);
+          return fn(context, options);
         } catch (e) {
-          throw located(e, file, pathsAt, 'template-runtime');
+          throw locate(context, e);
         }
       },
     };
   }
+}
+
+/** The written path up to the key that is missing: `hw.featurs` for `hw.featurs.tb`. */
+function missingKeyPath(written: string | undefined, key: string): string {
+  if (!written) return key;
+  let end = -1;
+  for (const m of written.matchAll(/[^./]+/g)) if (m[0] === key) end = m.index! + key.length;
+  return end < 0 ? written : written.slice(0, end);
 }
 
 function located(e: unknown, file: string, pathsAt: Map<string, string>, fallback: 'template-syntax' | 'template-runtime'): DotfleetError {
@@ -117,7 +149,7 @@ function located(e: unknown, file: string, pathsAt: Map<string, string>, fallbac
   const message = String(err.message ?? e).replace(/ - \d+:\d+$/, '');
   const missing = /^"(.+)" not defined in/.exec(message);
   if (missing) {
-    const written = pathsAt.get(`${err.lineNumber}:${err.column}`) ?? missing[1];
+    const written = missingKeyPath(pathsAt.get(`${err.lineNumber}:${err.column}`), missing[1]!);
     return new DotfleetError('template-missing-key', `"${written}" is not defined for this host`, {
       file,
       line: err.lineNumber,

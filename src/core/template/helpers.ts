@@ -4,7 +4,6 @@
  */
 import { stringify as tomlStringify } from 'smol-toml';
 import type { HelperOptions } from 'handlebars';
-import { OPTIONAL_LOOKUP_HELPER } from './analyze.js';
 
 /** An error in a helper call; the engine turns it into a located DotfleetError. */
 export class HelperCallError extends Error {
@@ -17,7 +16,7 @@ export class HelperCallError extends Error {
   }
 }
 
-type Helper = (args: unknown[], options: HelperOptions & { loc?: HelperCallError['loc'] }) => unknown;
+type Helper = (args: unknown[], options: HelperOptions & { loc?: HelperCallError['loc'] }, self: unknown) => unknown;
 
 interface HelperSpec {
   min: number;
@@ -116,10 +115,10 @@ const SPECS: Record<string, HelperSpec> = {
   },
   indent: {
     min: 1, max: 2, usage: 'indent N TEXT, or {{#indent N}}…{{/indent}}',
-    fn: (args, options) => {
+    fn: (args, options, self) => {
       const n = num(args[0], 'the width');
       if (!Number.isInteger(n) || n < 0 || n > 64) throw new ArgError('the width must be a whole number from 0 to 64');
-      const text = args.length === 2 ? str(args[1], 'the text') : options.fn ? options.fn((options as any).thisValue) : '';
+      const text = args.length === 2 ? str(args[1], 'the text') : options.fn ? options.fn(self) : '';
       return indentText(n, text);
     },
   },
@@ -157,13 +156,9 @@ const SPECS: Record<string, HelperSpec> = {
     },
   },
   quote: { min: 1, max: 1, usage: 'quote TEXT', fn: ([s]) => shellQuote(str(s, 'the text')) },
-  [OPTIONAL_LOOKUP_HELPER]: {
-    min: 2, max: 2, usage: '(internal)',
-    fn: ([t, k]) => (t !== null && typeof t === 'object' && Object.prototype.hasOwnProperty.call(t, k as string) ? (t as any)[k as string] : undefined),
-  },
 };
 
-export const HELPER_NAMES = Object.keys(SPECS).filter((n) => n !== OPTIONAL_LOOKUP_HELPER);
+export const HELPER_NAMES = Object.keys(SPECS);
 
 /** Handlebars helper functions for SPECS, with arity and argument checks. */
 export function helperFunctions(): Record<string, (...args: any[]) => unknown> {
@@ -171,12 +166,11 @@ export function helperFunctions(): Record<string, (...args: any[]) => unknown> {
   for (const [name, spec] of Object.entries(SPECS)) {
     out[name] = function (this: unknown, ...all: any[]) {
       const options = all.pop();
-      options.thisValue = this;
       if (all.length < spec.min || all.length > spec.max) {
         throw new HelperCallError(name, `${name} takes ${spec.min === spec.max ? spec.min : `${spec.min} to ${spec.max}`} argument(s), got ${all.length}; usage: {{${spec.usage}}}`, options.loc);
       }
       try {
-        return spec.fn(all, options);
+        return spec.fn(all, options, this);
       } catch (e) {
         if (e instanceof ArgError) throw new HelperCallError(name, `${name}: ${e.message}`, options.loc);
         throw e;

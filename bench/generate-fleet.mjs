@@ -1,0 +1,76 @@
+/**
+ * A generated fleet for benchmarks: N hosts over 12 presets and T templates of realistic shape
+ * (conditionals on the preset, loops over data, host facts), as a RepoTree (path → bytes).
+ */
+const WMS = ['aerospace', 'niri', 'kde', 'gnome', 'none'];
+
+export function presetsToml(n = 12) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    out.push(`[hardware.preset-${i}]`, `display_scale = ${[1, 1.5, 2][i % 3]}`, `kbd_layout = "${['us', 'de', 'gb'][i % 3]}"`,
+      `modifier_mode = "${i % 4 === 0 ? 'mac' : 'pc'}"`, `perf_profile = "${['balanced', 'battery', 'performance'][i % 3]}"`,
+      `wm = "${WMS[i % WMS.length]}"`, `features = { battery = ${i % 2 === 0}, nvidia = ${i % 5 === 0}, touchbar = ${i === 0} }`, '');
+  }
+  return out.join('\n');
+}
+
+export function dataToml(sections = 20) {
+  const out = ['[user]', 'name = "Bench User"', 'email = "bench@example.invalid"', ''];
+  for (let s = 0; s < sections; s++) {
+    out.push(`[app${s}]`, `enabled = ${s % 3 !== 0}`, `level = ${s}`, `name = "app-${s}"`, `items = [${Array.from({ length: 5 }, (_, i) => `"item-${s}-${i}"`).join(', ')}]`, '');
+  }
+  return out.join('\n');
+}
+
+export function hostsToml(hosts = 1000, presets = 12) {
+  const out = [];
+  for (let h = 0; h < hosts; h++) {
+    out.push(`[hosts.host-${String(h).padStart(4, '0')}]`, `machine = "preset-${h % presets}"`, `platform = "${h % 4 === 0 ? 'darwin' : 'linux'}"`, `wave = ${1 + (h % 3)}`);
+    if (h % 10 === 0) out.push(`[hosts.host-${String(h).padStart(4, '0')}.data.app${h % 20}]`, `level = ${100 + h}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function template(i) {
+  const s = i % 20;
+  return [
+    `# template ${i} — managed by dotfleet for {{host.name}} ({{host.machine}}, {{host.platform}})`,
+    `[general]`,
+    `user = "{{user.name}} <{{user.email}}>"`,
+    `scale = {{hw.display_scale}}`,
+    `layout = "{{hw.kbd_layout}}"`,
+    `{{#if (eq hw.wm "${WMS[i % WMS.length]}")}}`,
+    `wm_specific = true`,
+    `{{else}}`,
+    `wm_specific = false`,
+    `{{/if}}`,
+    `[app]`,
+    `{{#if app${s}.enabled}}`,
+    `name = "{{app${s}.name}}"`,
+    `level = {{app${s}.level}}`,
+    `items = [{{#each app${s}.items}}"{{this}}"{{#unless @last}}, {{/unless}}{{/each}}]`,
+    `{{/if}}`,
+    `{{#if hw.features.battery}}`,
+    `power = "{{hw.perf_profile}}"`,
+    `{{/if}}`,
+    `{{#if (eq host.platform "darwin")}}`,
+    `path = "/opt/homebrew/bin"`,
+    `{{else}}`,
+    `path = "/usr/local/bin"`,
+    `{{/if}}`,
+    `modifier = "{{hw.modifier_mode}}"`,
+    '',
+  ].join('\n');
+}
+
+export function generateFleet({ hosts = 1000, presets = 12, templates = 200 } = {}) {
+  const tree = new Map();
+  const put = (p, s) => tree.set(p, Buffer.from(s));
+  put('home/.chezmoidata.toml', dataToml());
+  put('home/.chezmoidata/hardware.toml', presetsToml(presets));
+  put('fleet/hosts.toml', hostsToml(hosts, presets));
+  put('home/.chezmoiignore', '{{#if (eq host.platform "darwin")}}\n.config/linux-only\n{{/if}}\n');
+  for (let i = 0; i < templates; i++) put(`home/dot_config/app${i % 20}/conf-${i}.toml.hbs`, template(i));
+  return tree;
+}

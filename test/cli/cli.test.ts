@@ -1,0 +1,146 @@
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commit, exampleTree, git, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
+
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+
+function dotfleet(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('dotfleet CLI', () => {
+  const tree = exampleTree();
+  const repo = gitRepo(tree);
+  const base = git(repo, 'rev-parse', 'HEAD').trim();
+  git(repo, 'switch', '-q', '-c', 'change');
+  const head = commit(repo, {
+    'home/.chezmoidata.toml': text(tree, 'home/.chezmoidata.toml').replace('theme = "tokyonight"', 'theme = "gruvbox"'),
+    'home/dot_config/niri/config.kdl.hbs': text(tree, 'home/dot_config/niri/config.kdl.hbs').replace('Mod+Q', 'Mod+Shift+Q'),
+  });
+
+  it('lists hosts with preset, platform and wave', () => {
+    const r = dotfleet('hosts', '--repo', repo);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^HOST\s+PRESET\s+PLATFORM\s+WAVE\s+DESCRIPTION$/);
+    expect(lines).toHaveLength(13);
+    expect(r.stdout).toMatch(/kestrel\s+macbook-m2\s+darwin\s+1\s+Robin's everyday laptop/);
+    const json = JSON.parse(dotfleet('hosts', '--repo', repo, '--json').stdout);
+    expect(json.find((h: any) => h.name === 'condor')).toMatchObject({ machine: 'epyc-server', platform: 'linux', wave: 3, tags: ['server'] });
+  });
+
+  it('diffs two refs read with real git, in every format', () => {
+    const r = dotfleet('diff', '--repo', repo, '--base', base, '--head', 'change');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\d+ of 12 hosts change · \d+ groups/);
+    expect(r.stdout).toContain('-    Mod+Q { close-window; }');
+    expect(r.stdout).toContain('+    Mod+Shift+Q { close-window; }');
+    expect(r.stdout).toContain('S .config/alacritty/theme.toml (→ themes/tokyonight.toml ⇒ → themes/gruvbox.toml)');
+    expect(r.stdout).not.toContain('\x1b[');
+
+    const md = dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'markdown').stdout;
+    expect(md).toContain('| Host | Preset | Wave | A | R | M | P | S | Status |');
+    expect(md).toMatch(/#### Group 1 · \d+ hosts: /);
+    expect(md.match(/<details>/g)!.length).toBe(md.match(/<\/details>/g)!.length);
+
+    const json = JSON.parse(dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'json').stdout);
+    expect(json.version).toBe(1);
+    expect(json.base).toBe(base);
+    expect(json.head).toBe(head);
+    expect(json.hosts.find((h: any) => h.host === 'tern').status).toBe('changed');
+    // condor is headless: its editor config does not use the theme, and it has no terminal config.
+    expect(json.hosts.find((h: any) => h.host === 'condor').status).toBe('unchanged');
+  });
+
+  it('diffs against the working tree when --head is omitted, and --exit-code says whether anything changed', () => {
+    expect(dotfleet('diff', '--repo', repo, '--base', 'HEAD', '--exit-code').code).toBe(0);
+    writeFileSync(join(repo, 'home/dot_config/git/ignore'), '.DS_Store\n*.swp\n');
+    const r = dotfleet('diff', '--repo', repo, '--base', 'HEAD', '--exit-code', '--host', 'tern');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^1 of 1 host changes · 1 group/);
+    git(repo, 'checkout', '--', '.');
+  });
+
+  it('exits 3 and names host, file and line when the change breaks a template', () => {
+    writeFileSync(join(repo, 'home/dot_tmux.conf.hbs'), 'set -g prefix {{tmux.prefx}}\n');
+    const r = dotfleet('diff', '--repo', repo, '--base', 'HEAD', '--host', 'wren');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('host wren: home/dot_tmux.conf.hbs:1:17: "tmux.prefx" is not defined for this host');
+    git(repo, 'checkout', '--', '.');
+  });
+
+  it('renders one host: a listing with the render hash, or a tree on disk with modes and links', () => {
+    const list = dotfleet('render', '--repo', repo, '--ref', base, '--host', 'kestrel');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^0600  file     \.ssh\/config  \d+ B$/m);
+    expect(list.stdout).toMatch(/^render hash sha256:[0-9a-f]{64}$/m);
+    const json = JSON.parse(dotfleet('render', '--repo', repo, '--ref', base, '--host', 'kestrel', '--json').stdout);
+    expect(list.stdout).toContain(json.renderHash);
+
+    const out = join(mkdtempSync(join(tmpdir(), 'dotfleet-out-')), 'home');
+    expect(dotfleet('render', '--repo', repo, '--host', 'kestrel', '--out', out).code).toBe(0);
+    expect(statSync(join(out, '.ssh/config')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(out, '.ssh')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(out, '.local/bin/fleet-whoami')).mode & 0o777).toBe(0o755);
+    expect(lstatSync(join(out, '.vimrc')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(out, '.vimrc'))).toBe('.config/nvim/init.lua');
+    expect(readFileSync(join(out, '.gitconfig'), 'utf8')).toContain('helper = osxkeychain');
+
+    const again = dotfleet('render', '--repo', repo, '--host', 'kestrel', '--out', out);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/is not empty/);
+  });
+
+  it('compares two hosts at one revision', () => {
+    const same = dotfleet('fleet', 'diff', '--repo', repo, 'wren', 'wren');
+    expect(same.stdout.trim()).toBe('wren and wren render identically');
+    const r = dotfleet('fleet', 'diff', '--repo', repo, '--ref', base, 'tern', 'wren', '--exit-code');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('-    trackpoint {');
+  });
+
+  it.each([
+    [['diff', '--repo', '/nonexistent-dir-for-dotfleet', '--base', 'HEAD'], /dotfleet: error: /],
+    [['diff', '--base', 'no-such-ref'], /dotfleet: error: .*"no-such-ref" is not a commit/],
+    [['render', '--host', 'nobody'], /dotfleet: error: fleet\/hosts.toml: no host "nobody" in fleet\/hosts.toml\n  hint: known hosts: atlas, condor/],
+    [['diff', '--base', 'HEAD', '--format', 'yaml'], /unknown format "yaml"/],
+    [['render'], /required option '--host <name>' not specified/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('a user error is one clear message and exit 2: %j', (args, message) => {
+    const withRepo = args[0] === 'frobnicate' || args.includes('--repo') ? args : [...args, '--repo', repo];
+    const r = dotfleet(...(withRepo as string[]));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reports an invalid fleet file with its name and line', () => {
+    writeFileSync(join(repo, 'fleet/hosts.toml'), text(tree, 'fleet/hosts.toml').replace('wave = 1', 'wave = "first"'));
+    const r = dotfleet('hosts', '--repo', repo);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dotfleet: error: fleet\/hosts\.toml:7: hosts\.kestrel\.wave: /);
+    git(repo, 'checkout', '--', '.');
+  });
+
+  it('prints help for every command', () => {
+    for (const cmd of [[], ['diff'], ['render'], ['hosts'], ['fleet', 'diff'], ['demo']]) {
+      const r = dotfleet(...cmd, '--help');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: dotfleet/);
+    }
+  });
+
+  it('runs the demo: a real repo from the sample fleet, a change on a branch, the markdown diff', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'dotfleet-demo-test-')), 'fleet');
+    const r = dotfleet('demo', '--dir', dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^### dotfleet · fleet diff [0-9a-f]{12}…[0-9a-f]{12}/);
+    expect(r.stdout).toContain('+size = 24');
+    expect(r.stdout).toContain('+    Mod+F { maximize-column; }');
+    expect(r.stderr).toContain(`dotfleet diff --repo ${dir} --base main --head bigger-terminal-font`);
+    expect(git(dir, 'log', '--oneline').trim().split('\n')).toHaveLength(2);
+  });
+});
