@@ -140,7 +140,7 @@ describe('dotfleet CLI', () => {
     expect(r.stdout).toMatch(/^### dotfleet · fleet diff [0-9a-f]{12}…[0-9a-f]{12}/);
     expect(r.stdout).toContain('+size = 24');
     expect(r.stdout).toContain('+    Mod+F { maximize-column; }');
-    expect(r.stderr).toContain(`dotfleet diff --repo ${dir} --base main --head bigger-terminal-font`);
+    expect(r.stderr).toMatch(new RegExp(`node \\S*main\\.js diff --repo ${dir} --base main --head bigger-terminal-font`));
     expect(git(dir, 'log', '--oneline').trim().split('\n')).toHaveLength(2);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
 import { diffFleets } from '../../core/fleet-diff.js';
@@ -44,6 +44,14 @@ export async function makeDemoRepo(dir?: string): Promise<{ repo: string; base: 
   return { repo, base: 'main', head: 'bigger-terminal-font' };
 }
 
+/** How the user ran us: `dotfleet` when installed on PATH, else `node dist/cli/main.js`. */
+function invokedAs(): string {
+  const script = process.argv[1] ?? '';
+  if (basename(script) === 'dotfleet') return 'dotfleet';
+  const rel = relative(process.cwd(), script);
+  return `node ${rel.startsWith('..') ? script : rel}`;
+}
+
 export function demoCommand(program: Command): void {
   program
     .command('demo')
@@ -57,7 +65,8 @@ export function demoCommand(program: Command): void {
       const h = await openFleet(repo, head);
       const diff = diffFleets(b.fleet, h.fleet);
       printFleetDiff(diff, opts.format, opts.color, { base: b.commit, head: h.commit });
-      process.stderr.write(`\nThe demo fleet repository is ${repo}. Try:\n  dotfleet diff --repo ${repo} --base ${base} --head ${head}\n  dotfleet render --repo ${repo} --host kestrel\n  dotfleet fleet diff --repo ${repo} kestrel tern\n`);
+      const self = invokedAs();
+      process.stderr.write(`\nThe demo fleet repository is ${repo}. Try:\n  ${self} diff --repo ${repo} --base ${base} --head ${head}\n  ${self} render --repo ${repo} --host kestrel\n  ${self} fleet diff --repo ${repo} kestrel tern\n`);
       process.exitCode = diffExitCode(diff, false);
     });
 }
