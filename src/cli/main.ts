@@ -9,6 +9,8 @@ import { diffCommand } from './commands/diff.js';
 import { fleetCommand } from './commands/fleet.js';
 import { hostsCommand } from './commands/hosts.js';
 import { renderCommand } from './commands/render.js';
+import { attestCommand } from './commands/attest.js';
+import { verifyCommand } from './commands/verify.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -21,10 +23,10 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     `
-Exit codes: 0 ok · 1 differences (with --exit-code) · 2 usage or input error · 3 render errors
+Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, demoCommand]) add(program);
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, attestCommand, verifyCommand, demoCommand]) add(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -92,7 +92,7 @@ describe('negative corpus: every bad signature has its own reason', () => {
 
   it.each([
     ['tampered payload', () => verifyMessage(Buffer.from(message.toString().replace('fleet', 'fleat')), good, NS), 'signature'],
-    ['tampered signature byte', () => { const b = Buffer.from(blob); b[b.length - 5] ^= 1; return verifyMessage(message, armour(b), NS); }, 'signature'],
+    ['tampered signature byte', () => { const b = Buffer.from(blob); b.writeUInt8(b.readUInt8(b.length - 5) ^ 1, b.length - 5); return verifyMessage(message, armour(b), NS); }, 'signature'],
     ['wrong namespace', () => verifyMessage(message, good, 'git'), 'namespace'],
     ['empty namespace', () => verifyMessage(message, reblob({ namespace: '' }), ''), 'namespace'],
     ['RSA key', () => verifyMessage(message, keygenSign(dir, rsa, message, NS), NS), 'key-type'],
@@ -115,7 +115,7 @@ describe('negative corpus: every bad signature has its own reason', () => {
   it('and ssh-keygen rejects the same tampered inputs', () => {
     const allowed = `alice ${alice.publicKey}\n`;
     const tampered = Buffer.from(blob);
-    tampered[tampered.length - 5] ^= 1;
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 5) ^ 1, tampered.length - 5);
     expect(keygenVerify(dir, allowed, 'alice', NS, message, armour(tampered))).toBe(false);
     expect(keygenVerify(dir, allowed, 'alice', NS, message, reblob({ trailing: Buffer.from([0]) }))).toBe(false);
     expect(keygenVerify(dir, allowed, 'alice', NS, message, reblob({ version: 2 }))).toBe(false);

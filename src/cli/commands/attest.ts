@@ -1,0 +1,139 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { DotfleetError } from '../../core/errors.js';
+import { getHost } from '../../core/fleet.js';
+import { Renderer } from '../../core/render.js';
+import { renderHash } from '../../core/render-hash.js';
+import { ATTESTATION_NAMESPACE, serialise, statement, STATUSES, type Predicate } from '../../core/attestation/format.js';
+import { meets, policyHash, toolRequirements } from '../../core/attestation/policy.js';
+import { EncryptedKeyError, parseOpenSshPrivateKey } from '../../core/ssh/keys.js';
+import { signMessage } from '../../core/ssh/sshsig.js';
+import { lookupSigner, parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
+import { runGit } from '../../host/git.js';
+import { signWithSshKeygen } from '../../host/ssh-keygen.js';
+import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
+import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
+import { EXIT, openFleet, write } from '../io.js';
+import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+interface AttestOptions {
+  repo: string;
+  ref: string;
+  host: string;
+  key: string;
+  out?: string;
+  stdout?: boolean;
+  status: (typeof STATUSES)[number];
+  rolloutTarget?: string;
+  sequence?: string;
+  stateDir: string;
+}
+
+/** Sign with our own code when we can read the key; through ssh-keygen when it is encrypted or in an agent. */
+async function signAttestation(keyFile: string, payload: Buffer): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(keyFile, 'utf8');
+  } catch {
+    throw new DotfleetError('usage', `cannot read the key ${keyFile}`, { file: keyFile, hint: 'pass --key with the host\'s SSH private key (or its .pub when ssh-agent holds it)' });
+  }
+  if (/^ssh-ed25519 /.test(text.trim())) {
+    process.stderr.write(`dotfleet: ${keyFile} is a public key: signing through ssh-keygen -Y sign with ssh-agent\n`);
+    return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
+  }
+  try {
+    return signMessage(payload, parseOpenSshPrivateKey(text, keyFile), ATTESTATION_NAMESPACE);
+  } catch (e) {
+    if (!(e instanceof EncryptedKeyError)) throw e;
+    process.stderr.write(`dotfleet: ${keyFile} is encrypted: signing through ssh-keygen -Y sign\n`);
+    return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
+  }
+}
+
+async function repositoryName(root: string): Promise<string> {
+  const r = await runGit(root, ['config', '--get', 'remote.origin.url']);
+  const url = r.code === 0 ? r.stdout.toString('utf8').trim() : '';
+  return url ? `git+${url.replace(/^git@([^:]+):/, 'https://$1/')}` : basename(root);
+}
+
+export function attestCommand(program: Command): void {
+  program
+    .command('attest')
+    .description('build and sign an attestation of what this host applied')
+    .option('--repo <dir>', 'the fleet repository (a clone on this host)', '.')
+    .option('--ref <rev>', 'the applied commit', 'HEAD')
+    .requiredOption('--host <name>', 'this host')
+    .requiredOption('--key <file>', "the host's SSH ed25519 private key (or its .pub, to sign with ssh-agent)")
+    .option('--out <dir>', 'write HOST-SEQUENCE.json and .json.sig here', '.')
+    .option('--stdout', 'print the attestation and its signature instead of writing files')
+    .option('--status <status>', 'SUCCESS, PARTIAL or FAILED', 'SUCCESS')
+    .option('--rollout-target <commit>', 'the commit the rollout asked for')
+    .option('--sequence <n>', 'the sequence number (default: one more than the last, kept in --state-dir)')
+    .option('--state-dir <dir>', 'where the last sequence number is kept', defaultStateDir())
+    .action(async (opts: AttestOptions) => {
+      if (!(STATUSES as readonly string[]).includes(opts.status)) {
+        throw new DotfleetError('usage', `unknown status "${opts.status}"`, { hint: 'use SUCCESS, PARTIAL or FAILED' });
+      }
+      const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
+      const host = getHost(fleet, opts.host);
+      const rendered = new Renderer().renderHost(fleet, host);
+      if (rendered.errors.length > 0) {
+        for (const e of rendered.errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
+        throw new DotfleetError('usage', `${host.name} does not render at ${commit!.slice(0, 12)}: nothing to attest`, { host: host.name });
+      }
+      const requirements = toolRequirements(fleet.tree);
+      const tools = [...new Set([...DEFAULT_TOOLS, ...Object.keys(requirements)])].sort().map((name) => {
+        const v = toolVersion(name);
+        const req = requirements[name] ?? null;
+        return { name, version: v, requirement: req, ok: req === null ? true : v !== null && meets(v, req) };
+      });
+      const sequence = opts.sequence !== undefined ? Number(opts.sequence) : (await lastSequence(opts.stateDir, host.name)) + 1;
+      if (!Number.isInteger(sequence) || sequence < 1) throw new DotfleetError('usage', `--sequence must be a whole number from 1, got ${opts.sequence}`);
+      const rolloutTarget = opts.rolloutTarget ?? null;
+      if (rolloutTarget !== null && !/^[0-9a-f]{40}$/.test(rolloutTarget)) {
+        throw new DotfleetError('usage', '--rollout-target must be a full 40-character commit id');
+      }
+      const predicate: Predicate = {
+        host: host.name,
+        appliedCommit: commit!,
+        rolloutTarget,
+        renderHash: renderHash(rendered.tree),
+        policyHash: policyHash(fleet.tree, host.name),
+        tools,
+        drift: [],
+        tests: [],
+        status: tools.every((t) => t.ok) ? opts.status : 'FAILED',
+        agentVersion: `dotfleet/${version}`,
+        sequence,
+        issuedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      };
+      const payload = serialise(statement(await repositoryName(root), predicate));
+      const signature = await signAttestation(opts.key, payload);
+
+      // Say now, not when the bot refuses it, if this key is not trusted for this host.
+      const trust = fleet.tree.get(fleet.settings.allowed_signers);
+      if (trust) {
+        const key = parseSignatureBlob(dearmour(signature)).publicKey;
+        const found = lookupSigner(parseAllowedSigners(Buffer.from(trust).toString('utf8')), key, host.principal, ATTESTATION_NAMESPACE, Math.floor(Date.now() / 1000));
+        if (!found.ok) process.stderr.write(`dotfleet: warning: ${fleet.settings.allowed_signers} would not accept this signature: ${found.message}\n`);
+      }
+
+      if (opts.stdout) write(payload.toString('utf8') + signature);
+      else {
+        const name = `${host.name}-${String(sequence).padStart(6, '0')}.json`;
+        await mkdir(opts.out!, { recursive: true });
+        await writeFile(join(opts.out!, name), payload);
+        await writeFile(join(opts.out!, `${name}.sig`), signature);
+        write(`${join(opts.out!, name)} (+ .sig): ${predicate.status}, sequence ${sequence}, ${predicate.renderHash}`);
+      }
+      if (opts.sequence === undefined) await saveSequence(opts.stateDir, host.name, sequence);
+      if (predicate.status === 'FAILED' && opts.status !== 'FAILED') {
+        process.stderr.write(`dotfleet: tools below their requirements: ${tools.filter((t) => !t.ok).map((t) => `${t.name} ${t.version ?? 'missing'} (needs ${t.requirement})`).join(', ')}\n`);
+        process.exitCode = EXIT.renderErrors;
+      }
+    });
+}

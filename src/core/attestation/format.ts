@@ -1,0 +1,132 @@
+/**
+ * The attestation a host signs: an in-toto Statement v1 whose subject is the fleet repository
+ * at the applied commit. Serialised once, as pretty JSON (2-space indent) plus a newline; those
+ * exact bytes are signed and stored. Verification refuses any other form.
+ */
+import { z } from 'zod';
+
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const PREDICATE_TYPE = 'https://dotfleet.dev/attestation/host-apply/v1';
+export const ATTESTATION_NAMESPACE = 'dotfleet-attestation';
+export const STATUSES = ['SUCCESS', 'PARTIAL', 'FAILED'] as const;
+
+const sha1Hex = z.string().regex(/^[0-9a-f]{40}$/, 'must be a 40-character lowercase hex commit id');
+const hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 lowercase hex digits');
+const isoUtc = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/, 'must be an ISO-8601 UTC time ending in Z');
+
+export const ToolSchema = z.strictObject({
+  name: z.string().min(1),
+  version: z.string().nullable(),
+  requirement: z.string().nullable(),
+  ok: z.boolean(),
+});
+
+export const DriftSchema = z.strictObject({
+  path: z.string().min(1),
+  type: z.enum(['missing', 'modified', 'permission', 'symlink', 'unmanaged']),
+});
+
+export const TestResultSchema = z.strictObject({
+  name: z.string().min(1),
+  status: z.enum(['pass', 'fail', 'skip']),
+  durationMs: z.int().min(0),
+  output: z.string().optional(),
+});
+
+export const PredicateSchema = z.strictObject({
+  host: z.string().min(1),
+  appliedCommit: sha1Hex,
+  rolloutTarget: sha1Hex.nullable(),
+  renderHash: hash,
+  policyHash: hash,
+  tools: z.array(ToolSchema),
+  drift: z.array(DriftSchema),
+  tests: z.array(TestResultSchema),
+  status: z.enum(STATUSES),
+  agentVersion: z.string().min(1),
+  sequence: z.int().min(1),
+  issuedAt: isoUtc,
+});
+
+export const StatementSchema = z.strictObject({
+  _type: z.literal(STATEMENT_TYPE),
+  subject: z
+    .array(z.strictObject({ name: z.string().min(1), digest: z.strictObject({ gitCommit: sha1Hex }) }))
+    .length(1),
+  predicateType: z.literal(PREDICATE_TYPE),
+  predicate: PredicateSchema,
+});
+
+export type Predicate = z.infer<typeof PredicateSchema>;
+export type Statement = z.infer<typeof StatementSchema>;
+
+/** Build a statement with its keys in the documented order. */
+export function statement(repository: string, p: Predicate): Statement {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name: repository, digest: { gitCommit: p.appliedCommit } }],
+    predicateType: PREDICATE_TYPE,
+    predicate: {
+      host: p.host,
+      appliedCommit: p.appliedCommit,
+      rolloutTarget: p.rolloutTarget,
+      renderHash: p.renderHash,
+      policyHash: p.policyHash,
+      tools: p.tools.map((t) => ({ name: t.name, version: t.version, requirement: t.requirement, ok: t.ok })),
+      drift: p.drift.map((d) => ({ path: d.path, type: d.type })),
+      tests: p.tests.map((t) => ({ name: t.name, status: t.status, durationMs: t.durationMs, ...(t.output === undefined ? {} : { output: t.output }) })),
+      status: p.status,
+      agentVersion: p.agentVersion,
+      sequence: p.sequence,
+      issuedAt: p.issuedAt,
+    },
+  };
+}
+
+/** The one serialisation: these bytes are signed and stored. */
+export function serialise(s: Statement): Buffer {
+  return Buffer.from(JSON.stringify(s, null, 2) + '\n', 'utf8');
+}
+
+export type PayloadFault = 'payload-encoding' | 'payload-bom' | 'payload-crlf' | 'payload-json' | 'payload-form' | 'payload-schema';
+
+export class PayloadError extends Error {
+  constructor(
+    readonly code: PayloadFault,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Parse stored bytes, refusing anything that is not exactly `serialise(statement)`. */
+export function parseStatement(bytes: Uint8Array): Statement {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) throw new PayloadError('payload-bom', 'the attestation starts with a byte-order mark');
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new PayloadError('payload-encoding', 'the attestation is not UTF-8');
+  }
+  if (text.includes('\r')) throw new PayloadError('payload-crlf', 'the attestation has carriage returns (CRLF line endings?); see .gitattributes in docs/attestation.md');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new PayloadError('payload-json', `the attestation is not JSON: ${(e as Error).message}`);
+  }
+  if (JSON.stringify(value, null, 2) + '\n' !== text) {
+    throw new PayloadError('payload-form', 'the attestation is not in its exact signed form (pretty JSON, 2-space indent, final newline, no duplicate keys)');
+  }
+  const res = StatementSchema.safeParse(value);
+  if (!res.success) {
+    const issue = res.error.issues[0]!;
+    throw new PayloadError('payload-schema', `${issue.path.join('.') || 'the attestation'}: ${issue.message}`);
+  }
+  if (!serialise(statement(res.data.subject[0]!.name, res.data.predicate)).equals(Buffer.from(bytes))) {
+    throw new PayloadError('payload-form', 'the attestation\'s keys are not in the documented order (docs/attestation.md)');
+  }
+  return res.data;
+}
