@@ -115,3 +115,32 @@ describe('dotfleet attest and verify', () => {
     expect(dotfleet(['verify', join(out, 'kestrel-000001.json'), '--allowed-signers', join(dir, 'allowed_signers'), '--at', 'yesterday']).stderr).toMatch(/"yesterday" is not a time/);
   });
 });
+
+describe('dotfleet signers lint', () => {
+  it('passes the sample fleet, and names each hygiene problem with its line', () => {
+    const repo = gitRepo(exampleTree());
+    const clean = dotfleet(['signers', 'lint', '--repo', repo]);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout.trim()).toBe('13 keys, 0 errors, 0 warnings');
+
+    const dir = scratchDir();
+    const a = newKey(dir, 'a');
+    const b = newKey(dir, 'b');
+    const file = join(dir, 'allowed_signers');
+    writeFileSync(file, [`host-* namespaces="dotfleet-attestation" ${a.publicKey}`, `kestrel ${b.publicKey}`, `tern namespaces="dotfleet-attestation" ${b.publicKey}`, `wren cert-authority ${a.publicKey}`, `x,y namespaces="dotfleet-attestation" ${a.publicKey}`].join('\n') + '\n');
+    const r = dotfleet(['signers', 'lint', file]);
+    expect(r.code).toBe(3);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/:1: warning: the principals "host-\*" are a pattern/),
+      expect.stringMatching(/:2: warning: no namespaces= option/),
+      expect.stringMatching(/:3: warning: this key is also listed for "kestrel" \(line 2\): one key under two principals/),
+      expect.stringMatching(/:4: error: cert-authority keys are not supported/),
+      expect.stringMatching(/:4: warning: no namespaces= option/),
+      expect.stringMatching(/:4: warning: this key is also listed for "host-\*"/),
+      expect.stringMatching(/:5: warning: one key for several principals \(x,y\)/),
+      expect.stringMatching(/:5: warning: this key is also listed for "host-\*"/),
+      '5 keys, 1 errors, 7 warnings',
+    ]);
+  });
+});

@@ -117,16 +117,15 @@ export function parseStatement(bytes: Uint8Array): Statement {
   } catch (e) {
     throw new PayloadError('payload-json', `the attestation is not JSON: ${(e as Error).message}`);
   }
-  if (JSON.stringify(value, null, 2) + '\n' !== text) {
-    throw new PayloadError('payload-form', 'the attestation is not in its exact signed form (pretty JSON, 2-space indent, final newline, no duplicate keys)');
-  }
   const res = StatementSchema.safeParse(value);
   if (!res.success) {
     const issue = res.error.issues[0]!;
     throw new PayloadError('payload-schema', `${issue.path.join('.') || 'the attestation'}: ${issue.message}`);
   }
+  // The one accepted form: re-serialising the parsed statement gives back exactly these bytes
+  // (so no duplicate keys, no other spacing or key order, a final newline).
   if (!serialise(statement(res.data.subject[0]!.name, res.data.predicate)).equals(Buffer.from(bytes))) {
-    throw new PayloadError('payload-form', 'the attestation\'s keys are not in the documented order (docs/attestation.md)');
+    throw new PayloadError('payload-form', 'the attestation is not in its exact signed form: pretty JSON (2-space indent), keys in the documented order, no duplicate keys, a final newline (docs/attestation.md)');
   }
   return res.data;
 }

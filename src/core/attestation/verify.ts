@@ -5,7 +5,7 @@
  * The answer is a verdict with a reason code, never a bare boolean.
  */
 import { fingerprint } from '../ssh/keys.js';
-import { lookupSigner, type AllowedSigners, type LookupFault } from '../ssh/allowed-signers.js';
+import { knownKey, lookupSigner, type AllowedSigners, type LookupFault } from '../ssh/allowed-signers.js';
 import { SignatureError, verifyMessage, type SignatureFault } from '../ssh/sshsig.js';
 import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, type PayloadFault, type Statement } from './format.js';
 
@@ -47,7 +47,7 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
   let key: string | undefined;
   let signed;
   try {
-    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE);
+    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE, (blob) => knownKey(options.signers, blob));
     key = fingerprint(signed.publicKey);
   } catch (e) {
     if (e instanceof SignatureError) return fail(e.code, e.message);

@@ -32,6 +32,29 @@ export interface SignersProblem {
 export interface AllowedSigners {
   entries: AllowedSigner[];
   problems: SignersProblem[];
+  /** Lines by plain principal and by key; lines whose principals are a pattern or a list are always candidates. */
+  index: { byPrincipal: Map<string, AllowedSigner[]>; byKey: Map<string, AllowedSigner[]>; patterned: AllowedSigner[] };
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
+  const index: AllowedSigners['index'] = { byPrincipal: new Map(), byKey: new Map(), patterned: [] };
+  for (const e of entries) {
+    push(index.byKey, e.key.blob.toString('base64'), e);
+    if (/[*?!,]/.test(e.principals)) index.patterned.push(e);
+    else push(index.byPrincipal, e.principals, e);
+  }
+  return index;
+}
+
+/** The trusted key object with this blob, if any line lists it (it keeps its node:crypto key). */
+export function knownKey(signers: AllowedSigners, blob: Buffer): SshPublicKey | undefined {
+  return signers.index.byKey.get(blob.toString('base64'))?.[0]?.key;
 }
 
 /** A token as OpenSSH's strdelimw reads it: a quoted string, or up to whitespace. */
@@ -142,7 +165,7 @@ export function parseAllowedSigners(text: string): AllowedSigners {
     }
     entries.push({ line, principals, ...options, key: key.key, comment: key.comment });
   });
-  return { entries, problems };
+  return { entries, problems, index: buildIndex(entries) };
 }
 
 export type LookupFault = 'unknown-key' | 'principal' | 'namespace-not-allowed' | 'not-yet-valid' | 'expired' | 'cert-authority';
@@ -160,7 +183,11 @@ export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, princip
   const miss = (code: LookupFault, message: string, line: number, rank: number) => {
     if (!nearMiss || rank > nearMiss.rank) nearMiss = { code, message, line, rank };
   };
-  for (const e of signers.entries) {
+  // Only these lines can match the principal or hold the key; taken in file order, this is the
+  // same scan as ssh-keygen's over every line.
+  const { byPrincipal, byKey, patterned } = signers.index;
+  const candidates = [...new Set([...(byPrincipal.get(principal) ?? []), ...patterned, ...(byKey.get(key.blob.toString('base64')) ?? [])])].sort((a, b) => a.line - b.line);
+  for (const e of candidates) {
     const keyMatches = sameKey(e.key, key);
     if (matchPatternList(principal, e.principals) !== 1) {
       if (keyMatches) miss('principal', `the key is allowed for "${e.principals}", not for "${principal}"`, e.line, 1);

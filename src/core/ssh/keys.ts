@@ -12,8 +12,17 @@ export interface SshPublicKey {
   type: string;
   /** The wire-encoded public key (what SSHSIG and fingerprints use). */
   blob: Buffer;
-  /** The node:crypto key, for ed25519 only. */
+  /** The raw 32-byte ed25519 key. */
+  raw?: Buffer;
+  /** The node:crypto key, made on first use (keyObject()): making one costs more than a verification. */
   key?: KeyObject;
+}
+
+/** The node:crypto key for an ed25519 public key, made once per key object. */
+export function keyObject(pub: SshPublicKey): KeyObject {
+  if (!pub.raw) throw new Error(`no ed25519 key in a ${pub.type} key`);
+  pub.key ??= createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub.raw]), format: 'der', type: 'spki' });
+  return pub.key;
 }
 
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
@@ -27,7 +36,7 @@ export function publicKeyFromBlob(blob: Uint8Array): SshPublicKey {
   const raw = r.string('ed25519 public key');
   r.end('the public key');
   if (raw.length !== 32) throw new WireError(`an ed25519 public key is 32 bytes, got ${raw.length}`);
-  return { type, blob: Buffer.from(blob), key: createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' }) };
+  return { type, blob: Buffer.from(blob), raw };
 }
 
 export function ed25519Blob(raw32: Uint8Array): Buffer {

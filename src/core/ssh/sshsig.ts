@@ -4,7 +4,7 @@
  * reason code.
  */
 import { createHash, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
-import { ED25519, publicKeyFromBlob, type SshPublicKey } from './keys.js';
+import { ED25519, keyObject, publicKeyFromBlob, type SshPublicKey } from './keys.js';
 import { TruncatedError, WireError, WireReader, wireString, wireUint32 } from './wire.js';
 
 const MAGIC = Buffer.from('SSHSIG', 'latin1');
@@ -125,12 +125,14 @@ export function signMessage(message: Uint8Array, key: { public: SshPublicKey; ke
  * Check a signature over `message` in `namespace`; returns the parsed signature (its key is the
  * signer to look up in allowed_signers) or throws SignatureError with the reason.
  */
-export function verifyMessage(message: Uint8Array, armoured: string, namespace: string): ParsedSignature {
+export function verifyMessage(message: Uint8Array, armoured: string, namespace: string, knownKey?: (blob: Buffer) => SshPublicKey | undefined): ParsedSignature {
   const sig = parseArmouredSignature(armoured);
+  // A key we already hold (allowed_signers) carries its node:crypto key from earlier uses.
+  const key = knownKey?.(sig.publicKey.blob) ?? sig.publicKey;
   if (sig.namespace !== namespace) {
     throw new SignatureError('namespace', `the signature is for namespace "${sig.namespace}", expected "${namespace}"`);
   }
-  if (!edVerify(null, signedData(sig.namespace, sig.hashAlgorithm, message), sig.publicKey.key!, sig.signature)) {
+  if (!edVerify(null, signedData(sig.namespace, sig.hashAlgorithm, message), keyObject(key), sig.signature)) {
     throw new SignatureError('signature', 'the signature does not match the message (altered content or signature)');
   }
   return sig;
