@@ -93,3 +93,27 @@ export class DotfleetError extends Error {
 export function isDotfleetError(e: unknown): e is DotfleetError {
   return e instanceof DotfleetError;
 }
+
+interface Cache<K, V> {
+  get(key: K): V | DotfleetError | undefined;
+  set(key: K, value: V | DotfleetError): unknown;
+}
+
+/**
+ * `compute(key)` once per key, remembering a DotfleetError as well as a value (a template that
+ * does not compile fails the same way for every host); other errors are not cached.
+ */
+export function memoised<K, V>(cache: Cache<K, V>, key: K, compute: () => V): V {
+  let hit = cache.get(key);
+  if (hit === undefined) {
+    try {
+      hit = compute();
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
+      hit = e;
+    }
+    cache.set(key, hit);
+  }
+  if (hit instanceof DotfleetError) throw hit;
+  return hit;
+}

@@ -3,7 +3,7 @@
  * rendered entry. Errors are collected per entry (a broken template does not hide the rest of
  * the host's tree) and always name the host.
  */
-import { DotfleetError } from './errors.js';
+import { DotfleetError, memoised } from './errors.js';
 import { contextFor, type Fleet } from './fleet.js';
 import { IgnoreList } from './ignore.js';
 import type { Host } from './inventory.js';
@@ -41,27 +41,18 @@ export class Renderer {
 
   template(fleet: Fleet, source: string): CompiledTemplate {
     const blob = fleet.tree.get(source)!;
-    let hit = this.byBlob.get(blob);
-    if (!hit) {
+    return memoised(this.byBlob, blob, () => {
+      let text: string;
       try {
-        let text: string;
-        try {
-          text = decoder.decode(blob);
-        } catch {
-          throw new DotfleetError('template-syntax', 'a template must be UTF-8 text', {
-            file: source,
-            hint: 'remove the .hbs suffix from binary files',
-          });
-        }
-        hit = this.engine.compile(text, source);
-      } catch (e) {
-        if (!(e instanceof DotfleetError)) throw e;
-        hit = e;
+        text = decoder.decode(blob);
+      } catch {
+        throw new DotfleetError('template-syntax', 'a template must be UTF-8 text', {
+          file: source,
+          hint: 'remove the .hbs suffix from binary files',
+        });
       }
-      this.byBlob.set(blob, hit);
-    }
-    if (hit instanceof DotfleetError) throw hit;
-    return hit;
+      return this.engine.compile(text, source);
+    });
   }
 
   context(fleet: Fleet, host: Host): PlainObject {

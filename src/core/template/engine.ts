@@ -3,7 +3,7 @@
  * escaping (these are config files, not HTML), and every failure a located DotfleetError.
  */
 import Handlebars from 'handlebars';
-import { DotfleetError } from '../errors.js';
+import { DotfleetError, memoised } from '../errors.js';
 import { analyzeTemplate, BLOCK_HELPERS, OPTIONAL_KEY, type KeyPath } from './analyze.js';
 import { fastCompiler, strictCompiler } from './compiler.js';
 import { HelperCallError, helperFunctions, HELPER_NAMES } from './helpers.js';
@@ -68,19 +68,7 @@ export class TemplateEngine {
    * cannot be used. Handlebars' own code generation happens on the first render.
    */
   compile(text: string, file: string): CompiledTemplate {
-    const key = file + '\u0000' + text;
-    let hit = this.cache.get(key);
-    if (!hit) {
-      try {
-        hit = this.compileUncached(text, file);
-      } catch (e) {
-        if (!(e instanceof DotfleetError)) throw e;
-        hit = e;
-      }
-      this.cache.set(key, hit);
-    }
-    if (hit instanceof DotfleetError) throw hit;
-    return hit;
+    return memoised(this.cache, file + '\u0000' + text, () => this.compileUncached(text, file));
   }
 
   private compileUncached(text: string, file: string): CompiledTemplate {
