@@ -12,6 +12,7 @@ import { renderCommand } from './commands/render.js';
 import { attestCommand } from './commands/attest.js';
 import { verifyCommand } from './commands/verify.js';
 import { signersCommand } from './commands/signers.js';
+import { secretsCommand } from './commands/secrets.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
 Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, attestCommand, verifyCommand, signersCommand, demoCommand]) add(program);
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

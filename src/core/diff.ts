@@ -23,6 +23,8 @@ export interface Change {
   patch?: string;
   /** Binary content, summarised. */
   binary?: { from?: BlobSummary; to?: BlobSummary };
+  /** Encrypted (SOPS) content: summarised like binary content, never printed. */
+  encrypted?: boolean;
   fromMode?: number;
   toMode?: number;
   fromTarget?: string;
@@ -38,6 +40,11 @@ export const CHANGE_LETTER: Record<ChangeType, string> = {
 };
 
 const TYPE_ORDER: ChangeType[] = ['removed', 'added', 'modified', 'permission', 'symlink'];
+
+/** SOPS metadata or sops-encrypted values: such content is summarised, never printed. */
+export function looksEncrypted(text: string): boolean {
+  return /ENC\[AES256_GCM,data:/.test(text) || /^sops:\s*$/m.test(text) || /"sops"\s*:\s*\{/.test(text) || /^sops_(version|mac)=/m.test(text) || /^\[sops\]\s*$/m.test(text);
+}
 
 function summary(bytes: Uint8Array): BlobSummary {
   return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
@@ -58,7 +65,9 @@ function contentChange(type: 'added' | 'removed' | 'modified', path: string, fro
   const fromText = from === undefined ? '' : asText(from);
   const toText = to === undefined ? '' : asText(to);
   const change: Change = { type, path, kind: 'file' };
-  if (fromText === undefined || toText === undefined) {
+  const encrypted = (fromText !== undefined && looksEncrypted(fromText)) || (toText !== undefined && looksEncrypted(toText));
+  if (fromText === undefined || toText === undefined || encrypted) {
+    if (encrypted) change.encrypted = true;
     change.binary = {};
     if (from) change.binary.from = summary(from);
     if (to) change.binary.to = summary(to);

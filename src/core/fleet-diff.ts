@@ -16,6 +16,8 @@ import { IgnoreList } from './ignore.js';
 import { conflict, Renderer } from './render.js';
 import type { SourceEntry } from './source-names.js';
 import { mayRead, pathsOverlap, type KeyPath } from './template/analyze.js';
+import { formatOf } from './secrets/sops-file.js';
+import type { SecretsDiff } from './secrets/report.js';
 import { compareEntries, compareTrees, sortChanges, type Change } from './diff.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 import { bytesEqual } from './tree.js';
@@ -47,6 +49,8 @@ export interface FleetDiff {
   sourceErrors: DotfleetError[];
   /** How many template renders the diff took (base and head together). */
   renders: number;
+  /** SOPS file changes and, when something deciding them changed, secret findings at head. */
+  secrets?: SecretsDiff;
 }
 
 export interface DiffOptions {
@@ -90,8 +94,12 @@ class Side {
     changed: Set<string> | undefined,
   ) {
     this.ignoreDeps = renderer.ignoreDeps(fleet);
-    this.changedTargets = changed ? fleet.sources.entries.filter((e) => changed.has(e.source)).map((e) => e.target) : [];
-    this.templates = fleet.sources.entries.filter((e) => e.template && !changed?.has(e.source));
+    // A template is changed when its source is, or a SOPS file it reads through {{secret}}.
+    const dataFiles = changed ? [...changed].filter((p) => formatOf(p) !== undefined) : [];
+    const isChanged = (e: SourceEntry) =>
+      !!changed && (changed.has(e.source) || (e.template && dataFiles.length > 0 && renderer.secretFilesOf(fleet, e).some((f) => changed.has(f))));
+    this.changedTargets = fleet.sources.entries.filter(isChanged).map((e) => e.target);
+    this.templates = fleet.sources.entries.filter((e) => e.template && !isChanged(e));
   }
   /** Can this template read one of `keys`? Parses the template only when its text might. */
   reads(e: SourceEntry, keys: KeyPath[]): boolean {

@@ -4,6 +4,12 @@
  * its ancestors, so ignoring a directory ignores what is inside it.
  */
 
+/** A matcher for one glob over repository or target paths (`*`, `**`, `?`). */
+export function globMatcher(glob: string): (path: string) => boolean {
+  const re = globToRegExp(glob.replace(/^\/+/, ''));
+  return (path) => re.test(path);
+}
+
 function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {

@@ -10,6 +10,9 @@ import type { Host } from './inventory.js';
 import type { PlainObject } from './data.js';
 import type { SourceEntry } from './source-names.js';
 import { TemplateEngine, type CompiledTemplate } from './template/engine.js';
+import type { TemplateRuntime } from './template/helpers.js';
+import { parseSopsFile, type SopsFile } from './secrets/sops-file.js';
+import { secretMarker } from './secrets/marker.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 
 export interface HostRender {
@@ -36,6 +39,10 @@ export class Renderer {
   private readonly byBlob = new WeakMap<Uint8Array, CompiledTemplate | DotfleetError>();
   /** Host contexts by fleet; contexts are never mutated (templates only read). */
   private readonly contexts = new WeakMap<Fleet, Map<string, PlainObject>>();
+  /** Parsed SOPS files by blob (null: not a SOPS file). */
+  private readonly sopsFiles = new WeakMap<Uint8Array, SopsFile | null>();
+  /** Per fleet: SOPS file → hosts whose renders used it through {{secret}}. */
+  private readonly uses = new WeakMap<Fleet, Map<string, Set<string>>>();
 
   constructor(readonly engine: TemplateEngine = new TemplateEngine()) {}
 
@@ -53,6 +60,42 @@ export class Renderer {
       }
       return this.engine.compile(text, source);
     });
+  }
+
+  /** Which hosts' renders (so far) used which SOPS files. */
+  secretUses(fleet: Fleet): Map<string, Set<string>> {
+    let m = this.uses.get(fleet);
+    if (!m) {
+      m = new Map();
+      this.uses.set(fleet, m);
+    }
+    return m;
+  }
+
+  private runtime(fleet: Fleet, host: string): TemplateRuntime {
+    return {
+      secret: (file, key) => {
+        const blob = fleet.tree.get(file);
+        if (!blob) return { error: `${file} does not exist` };
+        let sops = this.sopsFiles.get(blob);
+        if (sops === undefined) {
+          try {
+            sops = parseSopsFile(file, blob);
+          } catch (e) {
+            return { error: (e as Error).message };
+          }
+          this.sopsFiles.set(blob, sops);
+        }
+        if (!sops) return { error: `${file} is not a SOPS file` };
+        const value = sops.values.get(key);
+        if (!value) return { error: `"${key}" is not a key of ${file} (keys: ${[...sops.values.keys()].slice(0, 12).join(', ')})` };
+        if (!value.encrypted) return { error: `"${key}" is stored in plain text in ${file}: encrypt it with sops before using it as a secret` };
+        const uses = this.secretUses(fleet);
+        if (!uses.has(file)) uses.set(file, new Set());
+        uses.get(file)!.add(host);
+        return { marker: secretMarker(file, key, value.digest) };
+      },
+    };
   }
 
   context(fleet: Fleet, host: Host): PlainObject {
@@ -80,6 +123,17 @@ export class Renderer {
     }
   }
 
+  /** SOPS files a template entry reads through {{secret}}. */
+  secretFilesOf(fleet: Fleet, entry: SourceEntry): string[] {
+    if (!entry.template) return [];
+    try {
+      return this.template(fleet, entry.source).secretFiles;
+    } catch (e) {
+      if (e instanceof DotfleetError) return [];
+      throw e;
+    }
+  }
+
   ignoreDeps(fleet: Fleet): string[][] {
     const body = fleet.tree.get(fleet.ignoreFile);
     if (!body) return [];
@@ -94,14 +148,14 @@ export class Renderer {
   }
 
   /** One entry for one host; null when the entry is absent on that host. Throws DotfleetError. */
-  renderEntry(fleet: Fleet, entry: SourceEntry, context: PlainObject): RenderedEntry | null {
+  renderEntry(fleet: Fleet, entry: SourceEntry, context: PlainObject, host = String((context.host as PlainObject | undefined)?.name ?? '')): RenderedEntry | null {
     if (entry.kind === 'dir') return { kind: 'dir', mode: entry.mode };
     const raw = fleet.tree.get(entry.source)!;
     let content: string | Uint8Array = raw;
     if (entry.template) {
       const template = this.template(fleet, entry.source);
       this.renders++;
-      const out = template.render(context);
+      const out = template.secretFiles.length > 0 ? template.render(context, this.runtime(fleet, host)) : template.render(context);
       // A regex stops at the first non-space character; trim() would copy every output.
       if (!NON_SPACE.test(out) && !entry.empty) return null;
       content = out;

@@ -10,6 +10,20 @@ const repoPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository');
 
+const SecretScopeSchema = z.strictObject({
+  /** A glob over repository paths (`secrets/wifi.sops.yaml`, `secrets/office/**`). */
+  path: z.string().min(1),
+  hosts: z.array(z.string()).default([]),
+  tags: z.array(z.string()).default([]),
+});
+
+export const SecretsSettingsSchema = z.strictObject({
+  /** Recipients allowed on every secret without being a host: the owner's age key, a PGP fingerprint, a KMS ARN. */
+  admins: z.array(z.string().min(1)).default([]),
+  /** Which hosts a secret is for, overriding the path convention and template usage. */
+  scopes: z.array(SecretScopeSchema).default([]),
+});
+
 export const SettingsSchema = z.strictObject({
   /** Host inventory (TOML). */
   inventory: repoPath.default('fleet/hosts.toml'),
@@ -17,6 +31,7 @@ export const SettingsSchema = z.strictObject({
   allowed_signers: repoPath.default('fleet/allowed_signers'),
   /** Branch that holds attestations, fleet.json and FLEET.md. */
   state_branch: z.string().min(1).default('dotfleet/state'),
+  secrets: SecretsSettingsSchema.default({ admins: [], scopes: [] }),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;

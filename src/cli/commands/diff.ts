@@ -5,6 +5,8 @@ import { fleetDiffJson } from '../../core/report/json.js';
 import { fleetDiffMarkdown } from '../../core/report/markdown.js';
 import { fleetDiffText } from '../../core/report/text.js';
 import { getHost } from '../../core/fleet.js';
+import { Renderer } from '../../core/render.js';
+import { diffFleetSecrets } from '../../core/secrets/report.js';
 import { EXIT, openFleet, paintFor, write, type ColorChoice } from '../io.js';
 
 export type Format = 'text' | 'markdown' | 'json';
@@ -22,6 +24,7 @@ export function printFleetDiff(diff: FleetDiff, format: Format, color: ColorChoi
 
 export function diffExitCode(diff: FleetDiff, exitCode: boolean): number {
   if (diff.sourceErrors.length > 0 || diff.hosts.some((h) => h.status === 'error')) return EXIT.renderErrors;
+  if (diff.secrets?.findings?.some((f) => f.severity === 'error')) return EXIT.renderErrors;
   if (exitCode && diff.hosts.some((h) => h.changes.length > 0)) return EXIT.differences;
   return EXIT.ok;
 }
@@ -42,7 +45,9 @@ export function diffCommand(program: Command): void {
       const base = await openFleet(opts.repo, opts.base);
       const head = await openFleet(opts.repo, opts.head);
       for (const h of opts.host ?? []) if (!base.fleet.hosts.has(h)) getHost(head.fleet, h);
-      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full });
+      const renderer = new Renderer();
+      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full }, renderer);
+      diff.secrets = diffFleetSecrets(base.fleet, head.fleet, renderer);
       printFleetDiff(diff, opts.format, opts.color, { base: base.commit, head: head.commit });
       process.exitCode = diffExitCode(diff, !!opts.exitCode);
     });

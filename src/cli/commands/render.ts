@@ -7,6 +7,8 @@ import { Renderer } from '../../core/render.js';
 import { renderHash } from '../../core/render-hash.js';
 import { formatMode, type RenderedTree } from '../../core/tree.js';
 import { EXIT, openFleet, write } from '../io.js';
+import { MARKER } from '../../core/secrets/marker.js';
+import { resolveSecrets, runSops } from '../../host/secrets.js';
 
 async function writeTree(out: string, tree: RenderedTree): Promise<void> {
   const existing = await readdir(out).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
@@ -41,14 +43,27 @@ export function renderCommand(program: Command): void {
     .option('--ref <rev>', 'read the fleet at this revision (default: the working tree)')
     .requiredOption('--host <name>', 'the host to render')
     .option('--out <dir>', 'write the rendered tree here (a new or empty directory)')
+    .option('--decrypt', 'on the host: replace secret markers with sops --decrypt output (needs --out; secrets are never printed)')
     .option('--json', 'print JSON')
-    .action(async (opts: { repo: string; ref?: string; host: string; out?: string; json?: boolean }) => {
-      const { fleet, commit } = await openFleet(opts.repo, opts.ref);
+    .action(async (opts: { repo: string; ref?: string; host: string; out?: string; json?: boolean; decrypt?: boolean }) => {
+      if (opts.decrypt && !opts.out) throw new DotfleetError('usage', '--decrypt writes files only', { hint: 'add --out DIR: decrypted secrets are never printed' });
+      const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
       const host = getHost(fleet, opts.host);
       const r = new Renderer().renderHost(fleet, host);
       const errors = [...fleet.sources.errors, ...r.errors];
       const hash = renderHash(r.tree);
-      if (opts.out && errors.length === 0) await writeTree(opts.out, r.tree);
+      if (opts.out && errors.length === 0) {
+        if (opts.decrypt) {
+          const cache = new Map<string, string>();
+          for (const [path, e] of r.tree) {
+            if (e.kind !== 'file') continue;
+            const text = Buffer.from(e.content).toString('utf8');
+            MARKER.lastIndex = 0;
+            if (MARKER.test(text)) r.tree.set(path, { ...e, content: Buffer.from(resolveSecrets(text, root, runSops, cache)) });
+          }
+        }
+        await writeTree(opts.out, r.tree);
+      }
       if (opts.json) {
         const entries = [...r.tree].map(([path, e]) => ({ path, kind: e.kind, ...(e.kind === 'symlink' ? { target: e.target } : { mode: formatMode(e.mode) }), ...(e.kind === 'file' ? { size: e.content.length } : {}) }));
         write(JSON.stringify({ host: host.name, commit, renderHash: hash, entries, errors: errors.map((e) => e.toJSON()) }, null, 2));

@@ -2,6 +2,8 @@
 import { CHANGE_LETTER, countByType, type Change } from '../diff.js';
 import type { FleetDiff, HostDiff } from '../fleet-diff.js';
 import { formatMode } from '../tree.js';
+import type { SecretChange } from '../secrets/sops-diff.js';
+import type { SecretFinding } from '../secrets/scope.js';
 
 export function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -16,6 +18,9 @@ export function headline(diff: FleetDiff): string {
   if (diff.groups.length > 0) parts.push(plural(diff.groups.length, 'group'));
   if (failing > 0) parts.push(`${plural(failing, 'host')} fail${failing === 1 ? 's' : ''} to render`);
   if (diff.sourceErrors.length > 0) parts.push(plural(diff.sourceErrors.length, 'bad source name'));
+  if (diff.secrets && diff.secrets.changes.length > 0) parts.push(plural(diff.secrets.changes.length, 'secret file') + ' changed');
+  const secretErrors = diff.secrets?.findings?.filter((f) => f.severity === 'error').length ?? 0;
+  if (secretErrors > 0) parts.push(plural(secretErrors, 'secret finding'));
   return parts.join(' · ');
 }
 
@@ -34,7 +39,7 @@ export function changeLine(c: Change): string {
   if (c.binary) {
     const f = c.binary.from;
     const t = c.binary.to;
-    line += ` (binary${f ? ` ${f.size} B ${f.sha256.slice(0, 12)}` : ''}${f && t ? ' →' : ''}${t ? ` ${t.size} B ${t.sha256.slice(0, 12)}` : ''})`;
+    line += ` (${c.encrypted ? 'encrypted, not shown' : 'binary'}${f ? ` ${f.size} B ${f.sha256.slice(0, 12)}` : ''}${f && t ? ' →' : ''}${t ? ` ${t.size} B ${t.sha256.slice(0, 12)}` : ''})`;
   }
   return line;
 }
@@ -46,3 +51,22 @@ export const STATUS_LABEL: Record<HostDiff['status'], string> = {
   unchanged: 'unchanged',
   error: 'render error',
 };
+
+/** One line per changed SOPS file: keys and recipients, never values. */
+export function secretChangeLine(c: SecretChange): string {
+  if (c.error) return `${c.path}: cannot be read (${c.error})`;
+  const parts: string[] = [];
+  const list = (label: string, xs: string[]) => xs.length > 0 && parts.push(`${label} ${xs.join(', ')}`);
+  list('changed', c.keys.changed);
+  list('added', c.keys.added);
+  list('removed', c.keys.removed);
+  const short = (r: string) => (r.length > 24 ? `${r.slice(0, 12)}…${r.slice(-6)}` : r);
+  list('recipients added', c.recipients.added.map(short));
+  list('recipients removed', c.recipients.removed.map(short));
+  if (c.mac) parts.push(`MAC ${c.mac}`);
+  return `${c.path} (${c.status === 'modified' ? 'modified' : `${c.status} SOPS file`}): ${parts.join('; ') || 'metadata only'}`;
+}
+
+export function findingLine(f: SecretFinding): string {
+  return `${f.severity === 'error' ? 'error' : 'warning'}: ${f.file}: ${f.message}`;
+}

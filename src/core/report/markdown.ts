@@ -1,7 +1,7 @@
 /** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
 import type { FleetDiff } from '../fleet-diff.js';
 import type { DotfleetError } from '../errors.js';
-import { changeLine, counts, headline, plural, STATUS_LABEL } from './common.js';
+import { changeLine, counts, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
 export function fenceFor(text: string): string {
@@ -41,6 +41,13 @@ export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}
     out.push('');
   }
   if (unchanged.length > 0) out.push(`_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`, '');
+
+  if (diff.secrets && (diff.secrets.changes.length > 0 || (diff.secrets.findings ?? []).length > 0)) {
+    out.push('#### Secrets', '', '_Values are never shown: a key is "changed" when its ciphertext is._', '');
+    for (const c of diff.secrets.changes) out.push(`- ${escapeCell(secretChangeLine(c))}`);
+    for (const f of diff.secrets.findings ?? []) out.push(`- **${f.severity}** ${code(f.file)} — ${escapeCell(f.message)}${f.hint ? `<br>_${escapeCell(f.hint)}_` : ''}`);
+    out.push('');
+  }
 
   diff.groups.forEach((g, i) => {
     out.push(`#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`, '');

@@ -1,7 +1,7 @@
 /** The fleet diff for a terminal, `git diff`-like; colour only when asked (the CLI asks on a TTY). */
 import type { Change } from '../diff.js';
 import type { FleetDiff } from '../fleet-diff.js';
-import { changeLine, counts, headline, plural, STATUS_LABEL } from './common.js';
+import { changeLine, counts, findingLine, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 export interface Paint {
   bold(s: string): string;
@@ -45,6 +45,11 @@ export function fleetDiffText(diff: FleetDiff, paint: Paint = plain): string {
   for (const h of diff.hosts) {
     const c = counts(h).map((n) => n.padEnd(2)).join(' ');
     out.push(`${h.host.padEnd(width)}  ${h.machine.padEnd(mwidth)}  ${String(h.wave).padEnd(4)}  ${c} ${STATUS_LABEL[h.status]}`);
+  }
+  if (diff.secrets && (diff.secrets.changes.length > 0 || (diff.secrets.findings ?? []).length > 0)) {
+    out.push('', paint.bold('── secrets (values never shown)'));
+    for (const c of diff.secrets.changes) out.push(secretChangeLine(c));
+    for (const f of diff.secrets.findings ?? []) out.push((f.severity === 'error' ? paint.red : (s: string) => s)(findingLine(f)));
   }
   diff.groups.forEach((g, i) => {
     out.push('', paint.bold(`── group ${i + 1}: ${plural(g.hosts.length, 'host')} (${g.hosts.join(', ')})`), changesText(g.changes, paint));

@@ -38,6 +38,8 @@ export interface Analysis {
   deps: KeyPath[];
   /** Helpers the template calls (Handlebars wraps every helper it is given on every render). */
   helpers: Set<string>;
+  /** SOPS files the template reads through {{secret "PATH" "KEY"}}. */
+  secretFiles: Set<string>;
   /** `line:column` (0-based column, as Handlebars reports) → the path as written, for messages. */
   pathsAt: Map<string, string>;
 }
@@ -51,6 +53,7 @@ function locKey(loc: hbs.AST.SourceLocation | undefined): string {
 export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysis {
   const deps: KeyPath[] = [];
   const helpers = new Set<string>();
+  const secretFiles = new Set<string>();
   const pathsAt = new Map<string, string>();
   const root: Scope = { base: [], collapsed: false, params: new Map() };
 
@@ -109,6 +112,13 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
   const visitCall = (call: Node, scopes: Scope[]): void => {
     const name: string = call.path.type === 'PathExpression' ? call.path.original : '';
     helpers.add(name);
+    if (name === 'secret') {
+      const [file, key] = call.params as Node[];
+      if (call.params.length !== 2 || file?.type !== 'StringLiteral' || key?.type !== 'StringLiteral') {
+        forbid(call, 'secret takes a literal file path and key', 'write {{secret "secrets/hosts/HOST/wifi.sops.yaml" "psk"}}: the bot must see which secret a template uses');
+      }
+      secretFiles.add((file as hbs.AST.StringLiteral).value);
+    }
     (call.params as Node[]).forEach((param, i) => {
       visitExpr(param, scopes);
       if (i === 0 && OPTIONAL_FIRST_PARAM.has(name) && param.type === 'PathExpression' && param.parts.length > (param.data ? 1 : 0)) {
@@ -171,7 +181,7 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
   };
 
   visitProgram(program, [root]);
-  return { deps: dedupe(deps), helpers, pathsAt };
+  return { deps: dedupe(deps), helpers, secretFiles, pathsAt };
 }
 
 function dedupe(paths: KeyPath[]): KeyPath[] {

@@ -6,12 +6,14 @@ import Handlebars from 'handlebars';
 import { DotfleetError, memoised } from '../errors.js';
 import { analyzeTemplate, BLOCK_HELPERS, OPTIONAL_KEY, type KeyPath } from './analyze.js';
 import { fastCompiler, strictCompiler } from './compiler.js';
-import { HelperCallError, helperFunctions, HELPER_NAMES } from './helpers.js';
+import { HelperCallError, helperFunctions, HELPER_NAMES, type TemplateRuntime } from './helpers.js';
 
 export interface CompiledTemplate {
   /** Context key paths the template may read (see analyze.ts). */
   deps: KeyPath[];
-  render(context: object): string;
+  /** SOPS files it reads through {{secret}}. */
+  secretFiles: string[];
+  render(context: object, runtime?: TemplateRuntime): string;
 }
 
 // Handlebars merges these over its own defaults, which include `log`: switch it off explicitly.
@@ -84,18 +86,19 @@ export class TemplateEngine {
         hint: 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
       });
     }
-    const { deps, helpers: used, pathsAt } = analyzeTemplate(ast, file);
+    const { deps, helpers: used, secretFiles, pathsAt } = analyzeTemplate(ast, file);
     const helpers = Object.fromEntries([...used].filter((n) => n in this.helpers).map((n) => [n, this.helpers[n]!]));
     const fn = this.hb.compile(ast, COMPILE_OPTIONS);
     const options = { helpers };
-    const locate = (context: object, e: unknown): DotfleetError => {
+    const optionsFor = (runtime?: TemplateRuntime) => (runtime && secretFiles.size > 0 ? { helpers, data: { dotfleet: runtime } } : options);
+    const locate = (context: object, runtime: TemplateRuntime | undefined, e: unknown): DotfleetError => {
       // A missing key in the middle of a path: a TypeError, or Handlebars' strict check on the
       // last key finding no parent. The strict-everywhere code names the first missing key.
       if (e instanceof TypeError || / not defined in (undefined|null)$/.test(String((e as Error)?.message).replace(/ - \d+:\d+$/, ''))) {
         try {
           const strictAst = this.locator.parse(text);
           analyzeTemplate(strictAst, file);
-          this.locator.compile(strictAst, COMPILE_OPTIONS)(context, options);
+          this.locator.compile(strictAst, COMPILE_OPTIONS)(context, optionsFor(runtime));
         } catch (located2) {
           e = located2;
         }
@@ -104,11 +107,12 @@ export class TemplateEngine {
     };
     return {
       deps,
-      render: (context: object): string => {
+      secretFiles: [...secretFiles],
+      render: (context: object, runtime?: TemplateRuntime): string => {
         try {
-          return fn(context, options);
+          return fn(context, optionsFor(runtime));
         } catch (e) {
-          throw locate(context, e);
+          throw locate(context, runtime, e);
         }
       },
     };

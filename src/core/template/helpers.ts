@@ -5,6 +5,12 @@
 import { stringify as tomlStringify } from 'smol-toml';
 import type { HelperOptions } from 'handlebars';
 
+/** What the renderer gives templates beyond their context. */
+export interface TemplateRuntime {
+  /** The redacted marker for a secret, or why there is none. */
+  secret(file: string, key: string): { marker: string } | { error: string };
+}
+
 /** An error in a helper call; the engine turns it into a located DotfleetError. */
 export class HelperCallError extends Error {
   constructor(
@@ -153,6 +159,16 @@ const SPECS: Record<string, HelperSpec> = {
       if (!Number.isInteger(places) || places < 0 || places > 10) throw new ArgError('DECIMALS must be a whole number from 0 to 10');
       const f = 10 ** places;
       return Math.round(num(a, 'NUMBER') * f) / f;
+    },
+  },
+  secret: {
+    min: 2, max: 2, usage: 'secret "PATH" "KEY"',
+    fn: ([file, key], options) => {
+      const runtime = (options.data as { dotfleet?: TemplateRuntime } | undefined)?.dotfleet;
+      if (!runtime) throw new ArgError('secrets are not available in this template');
+      const r = runtime.secret(str(file, 'the path'), str(key, 'the key'));
+      if ('error' in r) throw new ArgError(r.error);
+      return r.marker;
     },
   },
   quote: { min: 1, max: 1, usage: 'quote TEXT', fn: ([s]) => shellQuote(str(s, 'the text')) },
