@@ -168,6 +168,11 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
       result.changes = compareTrees(from, to.tree);
       result.errors = to.errors;
     }
+    if (result.errors.length > 0) {
+      // A target whose source failed at head is not "removed": its error says what happened.
+      const failed = failedTargets(head, result.errors);
+      result.changes = result.changes.filter((c) => !failed.has(c.path));
+    }
     result.status = result.errors.length > 0 ? 'error' : !inBase ? 'added' : result.changes.length > 0 ? 'changed' : 'unchanged';
     return result;
   });
@@ -259,6 +264,12 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
     changes.push(...compareEntries(t, from, to));
   }
   return { changes: sortChanges(changes), errors };
+}
+
+/** Targets of the sources the errors name. */
+function failedTargets(fleet: Fleet, errors: DotfleetError[]): Set<string> {
+  const files = new Set(errors.map((e) => e.file));
+  return new Set(fleet.sources.entries.filter((e) => files.has(e.source)).map((e) => e.target));
 }
 
 export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {

@@ -1,0 +1,331 @@
+/**
+ * Everything a pull request gets, computed from trees: the fleet diff, secrets and trust, then
+ * the sticky comment and the check run, inside GitHub's limits. Pure: the app reads the trees
+ * and writes the results.
+ */
+import { DotfleetError } from './errors.js';
+import { loadFleet, type Fleet } from './fleet.js';
+import { diffFleets, type FleetDiff } from './fleet-diff.js';
+import { Renderer } from './render.js';
+import { diffFleetSecrets } from './secrets/report.js';
+import { diffTrust, type TrustReport } from './trust.js';
+import { parseSettings, SETTINGS_FILE } from './settings.js';
+import type { RepoTree } from './tree.js';
+import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
+import { changeLine, counts, headline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
+import { errorLine, fenceFor } from './report/markdown.js';
+
+export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
+export const CHECK_NAME = 'dotfleet/fleet-diff';
+const HISTORY_MARK = '<!-- dotfleet:history ';
+const MAX_HISTORY = 10;
+const MAX_PATCH_IN_COMMENT = 12_000;
+
+export interface PullRequestInput {
+  base: RepoTree;
+  head: RepoTree;
+  /** The default branch's tree: trust (allowed_signers) is read from it only. */
+  trust: RepoTree;
+  baseSha: string;
+  headSha: string;
+  /** The sticky comment as it is now, for the history of earlier runs. */
+  previousComment?: string;
+  /** A local command that shows everything, for notes about what did not fit. */
+  repoHint?: string;
+}
+
+export interface Annotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: 'failure' | 'warning' | 'notice';
+  title: string;
+  message: string;
+}
+
+export interface CheckOutput {
+  conclusion: 'success' | 'neutral' | 'failure';
+  title: string;
+  summary: string;
+  text: string;
+  annotations: Annotation[];
+}
+
+export interface PullRequestResult {
+  comment: string;
+  check: CheckOutput;
+  stats: { hosts: number; changed: number; renders: number };
+}
+
+interface Computed {
+  diff?: FleetDiff;
+  headError?: DotfleetError;
+  baseError?: DotfleetError;
+  trust: TrustReport;
+}
+
+/** A fleet with the head's shape and no hosts: the base when the base cannot be read. */
+function emptyLike(f: Fleet): Fleet {
+  return { ...f, tree: new Map(), hosts: new Map(), hostErrors: new Map(), data: {}, presets: new Map(), dataFiles: [], sources: { root: f.sourceRoot, entries: [], byTarget: new Map(), contested: new Map(), errors: [] } };
+}
+
+function compute(input: PullRequestInput): Computed {
+  const allowedSignersPath = (() => {
+    try {
+      const s = input.trust.get(SETTINGS_FILE);
+      return parseSettings(s && Buffer.from(s).toString('utf8')).allowed_signers;
+    } catch {
+      return parseSettings(undefined).allowed_signers;
+    }
+  })();
+  const text = (t: RepoTree) => {
+    const b = t.get(allowedSignersPath);
+    return b && Buffer.from(b).toString('utf8');
+  };
+  const trust = diffTrust(text(input.trust), text(input.head));
+  let head: Fleet;
+  try {
+    head = loadFleet(input.head);
+  } catch (e) {
+    if (e instanceof DotfleetError) return { headError: e, trust };
+    throw e;
+  }
+  let base: Fleet;
+  let baseError: DotfleetError | undefined;
+  try {
+    base = loadFleet(input.base);
+  } catch (e) {
+    if (!(e instanceof DotfleetError)) throw e;
+    baseError = e;
+    base = emptyLike(head);
+  }
+  const renderer = new Renderer();
+  const diff = diffFleets(base, head, {}, renderer);
+  diff.secrets = diffFleetSecrets(base, head, renderer);
+  return { diff, baseError, trust };
+}
+
+const short = (sha: string) => sha.slice(0, 7);
+const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\n/g, ' ');
+
+function headlineOf(c: Computed): string {
+  if (c.headError) return 'the fleet does not load at head';
+  const h = headline(c.diff!);
+  return c.trust.changes.length > 0 ? `${h} · ${plural(c.trust.changes.length, 'trust change')}` : h;
+}
+
+/** The summary table: one row per host that changes or fails; compact (one row per group) when large. */
+function table(diff: FleetDiff, compact: boolean): string {
+  const shown = diff.hosts.filter((h) => h.status !== 'unchanged');
+  const unchanged = diff.hosts.filter((h) => h.status === 'unchanged');
+  const out: string[] = [];
+  if (shown.length > 0 && !compact) {
+    out.push('| Host | Preset | Wave | A | R | M | P | S | Status |', '|---|---|--:|--:|--:|--:|--:|--:|---|');
+    for (const h of shown) out.push(`| ${h.host} | ${h.machine} | ${h.wave} | ${counts(h).join(' | ')} | ${STATUS_LABEL[h.status]} |`);
+  } else if (shown.length > 0) {
+    // Hosts with identical rows share one; every host is still named.
+    const rows = new Map<string, string[]>();
+    for (const h of shown) {
+      const key = `${counts(h).join(' | ')} | ${STATUS_LABEL[h.status]}`;
+      rows.set(key, [...(rows.get(key) ?? []), h.host]);
+    }
+    out.push('| Hosts | A | R | M | P | S | Status |', '|---|--:|--:|--:|--:|--:|---|');
+    for (const [key, hosts] of rows) out.push(`| ${plural(hosts.length, 'host')}: ${hosts.join(', ')} | ${key} |`);
+  }
+  if (unchanged.length > 0) out.push('', `_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`);
+  return out.join('\n');
+}
+
+function trustSection(t: TrustReport): string {
+  if (t.changes.length === 0 && t.problems.length === 0) return '';
+  const out = ['#### ⚠️ Trust changes — need review', '', '_Compared with `allowed_signers` on the default branch; nothing here is trusted until it is merged._', ''];
+  for (const c of t.changes) {
+    const what = c.change === 'changed' ? `${cell(c.before!)} → ${cell(c.after!)}` : cell((c.after ?? c.before)!);
+    out.push(`- **${c.change}** ${code(c.principals)}: ${c.keyType} ${code(c.key)} ${what}`);
+  }
+  for (const p of t.problems) out.push(`- ${p.severity}: line ${p.line}: ${cell(p.message)}`);
+  return out.join('\n');
+}
+
+function secretsSection(diff: FleetDiff): string {
+  const s = diff.secrets;
+  if (!s || (s.changes.length === 0 && (s.findings ?? []).length === 0)) return '';
+  const out = ['#### Secrets', '', '_Values are never shown: a key is "changed" when its ciphertext is._', ''];
+  for (const c of s.changes) out.push(`- ${cell(secretChangeLine(c))}`);
+  for (const f of s.findings ?? []) out.push(`- **${f.severity}** ${code(f.file)} — ${cell(f.message)}${f.hint ? `<br>_${cell(f.hint)}_` : ''}`);
+  return out.join('\n');
+}
+
+function allErrors(c: Computed): DotfleetError[] {
+  if (c.headError) return [c.headError];
+  return [...c.diff!.sourceErrors, ...c.diff!.hosts.flatMap((h) => h.errors)];
+}
+
+/** Errors that are the same but for the host are one line naming the hosts. */
+function errorLines(errors: DotfleetError[]): string[] {
+  const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
+  for (const e of errors) {
+    const k = `${e.where()}\u0000${e.message}`;
+    const g = byWhat.get(k) ?? { e, hosts: [] };
+    if (e.host) g.hosts.push(e.host);
+    byWhat.set(k, g);
+  }
+  return [...byWhat.values()].map(({ e, hosts }) => {
+    const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
+    return hosts.length > 0 ? line.replace(/^- /, `- **${hosts.length > 3 ? `${hosts.slice(0, 3).join(', ')} +${hosts.length - 3}` : hosts.join(', ')}** `) : line;
+  });
+}
+
+function groupLevels(diff: FleetDiff): string[][] {
+  return diff.groups.map((g, i) => {
+    const title = `#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`;
+    const header = `${title}\n\n_${plural(g.changes.length, 'change')}: details in the check run._`;
+    const lines = `${title}\n\n${g.changes.map((c) => `- ${cell(changeLine(c))}`).join('\n')}`;
+    const body = g.changes.map((c) => {
+      const head = `**${cell(changeLine(c))}**`;
+      if (!c.patch) return head;
+      if (c.patch.length > MAX_PATCH_IN_COMMENT) return `${head}\n\n_patch of ${c.patch.length.toLocaleString('en')} characters: in the check run_`;
+      const fence = fenceFor(c.patch);
+      return `${head}\n\n${fence}diff\n${c.patch}\n${fence}`;
+    });
+    const summary = `${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 4).map((c) => cell(changeLine(c))).join(', ')}${g.changes.length > 4 ? ', …' : ''}`;
+    const full = `${title}\n\n<details>\n<summary>${summary}</summary>\n\n${body.join('\n\n')}\n\n</details>`;
+    return [header, lines, full];
+  });
+}
+
+interface HistoryEntry {
+  sha: string;
+  headline: string;
+}
+
+function readHistory(previous: string | undefined): HistoryEntry[] {
+  if (!previous) return [];
+  const at = previous.indexOf(HISTORY_MARK);
+  if (at < 0) return [];
+  try {
+    const json = previous.slice(at + HISTORY_MARK.length, previous.indexOf(' -->', at)).replace(/\\u002d\\u002d/g, '--');
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is HistoryEntry => typeof x?.sha === 'string' && typeof x?.headline === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function historyBlocks(entries: HistoryEntry[]): { visible: string; hidden: string } {
+  const hidden = `${HISTORY_MARK}${JSON.stringify(entries).replace(/--/g, '\\u002d\\u002d')} -->`;
+  if (entries.length <= 1) return { visible: '', hidden };
+  const rows = entries.slice(1).map((e) => `- ${code(short(e.sha))} ${cell(e.headline)}`);
+  return { visible: `<details>\n<summary>Earlier runs (${entries.length - 1})</summary>\n\n${rows.join('\n')}\n\n</details>`, hidden };
+}
+
+function commentBody(c: Computed, input: PullRequestInput, title: string): string {
+  const history = [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
+  const { visible: historyText, hidden } = historyBlocks(history);
+  const top = [COMMENT_MARKER, `### dotfleet · fleet diff`, '', `**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
+  const notes: string[] = [];
+  const blocks: string[] = [];
+  if (c.headError) {
+    blocks.push(`#### The fleet does not load\n\n${errorLines([c.headError]).join('\n')}\n\nNo host could be rendered at ${code(short(input.headSha))}; fix this first.`);
+  } else {
+    const diff = c.diff!;
+    if (c.baseError) notes.push(`The base does not load (${cell(c.baseError.describe().split('\n')[0]!)}): every host is shown as new.`);
+    let t = table(diff, false);
+    if (chars(t) > COMMENT_LIMIT / 2) {
+      t = table(diff, true);
+      notes.push('The table is compact (hosts with identical counts share a row) to fit GitHub\'s comment limit.');
+    }
+    blocks.push(t);
+  }
+  const trust = trustSection(c.trust);
+  if (trust) blocks.push(trust);
+  if (c.diff) {
+    const secrets = secretsSection(c.diff);
+    if (secrets) blocks.push(secrets);
+  }
+  const errs = errorLines(allErrors(c));
+  const fixed = [...top, ...blocks].join('\n\n');
+  // Room for what can shrink: groups, errors, history; 600 characters for notes.
+  let room = COMMENT_LIMIT - chars(fixed) - chars(hidden) - 600;
+  const errorFit = c.headError ? { kept: [], dropped: 0 } : fitBlocks(errs, Math.min(room / 3, 20_000), (s) => chars(s) + 1);
+  const errorText = errorFit.kept.length > 0 ? `#### Render errors\n\n${errorFit.kept.join('\n')}${errorFit.dropped ? `\n- … ${plural(errorFit.dropped, 'more error')} in the check run` : ''}` : '';
+  room -= chars(errorText) + 2;
+  const historyFits = chars(historyText) + 2 <= room / 4;
+  if (historyFits) room -= chars(historyText) + 2;
+  const groups = c.diff ? fitLevels(groupLevels(c.diff), room, (s) => chars(s) + 2) : { chosen: [], omitted: 0 };
+  const detailed = groups.chosen.filter((g) => g.includes('<details>')).length;
+  if (c.diff && (groups.omitted > 0 || detailed < groups.chosen.length)) {
+    notes.push(`GitHub limits a comment to 65,536 characters: ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${groups.chosen.length - detailed > 0 ? `${plural(groups.chosen.length - detailed, 'group')} without patches, ` : ''}all of it in the **${CHECK_NAME}** check run${input.repoHint ? ` and \`${input.repoHint}\`` : ''}.`);
+  }
+  const parts = [fixed, ...groups.chosen, errorText, notes.map((n) => `> ${n}`).join('\n'), historyFits ? historyText : '', hidden].filter((p) => p !== '');
+  return parts.join('\n\n') + '\n';
+}
+
+function annotations(c: Computed): Annotation[] {
+  const out: Annotation[] = [];
+  const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
+  for (const e of allErrors(c)) {
+    if (!e.file) continue;
+    const k = `${e.where()}\u0000${e.message}`;
+    const g = byWhat.get(k) ?? { e, hosts: [] };
+    if (e.host) g.hosts.push(e.host);
+    byWhat.set(k, g);
+  }
+  for (const { e, hosts } of byWhat.values()) {
+    out.push({
+      path: e.file!,
+      start_line: e.line ?? 1,
+      end_line: e.line ?? 1,
+      annotation_level: 'failure',
+      title: hosts.length > 0 ? `${e.code} on ${plural(hosts.length, 'host')}` : e.code,
+      message: `${e.message}${hosts.length > 0 ? `\nhosts: ${hosts.join(', ')}` : ''}${e.hint ? `\nhint: ${e.hint}` : ''}`,
+    });
+  }
+  for (const f of c.diff?.secrets?.findings ?? []) {
+    out.push({ path: f.file, start_line: 1, end_line: 1, annotation_level: f.severity === 'error' ? 'failure' : 'warning', title: `secrets: ${f.code}`, message: `${f.message}${f.hint ? `\nhint: ${f.hint}` : ''}` });
+  }
+  return out;
+}
+
+function checkOutput(c: Computed, input: PullRequestInput, title: string): CheckOutput {
+  const hostErrors = c.headError || (c.diff && (c.diff.sourceErrors.length > 0 || c.diff.hosts.some((h) => h.status === 'error')));
+  const secretErrors = c.diff?.secrets?.findings?.some((f) => f.severity === 'error');
+  const changed = (c.diff?.hosts.some((h) => h.changes.length > 0) ?? false) || (c.diff?.secrets?.changes.length ?? 0) > 0 || c.trust.changes.length > 0;
+  const conclusion = hostErrors || secretErrors ? 'failure' : changed ? 'success' : 'neutral';
+
+  const summaryBlocks = [`**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
+  if (c.diff) summaryBlocks.push(bytes(table(c.diff, false)) > CHECK_LIMIT / 2 ? table(c.diff, true) : table(c.diff, false));
+  for (const s of [trustSection(c.trust), c.diff ? secretsSection(c.diff) : '']) if (s) summaryBlocks.push(s);
+  const errs = errorLines(allErrors(c));
+  if (errs.length > 0) summaryBlocks.push(`#### Render errors\n\n${errs.join('\n')}`);
+  const summaryFit = fitBlocks(summaryBlocks.map((b) => b + '\n\n'), CHECK_LIMIT - 300, bytes);
+  let summary = summaryFit.kept.join('');
+  if (summaryFit.dropped > 0) summary += `> ${plural(summaryFit.dropped, 'section')} did not fit GitHub's 65,535-byte limit${input.repoHint ? `; run \`${input.repoHint}\`` : ''}.\n`;
+
+  const textBlocks = (c.diff ? groupLevels(c.diff).map((l) => l[2]!) : []).map((b) => b + '\n\n');
+  const textFit = fitBlocks(textBlocks, CHECK_LIMIT - 300, bytes);
+  let text = textFit.kept.join('');
+  if (textFit.dropped > 0) text += `> ${plural(textFit.dropped, 'more group')} did not fit GitHub's 65,535-byte limit${input.repoHint ? `; run \`${input.repoHint}\` to see everything` : ''}.\n`;
+  return { conclusion, title: title.length > 255 ? title.slice(0, 254) + '…' : title, summary, text, annotations: annotations(c) };
+}
+
+export function pullRequestReport(input: PullRequestInput): PullRequestResult {
+  const c = compute(input);
+  const title = headlineOf(c);
+  return {
+    comment: commentBody(c, input, title),
+    check: checkOutput(c, input, title),
+    stats: { hosts: c.diff?.hosts.length ?? 0, changed: c.diff?.hosts.filter((h) => h.changes.length > 0).length ?? 0, renders: c.diff?.renders ?? 0 },
+  };
+}
+
+/** The comment and check when rendering had to be stopped (time or memory limit). */
+export function pullRequestFailure(reason: string, input: Pick<PullRequestInput, 'baseSha' | 'headSha' | 'previousComment'>): PullRequestResult {
+  const title = 'the fleet could not be rendered';
+  const history = [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
+  const { visible, hidden } = historyBlocks(history);
+  const body = `The bot stopped rendering this pull request: ${reason}.\n\nA template that loops over very large data, or produces huge output, is the usual cause. \`dotfleet diff\` on your machine shows where.`;
+  const comment = [COMMENT_MARKER, '### dotfleet · fleet diff', '', `**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`, body, visible, hidden].filter((p) => p !== '').join('\n\n') + '\n';
+  return { comment, check: { conclusion: 'failure', title, summary: body, text: '', annotations: [] }, stats: { hosts: 0, changed: 0, renders: 0 } };
+}

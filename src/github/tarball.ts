@@ -1,0 +1,89 @@
+/**
+ * A repository tarball (GitHub's `GET /repos/{owner}/{repo}/tarball/{ref}`, or `git archive`)
+ * → RepoTree. ustar with pax extended headers (long names, the commit id); the single top-level
+ * directory GitHub adds is removed. Symlinks are kept as their target text, as git stores them.
+ */
+import { gunzipSync } from 'node:zlib';
+import type { RepoTree } from '../core/tree.js';
+
+export class TarballError extends Error {}
+
+function field(block: Buffer, start: number, length: number): string {
+  const raw = block.subarray(start, start + length);
+  const nul = raw.indexOf(0);
+  return raw.subarray(0, nul < 0 ? raw.length : nul).toString('utf8');
+}
+
+function octal(block: Buffer, start: number, length: number): number {
+  const text = field(block, start, length).trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+/** pax records: "LEN key=value\n" … */
+function pax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    if (space < 0) break;
+    const len = Number(data.subarray(at, space).toString('ascii'));
+    if (!Number.isInteger(len) || len <= 0) throw new TarballError('malformed pax header');
+    const record = data.subarray(space + 1, at + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    out[record.slice(0, eq)] = record.slice(eq + 1);
+    at += len;
+  }
+  return out;
+}
+
+export interface Tarball {
+  tree: RepoTree;
+  /** The commit id git archive records in the global pax header, when present. */
+  commit?: string;
+}
+
+export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFiles?: number } = {}): Tarball {
+  const maxBytes = limits.maxBytes ?? 512 * 1024 * 1024;
+  const maxFiles = limits.maxFiles ?? 200_000;
+  let tar: Buffer;
+  try {
+    tar = gunzipSync(gz, { maxOutputLength: maxBytes });
+  } catch (e) {
+    throw new TarballError(`cannot gunzip the repository archive: ${(e as Error).message}`);
+  }
+  const files = new Map<string, Uint8Array>();
+  let commit: string | undefined;
+  let next: Record<string, string> = {};
+  let at = 0;
+  while (at + 512 <= tar.length) {
+    const header = tar.subarray(at, at + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = octal(header, 124, 12);
+    const type = String.fromCharCode(header[156]!);
+    const prefix = field(header, 345, 155);
+    const name = next.path ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+    const linkname = next.linkpath ?? field(header, 157, 100);
+    const data = tar.subarray(at + 512, at + 512 + size);
+    if (data.length !== size) throw new TarballError('the repository archive is truncated');
+    at += 512 + Math.ceil(size / 512) * 512;
+    if (type === 'g') {
+      commit = pax(data).comment ?? commit;
+      continue;
+    }
+    if (type === 'x') {
+      next = pax(data);
+      continue;
+    }
+    next = {};
+    if (type === '0' || type === '\0' || type === '2') {
+      if (files.size >= maxFiles) throw new TarballError(`the repository has more than ${maxFiles} files`);
+      files.set(name, type === '2' ? Buffer.from(linkname, 'utf8') : Buffer.from(data));
+    }
+  }
+  // Remove the one top-level directory (owner-repo-sha/).
+  const tops = new Set([...files.keys()].map((p) => p.split('/')[0]));
+  const tree = new Map<string, Uint8Array>();
+  const strip = tops.size === 1 && [...files.keys()].every((p) => p.includes('/'));
+  for (const [p, b] of files) tree.set(strip ? p.slice(p.indexOf('/') + 1) : p, b);
+  return { tree, commit };
+}

@@ -1,0 +1,88 @@
+/** Strict GitHub mocking for app tests: real payloads, real tarballs, every request accounted for. */
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { createRequire } from 'node:module';
+import nock from 'nock';
+import { Probot, ProbotOctokit } from 'probot';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples') as { name: string; examples: any[] }[];
+
+export const OWNER = 'Codertocat';
+export const REPO = 'Hello-World';
+export const API = 'https://api.github.com';
+export const CODELOAD = 'https://codeload.github.com';
+
+/** A real pull_request payload from @octokit/webhooks-examples, pointed at our commits. */
+export function pullRequestPayload(action: 'opened' | 'synchronize' | 'reopened' | 'ready_for_review', base: string, head: string): any {
+  const example = examples.find((e) => e.name === 'pull_request')!.examples.find((x) => x.action === action && x.installation?.id === 1)!;
+  const payload = structuredClone(example);
+  payload.pull_request.base.sha = base;
+  payload.pull_request.head.sha = head;
+  return payload;
+}
+
+export function newProbot(app: (p: Probot) => void, retry = false): Probot {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const probot = new Probot({
+    appId: 123,
+    privateKey,
+    Octokit: ProbotOctokit.defaults({ retry: { enabled: retry, retryAfterBaseValue: 1 }, throttle: { enabled: false } }),
+    logLevel: 'warn',
+  });
+  probot.load(app);
+  return probot;
+}
+
+/** A real tarball of `sha`, as GitHub serves it (git archive, with the owner-repo-sha/ prefix). */
+export function tarball(repo: string, sha: string): Buffer {
+  return execFileSync('git', ['-C', repo, 'archive', '--format=tar.gz', `--prefix=${OWNER}-${REPO}-${sha.slice(0, 7)}/`, sha]);
+}
+
+export interface Recorded {
+  comments: string[];
+  commentUpdates: string[];
+  checkRuns: any[];
+  checkRunUpdates: any[];
+  requests: string[];
+}
+
+/** Mocks for one pull-request event; returns what the app wrote. */
+export function mockPullRequest(opts: { repo: string; base: string; head: string; currentHead?: string; existingComments?: any[]; tokens?: boolean; cached?: string[] }): Recorded {
+  const rec: Recorded = { comments: [], commentUpdates: [], checkRuns: [], checkRunUpdates: [], requests: [] };
+  const api = nock(API);
+  record(api, rec);
+  if (opts.tokens !== false) api.post('/app/installations/1/access_tokens').reply(200, { token: 'test', permissions: { contents: 'read', pull_requests: 'write', checks: 'write', issues: 'write' } });
+  for (const sha of new Set([opts.base, opts.head])) {
+    if (opts.cached?.includes(sha)) continue;
+    api.get(`/repos/${OWNER}/${REPO}/tarball/${sha}`).reply(302, '', { location: `${CODELOAD}/${OWNER}/${REPO}/legacy.tar.gz/${sha}` });
+    nock(CODELOAD).get(`/${OWNER}/${REPO}/legacy.tar.gz/${sha}`).reply(200, tarball(opts.repo, sha), { 'content-type': 'application/x-gzip' });
+  }
+  api.get(`/repos/${OWNER}/${REPO}/issues/2/comments`).query({ per_page: 100, page: 1 }).reply(200, opts.existingComments ?? []);
+  api.get(`/repos/${OWNER}/${REPO}/pulls/2`).reply(200, { number: 2, head: { sha: opts.currentHead ?? opts.head } });
+  return rec;
+}
+
+/** Every request a scope answers, in order. */
+export function record(scope: nock.Scope, rec: Recorded): nock.Scope {
+  scope.on('request', (req: any) => rec.requests.push(`${req.method} ${req.path}`));
+  return scope;
+}
+
+export function expectWrites(rec: Recorded, opts: { comment?: 'create' | 'update' | 'none' }): void {
+  const api = record(nock(API), rec);
+  if (opts.comment === 'create') api.post(`/repos/${OWNER}/${REPO}/issues/2/comments`).reply(201, (_u: string, body: any) => (rec.comments.push(body.body), { id: 99 }));
+  if (opts.comment === 'update') api.patch(`/repos/${OWNER}/${REPO}/issues/comments/99`).reply(200, (_u: string, body: any) => (rec.commentUpdates.push(body.body), { id: 99 }));
+}
+
+export function expectCheckRun(rec: Recorded, updates = 0): void {
+  record(nock(API), rec)
+    .post(`/repos/${OWNER}/${REPO}/check-runs`)
+    .reply(201, (_u: string, body: any) => (rec.checkRuns.push(body), { id: 7 }));
+  if (updates > 0) {
+    record(nock(API), rec)
+      .patch(`/repos/${OWNER}/${REPO}/check-runs/7`)
+      .times(updates)
+      .reply(200, (_u: string, body: any) => (rec.checkRunUpdates.push(body), { id: 7 }));
+  }
+}
