@@ -1,0 +1,54 @@
+import { pullRequestReport, COMMENT_MARKER } from '../../src/core/pull-request.js';
+import { COMMENT_LIMIT, CHECK_LIMIT } from '../../src/core/report/budget.js';
+import { generatedChange, rng } from '../helpers/generate.js';
+
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+/** Fences balanced (each opened fence closed by the same run of backticks), <details> balanced. */
+function balanced(md: string): boolean {
+  let open: string | undefined;
+  for (const line of md.split('\n')) {
+    const m = /^(`{3,})(.*)$/.exec(line);
+    if (!m) continue;
+    if (open === undefined) open = m[1];
+    else if (m[1] === open && m[2] === '') open = undefined;
+  }
+  const opens = (md.match(/<details>/g) ?? []).length;
+  const closes = (md.match(/<\/details>/g) ?? []).length;
+  return open === undefined && opens === closes;
+}
+
+describe('the pull-request report stays inside GitHub\'s limits', () => {
+  it('for generated fleets from 3 to 1,000 hosts, small and huge changes (property test, seeded)', () => {
+    const pick = rng(20261122);
+    const cases = [
+      { hosts: 3, templates: 2, lines: 5, hostSpecific: false },
+      { hosts: 40, templates: 3, lines: 400, hostSpecific: true },
+      { hosts: 200, templates: 5, lines: 60, hostSpecific: true, brokenTemplates: 70 },
+      { hosts: 1000, templates: 2, lines: 30, hostSpecific: true },
+      ...Array.from({ length: 6 }, () => ({ hosts: 1 + pick(600), templates: 1 + pick(6), lines: 1 + pick(300), hostSpecific: pick(2) === 1, brokenTemplates: pick(3) === 0 ? pick(80) : 0 })),
+    ];
+    for (const [i, c] of cases.entries()) {
+      const { base, head } = generatedChange({ ...c, seed: i });
+      const r = pullRequestReport({ base, head, trust: base, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40), repoHint: 'dotfleet diff --base a --head b' });
+      const label = JSON.stringify(c);
+      expect({ label, ok: r.comment.length <= COMMENT_LIMIT }).toEqual({ label, ok: true });
+      expect({ label, ok: bytes(r.check.summary) <= CHECK_LIMIT && bytes(r.check.text) <= CHECK_LIMIT }).toEqual({ label, ok: true });
+      expect({ label, comment: balanced(r.comment), summary: balanced(r.check.summary), text: balanced(r.check.text) }).toEqual({ label, comment: true, summary: true, text: true });
+      expect(r.comment.startsWith(COMMENT_MARKER)).toBe(true);
+      // The summary table is never truncated: every host that changes is named in the comment.
+      const missing = Array.from({ length: c.hosts }, (_, h) => `h${String(h).padStart(4, '0')}`).filter((h) => !r.comment.includes(h));
+      expect({ label, missing: missing.slice(0, 5) }).toEqual({ label, missing: [] });
+    }
+  });
+
+  it('says what it moved to the check run or left out (oversize fleet snapshot)', () => {
+    const { base, head } = generatedChange({ hosts: 1000, templates: 2, lines: 30, hostSpecific: true, seed: 1 });
+    const r = pullRequestReport({ base, head, trust: base, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40), repoHint: 'dotfleet diff --base aaaaaaaaaaaa --head bbbbbbbbbbbb' });
+    expect(r.comment).toMatch(/> GitHub limits a comment to 65,536 characters: \d+ groups left out, \d+ groups without patches, all of it in the \*\*dotfleet\/fleet-diff\*\* check run and `dotfleet diff --base aaaaaaaaaaaa --head bbbbbbbbbbbb`\./);
+    expect(r.comment).toContain('The table is compact');
+    expect(r.check.text).toMatch(/> \d+ more groups did not fit GitHub's 65,535-byte limit; run `dotfleet diff/);
+    expect(r.comment.length).toBeGreaterThan(40_000);
+    expect(r.comment.slice(0, 1500)).toMatchSnapshot();
+  });
+});
