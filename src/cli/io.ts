@@ -15,6 +15,12 @@ export const EXIT = {
   renderErrors: 3,
 } as const;
 
+/** Checks that report findings: 3 with any error, 1 with warnings only, 0 with none. */
+export function findingsExitCode(findings: { severity: 'error' | 'warning' }[]): number {
+  if (findings.some((f) => f.severity === 'error')) return EXIT.renderErrors;
+  return findings.length > 0 ? EXIT.differences : EXIT.ok;
+}
+
 export interface OpenedFleet {
   fleet: Fleet;
   /** The commit read, or undefined for the working tree. */

@@ -162,8 +162,8 @@ function allErrors(c: Computed): DotfleetError[] {
   return [...c.diff!.sourceErrors, ...c.diff!.hosts.flatMap((h) => h.errors)];
 }
 
-/** Errors that are the same but for the host are one line naming the hosts. */
-function errorLines(errors: DotfleetError[]): string[] {
+/** Errors that are the same but for the host, once each with the hosts they happened on. */
+function byLocation(errors: DotfleetError[]): { e: DotfleetError; hosts: string[] }[] {
   const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
   for (const e of errors) {
     const k = `${e.where()}\u0000${e.message}`;
@@ -171,7 +171,12 @@ function errorLines(errors: DotfleetError[]): string[] {
     if (e.host) g.hosts.push(e.host);
     byWhat.set(k, g);
   }
-  return [...byWhat.values()].map(({ e, hosts }) => {
+  return [...byWhat.values()];
+}
+
+/** One line per error, naming the hosts it happened on. */
+function errorLines(errors: DotfleetError[]): string[] {
+  return byLocation(errors).map(({ e, hosts }) => {
     const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
     return hosts.length > 0 ? line.replace(/^- /, `- **${hosts.length > 3 ? `${hosts.slice(0, 3).join(', ')} +${hosts.length - 3}` : hosts.join(', ')}** `) : line;
   });
@@ -264,15 +269,7 @@ function commentBody(c: Computed, input: PullRequestInput, title: string): strin
 
 function annotations(c: Computed): Annotation[] {
   const out: Annotation[] = [];
-  const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
-  for (const e of allErrors(c)) {
-    if (!e.file) continue;
-    const k = `${e.where()}\u0000${e.message}`;
-    const g = byWhat.get(k) ?? { e, hosts: [] };
-    if (e.host) g.hosts.push(e.host);
-    byWhat.set(k, g);
-  }
-  for (const { e, hosts } of byWhat.values()) {
+  for (const { e, hosts } of byLocation(allErrors(c).filter((e) => e.file))) {
     out.push({
       path: e.file!,
       start_line: e.line ?? 1,

@@ -5,7 +5,7 @@ import { SOPS_CONFIG } from '../../core/secrets/sops-config.js';
 import type { Fleet } from '../../core/fleet.js';
 import { runSops } from '../../host/secrets.js';
 import { DotfleetError } from '../../core/errors.js';
-import { EXIT, openFleet, write } from '../io.js';
+import { findingsExitCode, openFleet, write } from '../io.js';
 
 export const fleetSecrets = (fleet: Fleet): SecretsReport => secretsReport(fleet);
 
@@ -48,7 +48,7 @@ export function secretsCommand(program: Command): void {
         const errors = report.findings.filter((f) => f.severity === 'error').length;
         write(`${report.files.length} SOPS files, ${errors} errors, ${report.findings.length - errors} warnings`);
       }
-      process.exitCode = report.findings.some((f) => f.severity === 'error') ? EXIT.renderErrors : report.findings.length > 0 ? EXIT.differences : EXIT.ok;
+      process.exitCode = findingsExitCode(report.findings);
     });
   secrets
     .command('rotate')

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
 import { lintAllowedSigners, parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
-import { EXIT, openFleet, write } from '../io.js';
+import { findingsExitCode, openFleet, write } from '../io.js';
 
 export function signersCommand(program: Command): void {
   const signers = program.command('signers').description('the fleet\'s allowed_signers');
@@ -33,6 +33,6 @@ export function signersCommand(program: Command): void {
         for (const p of problems) write(`${name}:${p.line}: ${p.severity}: ${p.message}`);
         write(`${parsed.entries.length} keys, ${problems.filter((p) => p.severity === 'error').length} errors, ${problems.filter((p) => p.severity === 'warning').length} warnings`);
       }
-      process.exitCode = problems.some((p) => p.severity === 'error') ? EXIT.renderErrors : problems.length > 0 ? EXIT.differences : EXIT.ok;
+      process.exitCode = findingsExitCode(problems);
     });
 }

@@ -4,6 +4,7 @@ import type { FleetDiff, HostDiff } from '../fleet-diff.js';
 import { formatMode } from '../tree.js';
 import type { SecretChange } from '../secrets/sops-diff.js';
 import type { SecretFinding } from '../secrets/scope.js';
+import { shortRecipient } from '../secrets/marker.js';
 
 export function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -60,9 +61,8 @@ export function secretChangeLine(c: SecretChange): string {
   list('changed', c.keys.changed);
   list('added', c.keys.added);
   list('removed', c.keys.removed);
-  const short = (r: string) => (r.length > 24 ? `${r.slice(0, 12)}…${r.slice(-6)}` : r);
-  list('recipients added', c.recipients.added.map(short));
-  list('recipients removed', c.recipients.removed.map(short));
+  list('recipients added', c.recipients.added.map(shortRecipient));
+  list('recipients removed', c.recipients.removed.map(shortRecipient));
   if (c.mac) parts.push(`MAC ${c.mac}`);
   return `${c.path} (${c.status === 'modified' ? 'modified' : `${c.status} SOPS file`}): ${parts.join('; ') || 'metadata only'}`;
 }

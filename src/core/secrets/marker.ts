@@ -18,3 +18,8 @@ export function extractPath(key: string): string {
     .map((k) => (/^\d+$/.test(k) ? `[${k}]` : `[${JSON.stringify(k)}]`))
     .join('');
 }
+
+/** A long recipient (age key, ARN) shortened for messages: `age1yz6vldm2…pt8r5e`. */
+export function shortRecipient(id: string): string {
+  return id.length > 24 ? `${id.slice(0, 12)}…${id.slice(-6)}` : id;
+}

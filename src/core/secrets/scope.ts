@@ -14,6 +14,7 @@ import { globMatcher } from '../ignore.js';
 import { parseSopsConfig, ruleFor, SOPS_CONFIG, type CreationRule } from './sops-config.js';
 import { parseSopsFile, type SopsFile } from './sops-file.js';
 import { DotfleetError } from '../errors.js';
+import { shortRecipient } from './marker.js';
 
 export type FindingCode = 'outside-scope' | 'cannot-decrypt' | 'stale-recipient' | 'rule-mismatch' | 'plain-value' | 'no-mac' | 'not-encrypted' | 'unused' | 'unreadable';
 
@@ -72,7 +73,6 @@ export function scopeOf(fleet: Fleet, file: string, usedBy: Iterable<string>): s
   return [...out].sort(compareStrings);
 }
 
-const short = (id: string) => (id.length > 24 ? `${id.slice(0, 12)}…${id.slice(-6)}` : id);
 
 /**
  * Check every SOPS file against the fleet. `usage` maps a file to the hosts whose rendered
@@ -113,17 +113,17 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
       const host = owner.get(r.id);
       if (host !== undefined) {
         if (scope.length > 0 && !inScope.has(host)) {
-          add({ code: 'outside-scope', severity: 'error', host, recipient: r.id, message: `${host} can decrypt this file but is not in its scope (${scope.join(', ')})`, hint: `remove ${short(r.id)} from the recipients (.sops.yaml), then: sops updatekeys ${f.path} && sops rotate -i ${f.path}` });
+          add({ code: 'outside-scope', severity: 'error', host, recipient: r.id, message: `${host} can decrypt this file but is not in its scope (${scope.join(', ')})`, hint: `remove ${shortRecipient(r.id)} from the recipients (.sops.yaml), then: sops updatekeys ${f.path} && sops rotate -i ${f.path}` });
         }
       } else if (!admins.has(r.id)) {
-        add({ code: 'stale-recipient', severity: 'warning', recipient: r.id, message: `the ${r.kind} recipient ${short(r.id)} belongs to no current host and is not an admin`, hint: `a removed host can still decrypt this file: dotfleet secrets rotate (or list the key in secrets.admins if it is yours)` });
+        add({ code: 'stale-recipient', severity: 'warning', recipient: r.id, message: `the ${r.kind} recipient ${shortRecipient(r.id)} belongs to no current host and is not an admin`, hint: `a removed host can still decrypt this file: dotfleet secrets rotate (or list the key in secrets.admins if it is yours)` });
       }
     }
     for (const host of scope) {
       const h = fleet.hosts.get(host);
       if (!h) continue;
       if (!h.age_recipient) add({ code: 'cannot-decrypt', severity: 'error', host, message: `${host} needs this file but has no age_recipient in ${fleet.settings.inventory}`, hint: `add age_recipient = "age1…" to [hosts.${host}]` });
-      else if (!ids.has(h.age_recipient)) add({ code: 'cannot-decrypt', severity: 'error', host, recipient: h.age_recipient, message: `${host} needs this file but is not one of its recipients`, hint: `add ${short(h.age_recipient)} to the matching rule in ${SOPS_CONFIG}, then: sops updatekeys ${f.path}` });
+      else if (!ids.has(h.age_recipient)) add({ code: 'cannot-decrypt', severity: 'error', host, recipient: h.age_recipient, message: `${host} needs this file but is not one of its recipients`, hint: `add ${shortRecipient(h.age_recipient)} to the matching rule in ${SOPS_CONFIG}, then: sops updatekeys ${f.path}` });
     }
     const rule = ruleFor(rules, f.path);
     if (rule) {
@@ -131,7 +131,7 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
       const missing = [...want].filter((id) => !ids.has(id));
       const extra = [...ids].filter((id) => !want.has(id));
       if (missing.length || extra.length) {
-        add({ code: 'rule-mismatch', severity: 'warning', message: `the recipients differ from ${SOPS_CONFIG} rule ${rule.index + 1}${missing.length ? `; missing: ${missing.map(short).join(', ')}` : ''}${extra.length ? `; not in the rule: ${extra.map(short).join(', ')}` : ''}`, hint: `sops updatekeys ${f.path}` });
+        add({ code: 'rule-mismatch', severity: 'warning', message: `the recipients differ from ${SOPS_CONFIG} rule ${rule.index + 1}${missing.length ? `; missing: ${missing.map(shortRecipient).join(', ')}` : ''}${extra.length ? `; not in the rule: ${extra.map(shortRecipient).join(', ')}` : ''}`, hint: `sops updatekeys ${f.path}` });
       }
     }
   }
