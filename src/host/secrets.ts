@@ -23,7 +23,13 @@ export function resolveSecrets(content: string, repo: string, run: SopsRunner = 
     const id = `${file}#${key}`;
     const known = cache.get(id);
     if (known !== undefined) return known;
-    const sops = parseSopsFile(file, readFileSync(join(repo, file)));
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(join(repo, file));
+    } catch {
+      throw new DotfleetError('usage', `${file} is not in the fleet checkout at ${repo}`, { file, hint: 'render and decrypt from a checkout of the rendered commit' });
+    }
+    const sops = parseSopsFile(file, bytes);
     const value = sops?.values.get(key);
     if (!value || !value.digest.startsWith(digest)) {
       throw new DotfleetError('usage', `the secret ${id} in the checkout is not the one the configuration was rendered with`, {

@@ -267,6 +267,7 @@ describe('decrypting on the host', () => {
     expect(failed.message).toMatch(/sops could not decrypt example\.yaml#app2\.db\.password: Failed to get the data key/);
     expect(failed.hint).toMatch(/age key/);
     expect(err(() => resolveSecrets(marker('000000000000'), repo, () => ({ code: 0, stdout: 'x', stderr: '' }))).message).toMatch(/not the one the configuration was rendered with/);
+    expect(err(() => resolveSecrets('[[dotfleet-secret:gone.sops.yaml#k@000000000000]]', repo)).message).toMatch(/gone\.sops\.yaml is not in the fleet checkout/);
   });
 });
 
