@@ -46,6 +46,7 @@ describe('the fleet-diff comment and check run', () => {
     expect(run).toMatchObject({ name: 'dotfleet/fleet-diff', head_sha: head, status: 'completed', conclusion: 'success' });
     expect(run.output.title).toBe('1 of 12 hosts changes · 1 group');
     expect(run.output.text).toContain('+size = 18');
+    expect({ summary: run.output.summary, text: run.output.text }).toMatchSnapshot('check run');
     expect(rec.requests.filter((r) => !r.includes('access_tokens'))).toHaveLength(6);
   });
 
@@ -58,6 +59,7 @@ describe('the fleet-diff comment and check run', () => {
     expect(rec.comments[0]).toContain('**0 of 12 hosts change**');
     expect(rec.comments[0]).toMatchSnapshot();
     expect(rec.checkRuns[0].conclusion).toBe('neutral');
+    expect(rec.checkRuns[0].output).toMatchSnapshot('check run');
   });
 
   it('groups hosts with identical changes and names them', async () => {
@@ -88,6 +90,7 @@ describe('the fleet-diff comment and check run', () => {
       expect.objectContaining({ path: 'home/dot_tmux.conf.hbs', start_line: 5, end_line: 5, annotation_level: 'failure', title: 'template-missing-key on 12 hosts' }),
     ]);
     expect(rec.comments[0]).toMatchSnapshot();
+    expect(run.output.summary).toMatchSnapshot('check run summary');
   });
 
   it('shows a new key in allowed_signers as a trust change against the default branch', async () => {
