@@ -84,6 +84,7 @@ const overlaps = (deps: KeyPath[], keys: KeyPath[]): boolean => deps.some((d) =>
 
 class Side {
   private readonly deps = new Map<string, KeyPath[]>();
+  private readonly texts = new Map<string, string>();
   readonly ignoreDeps: KeyPath[];
   /** Targets of entries whose source changed: affected on every host. */
   readonly changedTargets: string[];
@@ -103,7 +104,11 @@ class Side {
   }
   /** Can this template read one of `keys`? Parses the template only when its text might. */
   reads(e: SourceEntry, keys: KeyPath[]): boolean {
-    const text = Buffer.from(this.fleet.tree.get(e.source)!).toString('utf8');
+    let text = this.texts.get(e.source);
+    if (text === undefined) {
+      text = Buffer.from(this.fleet.tree.get(e.source)!).toString('utf8');
+      this.texts.set(e.source, text);
+    }
     return mayRead(text, keys) && overlaps(this.depsOf(e), keys);
   }
   depsOf(e: SourceEntry): KeyPath[] {
@@ -212,7 +217,8 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
   const contexts = (): { ok: true } | { ok: false; result: Pick<HostDiff, 'changes' | 'errors'> } => {
     try {
       ctxB ??= renderer.context(b.fleet, baseHost);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
       // The base cannot be rendered for this host: everything at head is new.
       const r = renderer.renderHost(h.fleet, headHost);
       return { ok: false, result: { changes: compareTrees(new Map(), r.tree), errors: r.errors } };
@@ -220,7 +226,8 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
     try {
       ctxH ??= same ? ctxB : renderer.context(h.fleet, headHost);
     } catch (e) {
-      return { ok: false, result: { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] } };
+      if (!(e instanceof DotfleetError)) throw e;
+      return { ok: false, result: { changes: [], errors: [e.forHost(headHost.name)] } };
     }
     return { ok: true };
   };
@@ -243,13 +250,15 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
   let ignH: IgnoreList;
   try {
     ignB = renderer.ignoreList(b.fleet, ctxB!);
-  } catch {
+  } catch (e) {
+    if (!(e instanceof DotfleetError)) throw e;
     ignB = IgnoreList.EMPTY;
   }
   try {
     ignH = ignoreChanged ? renderer.ignoreList(h.fleet, ctxH!) : ignB;
   } catch (e) {
-    return { changes: [], errors: [(e as DotfleetError).forHost(headHost.name)] };
+    if (!(e instanceof DotfleetError)) throw e;
+    return { changes: [], errors: [e.forHost(headHost.name)] };
   }
   if (!ignB.equals(ignH)) {
     for (const e of [...b.fleet.sources.entries, ...h.fleet.sources.entries]) {

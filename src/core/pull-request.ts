@@ -74,7 +74,9 @@ function compute(input: PullRequestInput): Computed {
     try {
       const s = input.trust.get(SETTINGS_FILE);
       return parseSettings(s && Buffer.from(s).toString('utf8')).allowed_signers;
-    } catch {
+    } catch (e) {
+      // The default branch's settings are broken: trust is still read from the default path.
+      if (!(e instanceof DotfleetError)) throw e;
       return parseSettings(undefined).allowed_signers;
     }
   })();
@@ -225,9 +227,13 @@ function historyBlocks(entries: HistoryEntry[]): { visible: string; hidden: stri
   return { visible: `<details>\n<summary>Earlier runs (${entries.length - 1})</summary>\n\n${rows.join('\n')}\n\n</details>`, hidden };
 }
 
+/** This run first, then the earlier runs the previous comment remembered. */
+function nextHistory(input: Pick<PullRequestInput, 'headSha' | 'previousComment'>, title: string): HistoryEntry[] {
+  return [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
+}
+
 function commentBody(c: Computed, input: PullRequestInput, title: string): string {
-  const history = [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
-  const { visible: historyText, hidden } = historyBlocks(history);
+  const { visible: historyText, hidden } = historyBlocks(nextHistory(input, title));
   const top = [COMMENT_MARKER, `### dotfleet · fleet diff`, '', `**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
   const notes: string[] = [];
   const blocks: string[] = [];
@@ -320,8 +326,7 @@ export function pullRequestReport(input: PullRequestInput): PullRequestResult {
 /** The comment and check when rendering had to be stopped (time or memory limit). */
 export function pullRequestFailure(reason: string, input: Pick<PullRequestInput, 'baseSha' | 'headSha' | 'previousComment'>): PullRequestResult {
   const title = 'the fleet could not be rendered';
-  const history = [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
-  const { visible, hidden } = historyBlocks(history);
+  const { visible, hidden } = historyBlocks(nextHistory(input, title));
   const body = `The bot stopped rendering this pull request: ${reason}.\n\nA template that loops over very large data, or produces huge output, is the usual cause. \`dotfleet diff\` on your machine shows where.`;
   const comment = [COMMENT_MARKER, '### dotfleet · fleet diff', '', `**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`, body, visible, hidden].filter((p) => p !== '').join('\n\n') + '\n';
   return { comment, check: { conclusion: 'failure', title, summary: body, text: '', annotations: [] }, stats: { hosts: 0, changed: 0, renders: 0 } };

@@ -6,6 +6,7 @@
  * the host does not take is not "used"), and cheap next to a full render.
  */
 import { deepEqual } from '../data.js';
+import { DotfleetError } from '../errors.js';
 import type { Fleet } from '../fleet.js';
 import { Renderer } from '../render.js';
 import { checkSecrets, type SecretFinding, type SecretsReport } from './scope.js';
@@ -24,15 +25,17 @@ export function secretUses(fleet: Fleet, renderer: Renderer): Map<string, Set<st
       try {
         context = renderer.context(fleet, host);
         ignore = renderer.ignoreList(fleet, context);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof DotfleetError)) throw e;
         continue;
       }
       for (const e of users) {
         if (ignore.ignores(e.target)) continue;
         try {
           renderer.renderEntry(fleet, e, context, host.name);
-        } catch {
+        } catch (e) {
           // Render errors are the fleet diff's to report; here only usage counts.
+          if (!(e instanceof DotfleetError)) throw e;
         }
       }
     }
