@@ -3,10 +3,12 @@
  * (a newer head supersedes queued ones), and a redelivered webhook (same delivery id) is not
  * processed twice.
  */
-import type { Probot } from 'probot';
+import type { ApplicationFunctionOptions, Probot } from 'probot';
 import { OctokitGitHub, TreeCache, type RetryPolicy } from '../github/octokit.js';
-import type { FleetGitHub } from '../github/port.js';
-import { workerCompute, type ComputeReport } from './compute.js';
+import type { FleetGitHub, RepoRef, StateGitHub } from '../github/port.js';
+import { workerCompute, workerRenderHashes, type ComputeReport } from './compute.js';
+import { intakeHandler, type HttpOptions } from './intake/http.js';
+import { Intake, type IntakeOptions } from './intake/service.js';
 import { runPullRequest, type JobOutcome, type PullRequestJob } from './pull-request.js';
 
 export interface AppOptions {
@@ -14,7 +16,36 @@ export interface AppOptions {
   /** Retries of writes to GitHub (tests shorten the back-off). */
   retry?: RetryPolicy;
   /** How the app reaches GitHub for an event (tests and benchmarks hand in their own). */
-  github?: (octokit: unknown) => FleetGitHub;
+  github?: (octokit: unknown) => FleetGitHub & StateGitHub;
+  /** Attestation intake settings (defaults, then DOTFLEET_INTAKE_* variables, then these). */
+  intake?: Partial<IntakeOptions>;
+  http?: Partial<HttpOptions>;
+  /** Handed the intake once it exists (tests and benchmarks read its stats). */
+  onIntake?: (intake: Intake) => void;
+}
+
+const envNumber = (name: string): number | undefined => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got "${v}"`);
+  return n;
+};
+
+/** Operators tune intake with environment variables (docs/app.md). */
+export function intakeOptionsFromEnv(): Partial<IntakeOptions> {
+  const out: Partial<IntakeOptions> = {};
+  const window = envNumber('DOTFLEET_INTAKE_WINDOW_MS');
+  const maxBytes = envNumber('DOTFLEET_INTAKE_MAX_BYTES');
+  const maxAge = envNumber('DOTFLEET_INTAKE_MAX_AGE_SECONDS');
+  const perHost = envNumber('DOTFLEET_INTAKE_HOST_PER_MINUTE');
+  const perAddress = envNumber('DOTFLEET_INTAKE_ADDRESS_PER_MINUTE');
+  if (window !== undefined) out.writer = { ...(out.writer as IntakeOptions['writer']), windowMs: window };
+  if (maxBytes !== undefined) out.maxBytes = maxBytes;
+  if (maxAge !== undefined) out.maxAgeSeconds = maxAge;
+  if (perHost !== undefined) out.perHost = { perMinute: perHost, burst: Math.max(1, Math.ceil(perHost / 2)) };
+  if (perAddress !== undefined) out.perAddress = { perMinute: perAddress, burst: Math.max(1, Math.ceil(perAddress / 2)) };
+  return out;
 }
 
 /** The last delivery ids seen, so a redelivery does nothing. */
@@ -33,10 +64,42 @@ class RecentIds {
 export const PULL_REQUEST_EVENTS = ['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened', 'pull_request.ready_for_review'] as const;
 
 export function dotfleetApp(options: AppOptions = {}) {
-  return (app: Probot): void => {
+  return (app: Probot, appOptions?: ApplicationFunctionOptions): void => {
     const compute = options.compute ?? workerCompute();
     const cache = new TreeCache();
     const github = options.github ?? ((octokit: unknown) => new OctokitGitHub(octokit as never, cache, options.retry));
+
+    // Attestation intake: hosts have no GitHub credentials; the app finds the installation.
+    const installations = new Map<string, number>();
+    const portFor = async (ref: RepoRef): Promise<StateGitHub | undefined> => {
+      const key = `${ref.owner}/${ref.repo}`.toLowerCase();
+      let id = installations.get(key);
+      if (id === undefined) {
+        try {
+          const appOctokit = await app.auth();
+          id = (await appOctokit.request('GET /repos/{owner}/{repo}/installation', { owner: ref.owner, repo: ref.repo })).data.id as number;
+        } catch (e) {
+          if ((e as { status?: number }).status === 404) return undefined;
+          throw e;
+        }
+        installations.set(key, id);
+      }
+      return github(await app.auth(id));
+    };
+    const intakeEnv = intakeOptionsFromEnv();
+    const intake = new Intake(
+      portFor,
+      { renderHashes: workerRenderHashes(), ...intakeEnv, ...options.intake, writer: { ...intakeEnv.writer!, ...options.intake?.writer } as IntakeOptions['writer'] },
+      { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) },
+    );
+    options.onIntake?.(intake);
+    const trustProxy = options.http?.trustProxy ?? process.env.DOTFLEET_TRUST_PROXY === '1';
+    appOptions?.addHandler?.(intakeHandler(intake, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }, { trustProxy }));
+
+    app.on('push', async (context) => {
+      const p = context.payload;
+      intake.pushed({ owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '', repo: p.repository.name }, p.ref.replace(/^refs\/heads\//, ''), p.repository.default_branch);
+    });
     const seen = new RecentIds();
     const latest = new Map<string, string>();
     const queues = new Map<string, Promise<unknown>>();

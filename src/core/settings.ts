@@ -30,7 +30,12 @@ export const SettingsSchema = z.strictObject({
   /** OpenSSH allowed_signers file: host keys that may sign attestations, and the bot's key. */
   allowed_signers: repoPath.default('fleet/allowed_signers'),
   /** Branch that holds attestations, fleet.json and FLEET.md. */
-  state_branch: z.string().min(1).default('dotfleet/state'),
+  state_branch: z
+    .string()
+    .regex(/^(?!\/|.*\/\/|.*\.\.|.*\.lock$|.*\/$)[A-Za-z0-9._/-]+$/, 'must be a branch name (letters, digits, ".", "_", "-" and "/")')
+    .default('dotfleet/state'),
+  /** A host with no attestation for this long is listed as quiet on the dashboard ("24h", "7d"). */
+  quiet_after: z.string().regex(/^\d+\s*[smhd]$/, 'must be a duration: a number and s, m, h or d ("24h")').default('24h'),
   secrets: SecretsSettingsSchema.default({ admins: [], scopes: [] }),
 });
 

@@ -1,11 +1,39 @@
 /** The GitHub port over Octokit (Probot hands in an installation-authenticated one). */
 import type { RepoTree } from '../core/tree.js';
-import { ANNOTATIONS_PER_REQUEST, type CheckRunRequest, type FleetGitHub, type RepoRef } from './port.js';
+import { ANNOTATIONS_PER_REQUEST, UnknownCommitError, type CheckRunRequest, type FileAddition, type FleetGitHub, type Heads, type RepoRef, type StateGitHub } from './port.js';
 import { readTarball } from './tarball.js';
 
 /** The few calls we make, as Octokit's `request` types them loosely. */
 interface OctokitLike {
   request(route: string, params?: Record<string, unknown>): Promise<{ data: any; headers: Record<string, unknown> }>;
+  graphql?: (query: string, variables?: Record<string, unknown>) => Promise<any>;
+}
+
+/** A response body as bytes, whatever form Octokit handed it over in. */
+async function bytesOf(data: unknown): Promise<Buffer> {
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  return Buffer.from(await new Response(data as ReadableStream).arrayBuffer());
+}
+
+const status = (e: unknown): number | undefined => (e as { status?: number }).status;
+
+const HEADS_QUERY = `query($owner: String!, $repo: String!, $state: String!) {
+  repository(owner: $owner, name: $repo) {
+    defaultBranchRef { name target { oid } }
+    ref(qualifiedName: $state) { target { oid } }
+  }
+}`;
+
+const COMMIT_MUTATION = `mutation($input: CreateCommitOnBranchInput!) {
+  createCommitOnBranch(input: $input) { commit { oid } }
+}`;
+
+/** createCommitOnBranch answers a moved head with HTTP 200 and a STALE_DATA error. */
+function isStaleHead(e: unknown): boolean {
+  const errors = (e as { errors?: { type?: string; message?: string }[] }).errors ?? [];
+  return errors.some((x) => x.type === 'STALE_DATA' || /Expected branch to point to/.test(x.message ?? ''));
 }
 
 /** Trees by commit, shared across events (a commit's tree never changes). */
@@ -52,7 +80,7 @@ function retryDelay(e: unknown, attempt: number, policy: RetryPolicy): number | 
 /** Writes go through our own retries, never Octokit's: a blind retry of a POST can duplicate it. */
 const NO_PLUGIN_RETRY = { request: { retries: 0 } };
 
-export class OctokitGitHub implements FleetGitHub {
+export class OctokitGitHub implements FleetGitHub, StateGitHub {
   constructor(
     private readonly octokit: OctokitLike,
     private readonly cache: TreeCache = new TreeCache(),
@@ -82,9 +110,14 @@ export class OctokitGitHub implements FleetGitHub {
     const hit = this.cache.get(key);
     if (hit) return hit;
     // One request whatever the fleet's size (GitHub redirects it to codeload).
-    const res = await this.octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { ...ref, ref: sha, request: { parseSuccessResponseBody: false } });
-    const body = res.data instanceof ArrayBuffer ? Buffer.from(res.data) : Buffer.isBuffer(res.data) ? res.data : Buffer.from(await new Response(res.data as ReadableStream).arrayBuffer());
-    const tree = readTarball(body).tree;
+    let res;
+    try {
+      res = await this.octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { ...ref, ref: sha, request: { parseSuccessResponseBody: false } });
+    } catch (e) {
+      if (status(e) === 404 || status(e) === 422) throw new UnknownCommitError(sha);
+      throw e;
+    }
+    const tree = readTarball(await bytesOf(res.data)).tree;
     this.cache.set(key, tree);
     return tree;
   }
@@ -155,5 +188,85 @@ export class OctokitGitHub implements FleetGitHub {
       });
     }
     return id;
+  }
+
+  private graphql(query: string, variables: Record<string, unknown>): Promise<any> {
+    if (!this.octokit.graphql) throw new Error('this Octokit has no graphql client');
+    return this.octokit.graphql(query, variables);
+  }
+
+  async heads(ref: RepoRef, stateBranch: string): Promise<Heads> {
+    const data = await this.graphql(HEADS_QUERY, { owner: ref.owner, repo: ref.repo, state: `refs/heads/${stateBranch}` });
+    const repo = data.repository;
+    if (!repo?.defaultBranchRef) throw new Error(`${ref.owner}/${ref.repo} has no default branch`);
+    return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? undefined };
+  }
+
+  async readFile(ref: RepoRef, commit: string, path: string): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.octokit.request('GET /repos/{owner}/{repo}/contents/{path}', { ...ref, path, ref: commit, mediaType: { format: 'raw' }, request: { parseSuccessResponseBody: false } });
+      return await bytesOf(res.data);
+    } catch (e) {
+      if (status(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async createOrphanBranch(ref: RepoRef, branch: string, message: string, files: FileAddition[]): Promise<string | 'exists'> {
+    const tree = await this.octokit.request('POST /repos/{owner}/{repo}/git/trees', {
+      ...ref,
+      tree: files.map((f) => ({ path: f.path, mode: '100644', type: 'blob', content: Buffer.from(f.contents).toString('utf8') })),
+      ...NO_PLUGIN_RETRY,
+    });
+    const commit = await this.octokit.request('POST /repos/{owner}/{repo}/git/commits', { ...ref, message, tree: tree.data.sha, parents: [], ...NO_PLUGIN_RETRY });
+    try {
+      await this.octokit.request('POST /repos/{owner}/{repo}/git/refs', { ...ref, ref: `refs/heads/${branch}`, sha: commit.data.sha, ...NO_PLUGIN_RETRY });
+    } catch (e) {
+      if (status(e) === 422) return 'exists';
+      throw e;
+    }
+    return commit.data.sha as string;
+  }
+
+  async commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[]): Promise<string | 'stale'> {
+    try {
+      const data = await this.graphql(COMMIT_MUTATION, {
+        input: {
+          branch: { repositoryNameWithOwner: `${ref.owner}/${ref.repo}`, branchName: branch },
+          expectedHeadOid: expectedHead,
+          message,
+          fileChanges: { additions: files.map((f) => ({ path: f.path, contents: Buffer.from(f.contents).toString('base64') })) },
+        },
+        ...NO_PLUGIN_RETRY,
+      });
+      return data.createCommitOnBranch.commit.oid as string;
+    } catch (e) {
+      if (isStaleHead(e)) return 'stale';
+      throw e;
+    }
+  }
+
+  async findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined> {
+    for (let page = 1; page <= 10; page++) {
+      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/issues', { ...ref, state: 'all', sort: 'created', direction: 'asc', per_page: 100, page });
+      const mine = (data as any[]).find((i) => !i.pull_request && i.user?.type === 'Bot' && typeof i.body === 'string' && i.body.startsWith(marker));
+      if (mine) return { number: mine.number, body: mine.body };
+      if ((data as any[]).length < 100) return undefined;
+    }
+    return undefined;
+  }
+
+  async createIssue(ref: RepoRef, title: string, body: string): Promise<number> {
+    const marker = body.split('\n')[0]!;
+    return this.write(
+      async () => (await this.octokit.request('POST /repos/{owner}/{repo}/issues', { ...ref, title, body, ...NO_PLUGIN_RETRY })).data.number as number,
+      async () => (await this.findIssue(ref, marker))?.number,
+    );
+  }
+
+  async updateIssue(ref: RepoRef, number: number, body: string): Promise<void> {
+    await this.write(async () => {
+      await this.octokit.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...ref, issue_number: number, body, ...NO_PLUGIN_RETRY });
+    });
   }
 }

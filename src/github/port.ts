@@ -35,3 +35,42 @@ export interface FleetGitHub {
 
 /** GitHub accepts at most 50 annotations per check-run request. */
 export const ANNOTATIONS_PER_REQUEST = 50;
+
+/** A file a commit adds: exact bytes. */
+export interface FileAddition {
+  path: string;
+  contents: Uint8Array;
+}
+
+/** The default branch and its head; the state branch's head (undefined until it exists). */
+export interface Heads {
+  defaultBranch: string;
+  defaultHead: string;
+  stateHead?: string;
+}
+
+/** What attestation intake needs: the trust at the default branch, and the state branch. */
+export interface StateGitHub {
+  /** Every file at a commit; throws `UnknownCommitError` when the repository has no such commit. */
+  readTree(ref: RepoRef, sha: string): Promise<RepoTree>;
+  heads(ref: RepoRef, stateBranch: string): Promise<Heads>;
+  /** A file's bytes at a commit, or undefined when it is not there. */
+  readFile(ref: RepoRef, commit: string, path: string): Promise<Uint8Array | undefined>;
+  /** A branch with one parentless commit holding `files`; 'exists' when someone made it first. */
+  createOrphanBranch(ref: RepoRef, branch: string, message: string, files: FileAddition[]): Promise<string | 'exists'>;
+  /**
+   * One commit on `branch` adding `files`, only if the branch still points at `expectedHead`
+   * (GraphQL createCommitOnBranch: exact bytes, a verified commit). 'stale' when it moved.
+   */
+  commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[]): Promise<string | 'stale'>;
+  /** The bot's issue whose body starts with `marker`. */
+  findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined>;
+  createIssue(ref: RepoRef, title: string, body: string): Promise<number>;
+  updateIssue(ref: RepoRef, number: number, body: string): Promise<void>;
+}
+
+export class UnknownCommitError extends Error {
+  constructor(readonly sha: string) {
+    super(`the repository has no commit ${sha}`);
+  }
+}

@@ -39,6 +39,8 @@ export interface VerifyOptions {
   lastSequence?: number;
   /** Check the key's validity window at this time instead of at issued-at. */
   at?: Date;
+  /** The principal the host signs as, when the inventory gives it one (default: the host's name). */
+  principal?: string;
 }
 
 const fail = (code: VerdictCode, message: string, extra: Partial<Verdict> = {}): Verdict => ({ ok: false, code, message, ...extra });
@@ -67,7 +69,7 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
   }
   const issued = Math.floor(Date.parse(p.issuedAt) / 1000);
   const at = options.at ? Math.floor(options.at.getTime() / 1000) : issued;
-  const signer = lookupSigner(options.signers, signed.publicKey, p.host, ATTESTATION_NAMESPACE, at);
+  const signer = lookupSigner(options.signers, signed.publicKey, options.principal ?? p.host, ATTESTATION_NAMESPACE, at);
   if (!signer.ok) return fail(signer.code, signer.message, { ...base, line: signer.line });
   if (options.now) {
     const now = Math.floor(options.now.getTime() / 1000);

@@ -1,0 +1,57 @@
+/**
+ * Keeps the "Fleet dashboard" issue in step with the state branch: one update at a time, the
+ * latest state wins, and the issue is edited only when its body would change.
+ */
+import { DASHBOARD_MARKER, DASHBOARD_TITLE, dashboardBody, type DashboardInput } from '../../core/state/dashboard.js';
+import type { RepoRef, StateGitHub } from '../../github/port.js';
+import type { WriterLog } from './writer.js';
+
+export class DashboardIssue {
+  private issue: { number: number; body: string } | undefined;
+  private wanted: DashboardInput | undefined;
+  private running: Promise<void> | undefined;
+  /** Issue writes made (create or edit), for tests and benchmarks. */
+  writes = 0;
+
+  constructor(
+    private readonly port: () => Promise<StateGitHub>,
+    private readonly ref: RepoRef,
+    private readonly log: WriterLog,
+  ) {}
+
+  /** Ask for the dashboard to show `input`; resolves when it does (or the attempt failed and was logged). */
+  update(input: DashboardInput): Promise<void> {
+    this.wanted = input;
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Resolves when no update is under way. */
+  async settle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.wanted) {
+      const input = this.wanted;
+      this.wanted = undefined;
+      try {
+        await this.show(dashboardBody(input));
+      } catch (e) {
+        this.log.warn(`dashboard issue: ${(e as Error).message}`);
+        this.issue = undefined;
+      }
+    }
+  }
+
+  private async show(body: string): Promise<void> {
+    if (this.issue?.body === body) return;
+    const port = await this.port();
+    this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
+    if (this.issue?.body === body) return;
+    if (this.issue) await port.updateIssue(this.ref, this.issue.number, body);
+    else this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
+    this.issue.body = body;
+    this.writes++;
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * Attestation intake: from a host's signed bytes to a commit on the state branch.
+ *
+ * Order of checks (cheap and unauthenticated first): the host name, the repository, the trust at
+ * the default branch, the signature and signer, freshness, the host's own rate, replay against
+ * the state branch, the render check, then the writer. Every refusal is an `IntakeReply` with its
+ * HTTP status and a stable `code`, and none of them reaches the writer.
+ */
+import type { Statement } from '../../core/attestation/format.js';
+import { verifyAttestation, type Verdict, type VerdictCode } from '../../core/attestation/verify.js';
+import { policyHash } from '../../core/attestation/policy.js';
+import { isDotfleetError } from '../../core/errors.js';
+import { loadFleet, type Fleet } from '../../core/fleet.js';
+import { HOST_NAME } from '../../core/inventory.js';
+import { parseAllowedSigners, type AllowedSigners } from '../../core/ssh/allowed-signers.js';
+import { hostRecord, standing, digestOf, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
+import { parseDuration } from '../../core/state/dashboard.js';
+import { fleetStatus } from '../../core/state/status.js';
+import type { HostHash } from '../../core/state/render-check.js';
+import { UnknownCommitError, type Heads, type RepoRef, type StateGitHub } from '../../github/port.js';
+import type { ComputeRenderHashes } from '../compute.js';
+import { DashboardIssue } from './dashboard.js';
+import { RateLimiter, type RateLimit } from './rate-limit.js';
+import { DEFAULT_WRITER, StateWriter, type Target, type WriterLog, type WriterOptions } from './writer.js';
+
+export interface IntakeReply {
+  status: number;
+  body: { code: string; message: string; [k: string]: unknown };
+  headers?: Record<string, string>;
+}
+
+export interface IntakeOptions {
+  /** Largest request body (default 256 KiB). */
+  maxBytes: number;
+  /** Oldest acceptable issued-at (default 1 hour) and tolerated clock skew (default 5 minutes). */
+  maxAgeSeconds: number;
+  maxSkewSeconds: number;
+  perHost: RateLimit;
+  perAddress: RateLimit;
+  /** Re-read the default branch's head at least this often, besides on push (default 5 minutes). */
+  trustTtlMs: number;
+  writer: Omit<WriterOptions, 'branch'>;
+  renderHashes: ComputeRenderHashes;
+  clock: () => Date;
+}
+
+export const DEFAULT_INTAKE: Omit<IntakeOptions, 'renderHashes'> = {
+  maxBytes: 256 * 1024,
+  maxAgeSeconds: 3600,
+  maxSkewSeconds: 300,
+  perHost: { perMinute: 12, burst: 6 },
+  perAddress: { perMinute: 600, burst: 300 },
+  trustTtlMs: 5 * 60_000,
+  writer: DEFAULT_WRITER,
+  clock: () => new Date(),
+};
+
+export interface Submitted {
+  owner: string;
+  repo: string;
+  host: string;
+  payload: Buffer;
+  signature: string;
+}
+
+/** The trust read from the default branch at one commit. */
+interface Trust {
+  branch: string;
+  commit: string;
+  loadedAt: number;
+  fleet: Fleet;
+  signers: AllowedSigners;
+  target: Target;
+}
+
+export interface IntakeStats {
+  verified: number;
+  verifyNs: bigint;
+  rejected: Record<string, number>;
+}
+
+const reply = (status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers?: Record<string, string>): IntakeReply => ({ status, body: { code, message, ...extra }, headers });
+
+/** HTTP status for each verification verdict. */
+export function statusForVerdict(code: VerdictCode): number {
+  switch (code) {
+    case 'payload-encoding':
+    case 'payload-bom':
+    case 'payload-crlf':
+    case 'payload-json':
+    case 'armour':
+    case 'truncated':
+    case 'malformed':
+    case 'trailing-bytes':
+    case 'version':
+      return 400;
+    case 'payload-schema':
+    case 'payload-form':
+      return 422;
+    case 'signature':
+    case 'key-type':
+    case 'hash-algorithm':
+    case 'unknown-key':
+    case 'not-yet-valid':
+    case 'expired':
+    case 'cert-authority':
+      return 401;
+    case 'namespace':
+    case 'namespace-not-allowed':
+    case 'principal':
+    case 'host-mismatch':
+      return 403;
+    case 'stale':
+    case 'future':
+    case 'sequence':
+      return 409;
+    case 'verified':
+      return 200;
+  }
+}
+
+/** Does the statement's subject name this repository? ("git+https://github.com/o/r.git", "git@github.com:o/r", "r") */
+export function subjectNames(subject: string, ref: RepoRef): boolean {
+  const name = subject.replace(/\.git$/, '').replace(/\/+$/, '');
+  const want = `${ref.owner}/${ref.repo}`.toLowerCase();
+  if (!/[/:]/.test(name)) return name.toLowerCase() === ref.repo.toLowerCase();
+  const tail = name.split(/[/:]/).slice(-2).join('/').toLowerCase();
+  return tail === want;
+}
+
+class RepoIntake {
+  private trustNow: Trust | undefined;
+  private trustLoading: Promise<Trust> | undefined;
+  private stale = false;
+  private readonly renders = new Map<string, Promise<Record<string, HostHash> | 'unknown-commit' | { error: string }>>();
+  private writerFor: { branch: string; writer: StateWriter } | undefined;
+  readonly dashboard: DashboardIssue;
+
+  constructor(
+    readonly ref: RepoRef,
+    private readonly port: () => Promise<StateGitHub>,
+    private readonly options: IntakeOptions,
+    private readonly log: WriterLog,
+  ) {
+    this.dashboard = new DashboardIssue(port, ref, log);
+  }
+
+  /** A push to the default branch: the next submission re-reads the trust. */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  async trust(): Promise<Trust> {
+    if (this.trustLoading) return this.trustLoading;
+    const t = this.trustNow;
+    if (t && !this.stale && Date.now() - t.loadedAt < this.options.trustTtlMs) return t;
+    this.stale = false;
+    this.trustLoading = this.loadTrust().finally(() => (this.trustLoading = undefined));
+    return this.trustLoading;
+  }
+
+  /** Work still under way (dashboard edits), so a server can stop cleanly. */
+  async settle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+    await this.dashboard.settle();
+  }
+
+  private async loadTrust(heads?: Heads): Promise<Trust> {
+    const port = await this.port();
+    const h = heads ?? (await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state'));
+    const cur = this.trustNow;
+    if (cur && cur.commit === h.defaultHead) {
+      cur.loadedAt = Date.now();
+      return cur;
+    }
+    const tree = await port.readTree(this.ref, h.defaultHead);
+    const fleet = loadFleet(tree);
+    const file = fleet.settings.allowed_signers;
+    const text = tree.get(file);
+    const signers = parseAllowedSigners(text ? Buffer.from(text).toString('utf8') : '');
+    const inventory = [...fleet.hosts.keys()];
+    const policy: Record<string, string> = {};
+    for (const host of inventory) policy[host] = policyHash(tree, host);
+    const trust: Trust = { branch: h.defaultBranch, commit: h.defaultHead, loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
+    this.trustNow = trust;
+    this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.entries.length} allowed signers)`);
+    return trust;
+  }
+
+  /** The writer for the state branch the settings name (a new one if the setting changed). */
+  writer(trust: Trust): StateWriter {
+    const branch = trust.fleet.settings.state_branch;
+    if (this.writerFor?.branch !== branch) {
+      const writer = new StateWriter(this.port, this.ref, { ...this.options.writer, branch }, (heads) => this.targetFor(heads), this.log, this.options.clock);
+      writer.onCommit = (state) => void this.showDashboard(state);
+      this.writerFor = { branch, writer };
+    }
+    return this.writerFor.writer;
+  }
+
+  /** The target for a commit about to be made: the default branch's head as the writer just read it. */
+  private async targetFor(heads: Heads): Promise<Target> {
+    const t = this.trustNow;
+    if (t && t.commit === heads.defaultHead) return t.target;
+    return (await this.loadTrust(heads)).target;
+  }
+
+  private readonly background = new Set<Promise<void>>();
+
+  /** Bring the dashboard issue up to date (never throws: a failure is logged). */
+  showDashboard(state?: FleetState): Promise<void> {
+    const p = this.dashboardNow(state).finally(() => this.background.delete(p));
+    this.background.add(p);
+    return p;
+  }
+
+  private async dashboardNow(state?: FleetState): Promise<void> {
+    try {
+      const trust = await this.trust();
+      const s = state ?? (await this.writer(trust).current()).state;
+      const view: FleetState = { ...s, target: { branch: trust.branch, commit: trust.commit }, policy: trust.target.policy };
+      await this.dashboard.update({
+        state: view,
+        status: fleetStatus(view, trust.target.inventory),
+        inventory: trust.target.inventory,
+        now: this.options.clock(),
+        quietAfterSeconds: parseDuration(trust.fleet.settings.quiet_after),
+        repoUrl: `https://github.com/${this.ref.owner}/${this.ref.repo}`,
+        stateBranch: trust.fleet.settings.state_branch,
+      });
+    } catch (e) {
+      this.log.warn(`dashboard: ${(e as Error).message}`);
+    }
+  }
+
+  /** How the app's own render of `host` at `commit` compares with `claimed`. */
+  async renderCheck(commit: string, host: string, claimed: string): Promise<RenderCheck> {
+    let job = this.renders.get(commit);
+    if (!job) {
+      job = (async () => {
+        let tree;
+        try {
+          tree = await (await this.port()).readTree(this.ref, commit);
+        } catch (e) {
+          if (e instanceof UnknownCommitError) return 'unknown-commit' as const;
+          throw e;
+        }
+        const out = await this.options.renderHashes(tree);
+        return out.ok ? out.result : { error: out.reason };
+      })();
+      this.renders.set(commit, job);
+      job.catch(() => this.renders.delete(commit));
+      while (this.renders.size > 32) this.renders.delete(this.renders.keys().next().value!);
+    }
+    const hashes = await job;
+    if (hashes === 'unknown-commit') return 'unknown-commit';
+    if ('error' in hashes && typeof hashes.error === 'string') return 'render-error';
+    const mine = (hashes as Record<string, HostHash>)[host];
+    if (!mine || 'error' in mine) return 'render-error';
+    return mine.hash === claimed ? 'match' : 'mismatch';
+  }
+}
+
+export class Intake {
+  private readonly repos = new Map<string, RepoIntake>();
+  private readonly hostLimiter: RateLimiter;
+  readonly addressLimiter: RateLimiter;
+  readonly options: IntakeOptions;
+  readonly stats: IntakeStats = { verified: 0, verifyNs: 0n, rejected: {} };
+
+  constructor(
+    /** The GitHub port for a repository the app is installed on, or undefined when it is not. */
+    private readonly portFor: (ref: RepoRef) => Promise<StateGitHub | undefined>,
+    options: Partial<IntakeOptions> & { renderHashes: ComputeRenderHashes },
+    private readonly log: WriterLog,
+  ) {
+    this.options = { ...DEFAULT_INTAKE, ...options, writer: { ...DEFAULT_WRITER, ...options.writer } };
+    this.hostLimiter = new RateLimiter(this.options.perHost);
+    this.addressLimiter = new RateLimiter(this.options.perAddress);
+  }
+
+  /** The intake for a repository (for the push handler, tests and benchmarks). */
+  repository(ref: RepoRef): RepoIntake {
+    const key = `${ref.owner}/${ref.repo}`.toLowerCase();
+    let r = this.repos.get(key);
+    if (!r) {
+      let port: Promise<StateGitHub> | undefined;
+      const get = async () => {
+        port ??= this.portFor(ref).then((p) => {
+          if (!p) throw new NotInstalledError(ref);
+          return p;
+        });
+        return port.catch((e) => {
+          port = undefined;
+          throw e;
+        });
+      };
+      r = new RepoIntake(ref, get, this.options, this.log);
+      this.repos.set(key, r);
+    }
+    return r;
+  }
+
+  /** Wait for background work (dashboard edits) to finish. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.repos.values()].map((r) => r.settle()));
+  }
+
+  /** A push: refresh the trust when it went to the default branch, and the dashboard. */
+  pushed(ref: RepoRef, branch: string, defaultBranch: string): void {
+    const r = this.repos.get(`${ref.owner}/${ref.repo}`.toLowerCase());
+    if (!r || branch !== defaultBranch) return;
+    r.invalidate();
+    void r.showDashboard();
+  }
+
+  async submit(s: Submitted): Promise<IntakeReply> {
+    const out = await this.decide(s);
+    if (out.status >= 400) this.stats.rejected[out.body.code] = (this.stats.rejected[out.body.code] ?? 0) + 1;
+    return out;
+  }
+
+  private async decide(s: Submitted): Promise<IntakeReply> {
+    if (!HOST_NAME.test(s.host)) return reply(400, 'malformed', `"${s.host}" is not a host name`);
+    const ref = { owner: s.owner, repo: s.repo };
+    const repo = this.repository(ref);
+    let trust: Trust;
+    try {
+      trust = await repo.trust();
+    } catch (e) {
+      if (e instanceof NotInstalledError) return reply(404, 'unknown-repository', e.message);
+      const why = isDotfleetError(e) ? e.describe() : (e as Error).message;
+      this.log.warn(`${s.owner}/${s.repo}: cannot read the trust: ${why}`);
+      return reply(503, 'trust-unavailable', `the app cannot read the fleet on the default branch: ${why}`, {}, { 'retry-after': '60' });
+    }
+    const host = trust.fleet.hosts.get(s.host);
+    if (!host) return reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.branch}`);
+
+    const started = process.hrtime.bigint();
+    const now = this.options.clock();
+    const verdict: Verdict = verifyAttestation(s.payload, s.signature, {
+      signers: trust.signers,
+      expectHost: s.host,
+      principal: host.principal,
+      now,
+      maxAgeSeconds: this.options.maxAgeSeconds,
+      maxSkewSeconds: this.options.maxSkewSeconds,
+    });
+    this.stats.verifyNs += process.hrtime.bigint() - started;
+    if (!verdict.ok) return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.branch})` : ''}`);
+    this.stats.verified++;
+    const st = verdict.statement as Statement;
+    if (!subjectNames(st.subject[0]!.name, ref)) {
+      return reply(403, 'wrong-repository', `the attestation is about "${st.subject[0]!.name}", not ${s.owner}/${s.repo}`);
+    }
+    const limited = this.hostLimiter.take(`${ref.owner}/${ref.repo}/${s.host}`.toLowerCase());
+    if (!limited.ok) return reply(429, 'rate-limited', `too many submissions from ${s.host}`, {}, { 'retry-after': String(limited.retryAfter) });
+
+    const writer = repo.writer(trust);
+    const view = await writer.current();
+    const record = hostRecord(st, s.payload, { render: 'unknown-commit', key: verdict.key!, receivedAt: now.toISOString() });
+    const where = standing(view.state, record);
+    if (where === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: view.head, path: record.path });
+    if (where === 'maybe-recorded') {
+      const bytes = await writer.readAtHead(record.path);
+      if (bytes && digestOf(bytes) === record.digest) return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: view.head, path: record.path });
+      const last = view.state.hosts[s.host]!;
+      return reply(409, 'sequence', `sequence ${record.sequence} is not greater than ${last.sequence}, the last recorded for ${s.host} (a replay?)`);
+    }
+
+    record.render = await repo.renderCheck(record.appliedCommit, s.host, record.renderHash);
+    const outcome = await writer.submit({ record, payload: s.payload, signature: s.signature });
+    switch (outcome.kind) {
+      case 'committed':
+        return reply(201, 'accepted', `recorded on ${trust.fleet.settings.state_branch}`, { commit: outcome.commit, path: outcome.path, render: record.render });
+      case 'recorded':
+        return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: outcome.commit, path: outcome.path });
+      case 'rejected':
+        return reply(409, outcome.code, outcome.message);
+      case 'gave-up':
+        return reply(503, 'not-recorded', outcome.message, {}, { 'retry-after': String(outcome.retryAfter) });
+    }
+  }
+}
+
+export class NotInstalledError extends Error {
+  constructor(ref: RepoRef) {
+    super(`the dotfleet app is not installed on ${ref.owner}/${ref.repo}`);
+  }
+}

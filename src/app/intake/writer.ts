@@ -1,0 +1,255 @@
+/**
+ * The state-branch writer: accepted attestations wait up to a window (default 2 s), then go into
+ * one commit made with createCommitOnBranch and expectedHeadOid. When the head moved (another
+ * replica, a person), it re-reads the branch, rebuilds the commit and tries again with backoff.
+ * A submission is answered only once its commit exists; when the writer gives up, nothing of the
+ * batch was committed and each waiting host is told to come back later.
+ */
+import { digestOf, nextState, parseFleetState, standing, batchFiles, FLEET_JSON, FLEET_MD, STATE_README, STATE_README_TEXT, type FleetState, type Submission } from '../../core/state/fleet-state.js';
+import { fleetMarkdown, fleetStatus } from '../../core/state/status.js';
+import { plural } from '../../core/report/common.js';
+import type { Heads, RepoRef, StateGitHub } from '../../github/port.js';
+
+export type WriteOutcome =
+  | { kind: 'committed'; commit: string; path: string }
+  | { kind: 'recorded'; commit: string; path: string }
+  | { kind: 'rejected'; code: 'sequence'; message: string }
+  | { kind: 'gave-up'; retryAfter: number; message: string };
+
+/** What the commit needs from the default branch at its head. */
+export interface Target {
+  branch: string;
+  commit: string;
+  /** Policy hash per inventory host at that commit. */
+  policy: Record<string, string>;
+  /** Inventory host names, in inventory order. */
+  inventory: string[];
+}
+
+export interface WriterOptions {
+  branch: string;
+  /** How long the first submission of a batch waits for others (default 2,000 ms). */
+  windowMs: number;
+  /** Attestations per commit at most (default 200). */
+  maxBatch: number;
+  /** Commit attempts before giving up (default 8). */
+  maxAttempts: number;
+  /** First backoff after a moved head or a failure; doubled each time, with jitter (default 250 ms). */
+  backoffMs: number;
+  /** Longest single backoff (default 4,000 ms). */
+  maxBackoffMs: number;
+  /** Retry-After (seconds) given to hosts when the writer gives up (default 30). */
+  retryAfterSeconds: number;
+}
+
+export const DEFAULT_WRITER: Omit<WriterOptions, 'branch'> = { windowMs: 2000, maxBatch: 200, maxAttempts: 8, backoffMs: 250, maxBackoffMs: 4000, retryAfterSeconds: 30 };
+
+interface Pending {
+  sub: Submission;
+  arrived: number;
+  /** Part of a commit request already: if that request landed unanswered, it is ours. */
+  attempted: boolean;
+  promise: Promise<WriteOutcome>;
+  resolve: (o: WriteOutcome) => void;
+}
+
+export interface WriterLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+export interface WriterStats {
+  commits: number;
+  staleHeads: number;
+  failures: number;
+  attestations: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class StateWriter {
+  private queue: Pending[] = [];
+  private byPath = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private viewing: Promise<{ head?: string; state: FleetState }> | undefined;
+  /** The branch as last read or written. */
+  view: { head?: string; state: FleetState } | undefined;
+  readonly stats: WriterStats = { commits: 0, staleHeads: 0, failures: 0, attestations: 0 };
+  /** Called after each commit (the dashboard follows it). */
+  onCommit?: (state: FleetState) => void;
+
+  constructor(
+    private readonly port: () => Promise<StateGitHub>,
+    private readonly ref: RepoRef,
+    private readonly options: WriterOptions,
+    private readonly targetFor: (heads: Heads) => Promise<Target>,
+    private readonly log: WriterLog,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** The branch's state, read once and then kept up to date by our own commits. */
+  async current(): Promise<{ head?: string; state: FleetState }> {
+    if (this.view) return this.view;
+    this.viewing ??= (async () => {
+      try {
+        const port = await this.port();
+        const heads = await port.heads(this.ref, this.options.branch);
+        const state = heads.stateHead ? parseFleetState(await port.readFile(this.ref, heads.stateHead, FLEET_JSON)) : parseFleetState(undefined);
+        this.view ??= { head: heads.stateHead, state };
+        return this.view;
+      } finally {
+        this.viewing = undefined;
+      }
+    })();
+    return this.viewing;
+  }
+
+  /** Bytes of a file on the branch at its head as we know it (to match an older resubmission). */
+  async readAtHead(path: string): Promise<Uint8Array | undefined> {
+    const view = await this.current();
+    return view.head ? (await this.port()).readFile(this.ref, view.head, path) : undefined;
+  }
+
+  /** Queue an accepted attestation; the answer comes once it is in a commit (or never will be). */
+  submit(sub: Submission): Promise<WriteOutcome> {
+    const same = this.byPath.get(sub.record.path);
+    if (same && same.sub.record.digest === sub.record.digest) return same.promise;
+    let resolve!: (o: WriteOutcome) => void;
+    const promise = new Promise<WriteOutcome>((r) => (resolve = r));
+    const p: Pending = { sub, arrived: Date.now(), attempted: false, promise, resolve };
+    if (!same) this.byPath.set(sub.record.path, p);
+    this.queue.push(p);
+    this.schedule();
+    return promise;
+  }
+
+  /** Waiting submissions (for tests and the benchmark). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.running || this.queue.length === 0) return;
+    const wait = Math.max(0, this.queue[0]!.arrived + this.options.windowMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, wait);
+  }
+
+  private async flush(): Promise<void> {
+    this.running = true;
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    try {
+      await this.commitBatch(batch);
+    } catch (e) {
+      // A programming error: answer every waiting host rather than leave it hanging.
+      this.log.warn(`state writer: ${(e as Error).stack ?? e}`);
+      for (const p of batch) this.settle(p, { kind: 'gave-up', retryAfter: this.options.retryAfterSeconds, message: 'the app could not record the attestation' });
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
+
+  private settle(p: Pending, o: WriteOutcome): void {
+    if (this.byPath.get(p.sub.record.path) === p) this.byPath.delete(p.sub.record.path);
+    p.resolve(o);
+  }
+
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    let open = batch;
+    let lastError = '';
+    for (let attempt = 0; open.length > 0; attempt++) {
+      if (attempt > 0) {
+        if (attempt >= this.options.maxAttempts) break;
+        const cap = Math.min(this.options.maxBackoffMs, this.options.backoffMs * 2 ** (attempt - 1));
+        await sleep(cap / 2 + Math.random() * (cap / 2));
+      }
+      try {
+        open = await this.attempt(open);
+      } catch (e) {
+        this.stats.failures++;
+        lastError = (e as Error).message;
+        this.log.warn(`state writer: attempt ${attempt + 1} failed: ${lastError}`);
+        this.view = undefined;
+      }
+    }
+    if (open.length > 0) {
+      this.log.warn(`state writer: gave up on ${plural(open.length, 'attestation')} after ${this.options.maxAttempts} attempts`);
+      for (const p of open) {
+        this.settle(p, {
+          kind: 'gave-up',
+          retryAfter: this.options.retryAfterSeconds,
+          message: `the app could not commit to ${this.options.branch} (${lastError || 'the branch kept moving'}); nothing was recorded, send it again later`,
+        });
+      }
+    }
+  }
+
+  /** One try: read the branch, sort the batch against it, commit. Returns what is still open. */
+  private async attempt(open: Pending[]): Promise<Pending[]> {
+    const port = await this.port();
+    const heads = await port.heads(this.ref, this.options.branch);
+    if (!heads.stateHead) {
+      const made = await port.createOrphanBranch(this.ref, this.options.branch, 'dotfleet: start the state branch', [{ path: STATE_README, contents: Buffer.from(STATE_README_TEXT) }]);
+      this.log.info(made === 'exists' ? `${this.options.branch} was created meanwhile` : `created ${this.options.branch} at ${made}`);
+      return this.attempt(open);
+    }
+    const head = heads.stateHead;
+    const state = this.view?.head === head ? this.view.state : parseFleetState(await port.readFile(this.ref, head, FLEET_JSON));
+    this.view = { head, state };
+
+    const toAdd: Pending[] = [];
+    const sequences = new Set<string>();
+    for (const p of open) {
+      const where = standing(state, p.sub.record);
+      const key = `${p.sub.record.path.split('/')[1]}#${p.sub.record.sequence}`;
+      if (where === 'new' && sequences.has(key)) {
+        this.settle(p, { kind: 'rejected', code: 'sequence', message: `another attestation with sequence ${p.sub.record.sequence} for this host is being recorded` });
+        continue;
+      }
+      if (where === 'new') {
+        sequences.add(key);
+        toAdd.push(p);
+        continue;
+      }
+      const recorded = where === 'recorded' || (await isRecorded(port, this.ref, head, p.sub.record.path, p.sub.record.digest));
+      if (recorded) this.settle(p, { kind: p.attempted ? 'committed' : 'recorded', commit: head, path: p.sub.record.path });
+      else {
+        const last = state.hosts[p.sub.record.path.split('/')[1]!]!;
+        this.settle(p, { kind: 'rejected', code: 'sequence', message: `sequence ${p.sub.record.sequence} is not greater than ${last.sequence}, already recorded for this host` });
+      }
+    }
+    if (toAdd.length === 0) return [];
+
+    const target = await this.targetFor(heads);
+    const now = this.clock().toISOString();
+    const next = nextState(state, toAdd.map((p) => p.sub.record), { branch: target.branch, commit: target.commit }, target.policy, now);
+    const status = fleetStatus(next, target.inventory);
+    const files = [...batchFiles(toAdd.map((p) => p.sub), next), { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(next, status)) }];
+    const hosts = [...new Set(toAdd.map((p) => p.sub.record.path.split('/')[1]!))];
+    const headline = toAdd.length === 1 ? `attest: ${hosts[0]} #${toAdd[0]!.sub.record.sequence}` : `attest: ${plural(toAdd.length, 'attestation')} from ${plural(hosts.length, 'host')}`;
+    const body = [status.line, '', ...toAdd.map((p) => `${p.sub.record.path} ${p.sub.record.status} ${p.sub.record.appliedCommit.slice(0, 12)}`)].join('\n');
+    for (const p of toAdd) p.attempted = true;
+    const made = await port.commitOnBranch(this.ref, this.options.branch, head, { headline, body }, files);
+    if (made === 'stale') {
+      this.stats.staleHeads++;
+      this.log.info(`state writer: ${this.options.branch} moved from ${head.slice(0, 7)}; rebuilding`);
+      this.view = undefined;
+      return toAdd;
+    }
+    this.stats.commits++;
+    this.stats.attestations += toAdd.length;
+    this.view = { head: made, state: next };
+    for (const p of toAdd) this.settle(p, { kind: 'committed', commit: made, path: p.sub.record.path });
+    this.onCommit?.(next);
+    return [];
+  }
+}
+
+async function isRecorded(port: StateGitHub, ref: RepoRef, head: string, path: string, digest: string): Promise<boolean> {
+  const bytes = await port.readFile(ref, head, path);
+  return bytes !== undefined && digestOf(bytes) === digest;
+}

@@ -1,0 +1,180 @@
+/**
+ * An in-memory stand-in for the part of GitHub that attestation intake uses: the heads query,
+ * createCommitOnBranch with expectedHeadOid (a moved head answers HTTP 200 with a STALE_DATA
+ * error, as GitHub does), contents at a commit, the Git Data calls that start a branch, issues,
+ * tarballs, and the installation lookup. Tests put it behind nock and the intake benchmark behind
+ * a local HTTP server; it is not used by the app itself.
+ */
+import { createHash } from 'node:crypto';
+
+export interface StandInCommit {
+  parents: string[];
+  files: Map<string, Buffer>;
+  message: string;
+}
+
+export interface StandInReply {
+  status: number;
+  body?: unknown;
+  raw?: Buffer;
+  headers?: Record<string, string>;
+}
+
+export class GitHubStandIn {
+  readonly commits = new Map<string, StandInCommit>();
+  readonly branches = new Map<string, string>();
+  readonly issues: { number: number; title: string; body: string; user: { type: string }; state: string }[] = [];
+  /** Every request, "METHOD /path" (GraphQL as "GRAPHQL heads" / "GRAPHQL createCommitOnBranch"). */
+  readonly requests: string[] = [];
+  /** Requests it had no answer for (a test fails on any). */
+  readonly unhandled: string[] = [];
+  /** Runs before each createCommitOnBranch: tests and the benchmark move the head from here. */
+  beforeCommit?: (branch: string) => void;
+  /** Answer a createCommitOnBranch with this status instead (once per entry), e.g. 502. */
+  readonly commitFailures: number[] = [];
+  private counter = 0;
+
+  constructor(
+    readonly owner: string,
+    readonly repo: string,
+    readonly defaultBranch: string,
+    defaultHead: string,
+    /** Tarballs of the fleet repository's commits (`git archive --format=tar.gz`). */
+    readonly tarballs: Map<string, Buffer>,
+    /** Where tarball downloads are redirected (`https://codeload.github.com`). */
+    readonly codeload: string,
+  ) {
+    this.branches.set(defaultBranch, defaultHead);
+  }
+
+  private oid(): string {
+    return createHash('sha1').update(`standin-${++this.counter}-${Math.random()}`).digest('hex');
+  }
+
+  /** Files of a branch's head commit. */
+  filesAt(branch: string): Map<string, Buffer> | undefined {
+    const head = this.branches.get(branch);
+    return head ? this.commits.get(head)?.files : undefined;
+  }
+
+  /** Another writer's commit (a second replica, a person): moves the head. */
+  pushCommit(branch: string, changes: Record<string, Buffer | string>, message = 'someone else'): string {
+    const head = this.branches.get(branch);
+    const files = new Map(head ? this.commits.get(head)!.files : []);
+    for (const [p, c] of Object.entries(changes)) files.set(p, Buffer.from(c));
+    const oid = this.oid();
+    this.commits.set(oid, { parents: head ? [head] : [], files, message });
+    this.branches.set(branch, oid);
+    return oid;
+  }
+
+  /** Commits made through createCommitOnBranch (and the orphan start), oldest first. */
+  history(branch: string): StandInCommit[] {
+    const out: StandInCommit[] = [];
+    for (let oid = this.branches.get(branch); oid; oid = this.commits.get(oid)!.parents[0]) out.unshift(this.commits.get(oid)!);
+    return out;
+  }
+
+  handle(method: string, url: string, body: any): StandInReply {
+    const u = new URL(url, 'https://api.github.com');
+    const path = decodeURIComponent(u.pathname);
+    const base = `/repos/${this.owner}/${this.repo}`;
+    const json = (status: number, data: unknown): StandInReply => ({ status, body: data });
+    if (method === 'POST' && path === '/graphql') return this.graphql(body);
+    this.requests.push(`${method} ${path}`);
+    let m: RegExpExecArray | null;
+    if (method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
+      return json(201, { token: 'standin', expires_at: new Date(Date.now() + 3600e3).toISOString(), permissions: { contents: 'write', issues: 'write' } });
+    }
+    if (method === 'GET' && path === `${base}/installation`) return json(200, { id: 1 });
+    if (method === 'GET' && /^\/repos\/[^/]+\/[^/]+\/installation$/.test(path)) return json(404, { message: 'Not Found' });
+    if (method === 'GET' && (m = new RegExp(`^${base}/tarball/(\\w+)$`).exec(path))) {
+      if (!this.tarballs.has(m[1]!)) return json(404, { message: 'Not Found' });
+      return { status: 302, headers: { location: `${this.codeload}/${this.owner}/${this.repo}/legacy.tar.gz/${m[1]}` } };
+    }
+    if (method === 'GET' && (m = /\/legacy\.tar\.gz\/(\w+)$/.exec(path))) {
+      const t = this.tarballs.get(m[1]!);
+      return t ? { status: 200, raw: t, headers: { 'content-type': 'application/x-gzip' } } : json(404, { message: 'Not Found' });
+    }
+    if (method === 'GET' && path.startsWith(`${base}/contents/`)) {
+      const file = path.slice(`${base}/contents/`.length);
+      const ref = u.searchParams.get('ref') ?? '';
+      const commit = this.commits.get(ref) ?? this.commits.get(this.branches.get(ref) ?? '');
+      const bytes = commit?.files.get(file);
+      return bytes ? { status: 200, raw: bytes, headers: { 'content-type': 'application/vnd.github.raw' } } : json(404, { message: 'Not Found' });
+    }
+    if (method === 'POST' && path === `${base}/git/trees`) {
+      const files = new Map<string, Buffer>((body.tree as { path: string; content: string }[]).map((e) => [e.path, Buffer.from(e.content)]));
+      const sha = this.oid();
+      this.trees.set(sha, files);
+      return json(201, { sha });
+    }
+    if (method === 'POST' && path === `${base}/git/commits`) {
+      const files = this.trees.get(body.tree);
+      if (!files) return json(422, { message: 'Tree not found' });
+      const sha = this.oid();
+      this.commits.set(sha, { parents: body.parents, files, message: body.message });
+      return json(201, { sha });
+    }
+    if (method === 'POST' && path === `${base}/git/refs`) {
+      const name = String(body.ref).replace(/^refs\/heads\//, '');
+      if (this.branches.has(name)) return json(422, { message: 'Reference already exists' });
+      this.branches.set(name, body.sha);
+      return json(201, { ref: body.ref, object: { sha: body.sha } });
+    }
+    if (method === 'GET' && path === `${base}/issues`) {
+      const page = Number(u.searchParams.get('page') ?? 1);
+      const per = Number(u.searchParams.get('per_page') ?? 30);
+      return json(200, this.issues.slice((page - 1) * per, page * per));
+    }
+    if (method === 'POST' && path === `${base}/issues`) {
+      const issue = { number: this.issues.length + 1, title: body.title, body: body.body, user: { type: 'Bot' }, state: 'open' };
+      this.issues.push(issue);
+      return json(201, issue);
+    }
+    if (method === 'PATCH' && (m = new RegExp(`^${base}/issues/(\\d+)$`).exec(path))) {
+      const issue = this.issues.find((i) => i.number === Number(m![1]));
+      if (!issue) return json(404, { message: 'Not Found' });
+      issue.body = body.body;
+      return json(200, issue);
+    }
+    this.unhandled.push(`${method} ${path}`);
+    return json(404, { message: `not in the stand-in: ${method} ${path}` });
+  }
+
+  private readonly trees = new Map<string, Map<string, Buffer>>();
+
+  private graphql(body: { query: string; variables: any }): StandInReply {
+    const q = body.query;
+    if (q.includes('createCommitOnBranch')) {
+      this.requests.push('GRAPHQL createCommitOnBranch');
+      const input = body.variables.input;
+      const branch = input.branch.branchName as string;
+      this.beforeCommit?.(branch);
+      const failure = this.commitFailures.shift();
+      if (failure) return { status: failure, body: { message: 'Server Error' } };
+      const head = this.branches.get(branch);
+      if (!head) return { status: 200, body: { data: null, errors: [{ type: 'NOT_FOUND', path: ['createCommitOnBranch'], message: `A ref named "${branch}" does not exist` }] } };
+      if (head !== input.expectedHeadOid) {
+        return { status: 200, body: { data: { createCommitOnBranch: null }, errors: [{ type: 'STALE_DATA', path: ['createCommitOnBranch'], message: `Expected branch to point to "${input.expectedHeadOid}" but it did not.  Pull and try again.` }] } };
+      }
+      const files = new Map(this.commits.get(head)!.files);
+      for (const a of input.fileChanges.additions as { path: string; contents: string }[]) files.set(a.path, Buffer.from(a.contents, 'base64'));
+      const oid = this.oid();
+      this.commits.set(oid, { parents: [head], files, message: `${input.message.headline}\n\n${input.message.body}` });
+      this.branches.set(branch, oid);
+      return { status: 200, body: { data: { createCommitOnBranch: { commit: { oid } } } } };
+    }
+    if (q.includes('defaultBranchRef')) {
+      this.requests.push('GRAPHQL heads');
+      const state = String(body.variables.state).replace(/^refs\/heads\//, '');
+      const stateHead = this.branches.get(state);
+      return {
+        status: 200,
+        body: { data: { repository: { defaultBranchRef: { name: this.defaultBranch, target: { oid: this.branches.get(this.defaultBranch) } }, ref: stateHead ? { target: { oid: stateHead } } : null } } },
+      };
+    }
+    this.unhandled.push(`GRAPHQL ${q.slice(0, 60)}`);
+    return { status: 200, body: { errors: [{ message: 'not in the stand-in' }] } };
+  }
+}

@@ -1,0 +1,272 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nock from 'nock';
+import { parseFleetState } from '../../src/core/state/fleet-state.js';
+import { DASHBOARD_MARKER } from '../../src/core/state/dashboard.js';
+import { ATTESTATION_NAMESPACE } from '../../src/core/attestation/format.js';
+import { sshKeygen } from '../helpers/ssh.js';
+import { addCommit, intakeFleet, newHostKey, signed, signerLine, standIn, startApp, submit, type RunningApp } from '../helpers/intake.js';
+
+const fleet = intakeFleet();
+const COMMIT = 'GRAPHQL createCommitOnBranch';
+const STATE = 'dotfleet/state';
+
+let app: RunningApp | undefined;
+let app2: RunningApp | undefined;
+
+beforeAll(() => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+});
+afterEach(async () => {
+  await app?.close();
+  await app2?.close();
+  app = app2 = undefined;
+  nock.cleanAll();
+});
+
+const commits = (s: { requests: string[] }) => s.requests.filter((r) => r === COMMIT).length;
+const stateOf = (s: ReturnType<typeof standIn>) => parseFleetState(s.filesAt(STATE)!.get('fleet.json'));
+
+describe('attestation intake', () => {
+  it('starts the state branch and commits the attestation, its signature, fleet.json and FLEET.md before answering 201', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const a = signed(fleet, 'kestrel');
+    const res = await submit(app, 'kestrel', a);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ code: 'accepted', render: 'match' });
+    expect(res.body.path).toMatch(/^attestations\/kestrel\/\d{4}-\d{2}-\d{2}T\d{6}Z-\d{6}\.json$/);
+    // The commit exists when the host hears about it.
+    expect(gh.branches.get(STATE)).toBe(res.body.commit);
+    const files = gh.filesAt(STATE)!;
+    expect(files.get(res.body.path)!.equals(a.payload)).toBe(true);
+    expect(files.get(`${res.body.path}.sig`)!.toString()).toBe(a.signature);
+    expect(files.get('README.md')!.toString()).toContain('written by the dotfleet app');
+    const state = stateOf(gh);
+    expect(state.target).toEqual({ branch: 'main', commit: fleet.main });
+    expect(state.hosts.kestrel).toMatchObject({ path: res.body.path, render: 'match', status: 'SUCCESS', appliedCommit: fleet.main, toolsOk: true });
+    const md = files.get('FLEET.md')!.toString();
+    expect(md).toContain(`FLEET STATUS: 1/${fleet.hosts.length} aligned; no drift`);
+    expect(md).toContain('| Host | Git SHA | Policy | Tools OK | Drift | Verified | Last seen |');
+    expect(md).toMatch(/\| ✅ kestrel \| `[0-9a-f]{7}` \| matches \| yes \| none \| yes \| \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC \|/);
+    // History: the orphan start, then one commit.
+    const history = gh.history(STATE);
+    expect(history).toHaveLength(2);
+    expect(history[0]!.parents).toEqual([]);
+    expect(gh.unhandled).toEqual([]);
+
+    // Anyone can check it later with ssh-keygen alone.
+    const dir = mkdtempSync(join(tmpdir(), 'dotfleet-intake-'));
+    writeFileSync(join(dir, 'allowed_signers'), fleet.allowedSigners);
+    writeFileSync(join(dir, 'a.sig'), files.get(`${res.body.path}.sig`)!);
+    const v = sshKeygen(['-Y', 'verify', '-f', join(dir, 'allowed_signers'), '-I', 'kestrel', '-n', ATTESTATION_NAMESPACE, '-s', join(dir, 'a.sig')], files.get(res.body.path)!);
+    expect(v.stdout + v.stderr).toContain('Good "dotfleet-attestation" signature for kestrel');
+  });
+
+  it('puts concurrent submissions into one commit', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { windowMs: 300 } as never });
+    const hosts = ['kestrel', 'tern', 'atlas', 'heron', 'osprey', 'wren'];
+    const answers = await Promise.all(hosts.map((h) => submit(app!, h, signed(fleet, h))));
+    expect(answers.map((a) => a.status)).toEqual(hosts.map(() => 201));
+    expect(new Set(answers.map((a) => a.body.commit)).size).toBe(1);
+    expect(commits(gh)).toBe(1);
+    expect(Object.keys(stateOf(gh).hosts).sort()).toEqual([...hosts].sort());
+    expect(gh.history(STATE).at(-1)!.message).toContain('attest: 6 attestations from 6 hosts');
+  });
+
+  it('when the head moves mid-commit, re-reads the branch, rebuilds and commits again; nothing of the other writer is lost', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    // Another writer commits just before our next commit lands.
+    let moved = false;
+    gh.beforeCommit = (branch) => {
+      if (moved) return;
+      moved = true;
+      const other = parseFleetState(gh.filesAt(branch)!.get('fleet.json'));
+      other.hosts.kestrel = { ...other.hosts.kestrel!, receivedAt: '2026-01-01T00:00:00.000Z' };
+      gh.pushCommit(branch, { 'notes/other-writer.txt': 'hello\n', 'fleet.json': JSON.stringify(other, null, 2) + '\n' });
+    };
+    const res = await submit(app, 'tern', signed(fleet, 'tern'));
+    expect(res.status).toBe(201);
+    expect(commits(gh)).toBe(3); // kestrel, tern (stale), tern again
+    const files = gh.filesAt(STATE)!;
+    expect(files.get('notes/other-writer.txt')!.toString()).toBe('hello\n');
+    const state = stateOf(gh);
+    expect(state.hosts.kestrel!.receivedAt).toBe('2026-01-01T00:00:00.000Z');
+    expect(state.hosts.tern!.path).toBe(res.body.path);
+    expect(gh.branches.get(STATE)).toBe(res.body.commit);
+  });
+
+  it('two app replicas writing at once lose nothing', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { windowMs: 50 } as never });
+    app2 = await startApp({ writer: { windowMs: 50 } as never });
+    const hosts = fleet.hosts;
+    const answers = await Promise.all(hosts.map((h, i) => submit(i % 2 === 0 ? app! : app2!, h, signed(fleet, h))));
+    expect(answers.map((a) => a.status)).toEqual(hosts.map(() => 201));
+    const files = gh.filesAt(STATE)!;
+    for (const a of answers) expect(files.has(a.body.path)).toBe(true);
+    expect(Object.keys(stateOf(gh).hosts).sort()).toEqual([...hosts].sort());
+    expect(files.get('FLEET.md')!.toString()).toContain(`FLEET STATUS: ${hosts.length}/${hosts.length} aligned; no drift`);
+  });
+
+  it('the same attestation twice lands once: 200 with the same path', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const a = signed(fleet, 'kestrel');
+    const first = await submit(app, 'kestrel', a);
+    const again = await submit(app, 'kestrel', a);
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ code: 'already-recorded', path: first.body.path, commit: first.body.commit });
+    expect(commits(gh)).toBe(1);
+
+    // An older one, already in the history, is recognised too; a different one at that sequence is a replay.
+    const b = signed(fleet, 'kestrel');
+    expect((await submit(app, 'kestrel', b)).status).toBe(201);
+    const older = await submit(app, 'kestrel', a);
+    expect(older).toMatchObject({ status: 200, body: { code: 'already-recorded', path: first.body.path } });
+    const forged = signed(fleet, 'kestrel', { sequence: JSON.parse(a.payload.toString()).predicate.sequence, status: 'FAILED' });
+    expect((await submit(app, 'kestrel', forged)).body.code).toBe('sequence');
+    expect(commits(gh)).toBe(2);
+
+    // Sent twice at the same moment: still one commit, one path.
+    const c = signed(fleet, 'tern');
+    const [x, y] = await Promise.all([submit(app, 'tern', c), submit(app, 'tern', c)]);
+    expect(x.body.path).toBe(y.body.path);
+    expect(commits(gh)).toBe(3);
+  });
+
+  it('gives up with 503 and Retry-After when it cannot commit, leaving the branch untouched; a resubmission lands', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    const before = gh.branches.get(STATE);
+    const filesBefore = new Map(gh.filesAt(STATE)!);
+    gh.commitFailures.push(502, 502, 502, 502);
+    const a = signed(fleet, 'tern');
+    const res = await submit(app, 'tern', a);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(res.body.code).toBe('not-recorded');
+    expect(res.body.message).toContain('nothing was recorded');
+    expect(gh.branches.get(STATE)).toBe(before);
+    expect(gh.filesAt(STATE)).toEqual(filesBefore);
+    const again = await submit(app, 'tern', a);
+    expect(again.status).toBe(201);
+  });
+
+  it('a head that keeps moving exhausts the attempts: 503, and nothing half-committed', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    let n = 0;
+    gh.beforeCommit = (branch) => gh.pushCommit(branch, { [`notes/${n++}`]: 'x' });
+    const res = await submit(app, 'tern', signed(fleet, 'tern'));
+    expect(res.status).toBe(503);
+    const files = gh.filesAt(STATE)!;
+    expect([...files.keys()].some((p) => p.startsWith('attestations/tern/'))).toBe(false);
+    expect(stateOf(gh).hosts.tern).toBeUndefined();
+  });
+
+  it('a commit that landed although GitHub failed to answer is found on the retry, not made twice', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    let once = true;
+    gh.beforeCommit = () => undefined;
+    const realHandle = gh.handle.bind(gh);
+    gh.handle = (method, url, body) => {
+      const r = realHandle(method, url, body);
+      if (once && method === 'POST' && url.endsWith('/graphql') && JSON.stringify(body).includes('createCommitOnBranch')) {
+        once = false;
+        return { status: 502, body: { message: 'Bad gateway' } };
+      }
+      return r;
+    };
+    const res = await submit(app, 'kestrel', signed(fleet, 'kestrel'));
+    expect(res.status).toBe(201);
+    expect(commits(gh)).toBe(1);
+    expect(gh.history(STATE)).toHaveLength(2);
+  });
+
+  it('records an unknown commit and a render that differs as such, never as verified', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const unknown = await submit(app, 'kestrel', signed(fleet, 'kestrel', { appliedCommit: 'f'.repeat(40) }));
+    expect(unknown).toMatchObject({ status: 201, body: { render: 'unknown-commit' } });
+    const differs = await submit(app, 'tern', signed(fleet, 'tern', { renderHash: 'sha256:' + '1'.repeat(64) }));
+    expect(differs).toMatchObject({ status: 201, body: { render: 'mismatch' } });
+    const md = gh.filesAt(STATE)!.get('FLEET.md')!.toString();
+    expect(md).toContain('FLEET STATUS: 0/12 aligned; no drift');
+    expect(md).toMatch(/\| ⚠️ kestrel \| `fffffff` \(not target\) \| matches \| yes \| none \| unknown commit \|/);
+    expect(md).toMatch(/\| ⚠️ tern \| `[0-9a-f]{7}` \| matches \| yes \| none \| render differs \|/);
+    expect(md).toContain('- kestrel: not on target, unknown commit');
+  });
+
+  it('shows drift, failing tools and the status line', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { windowMs: 200 } as never });
+    await Promise.all([
+      submit(app, 'kestrel', signed(fleet, 'kestrel')),
+      submit(app, 'heron', signed(fleet, 'heron', { drift: [{ path: '.gitconfig', type: 'modified' }, { path: '.tmux.conf', type: 'missing' }] })),
+      submit(app, 'osprey', signed(fleet, 'osprey', { drift: [{ path: '.zshrc', type: 'modified' }] })),
+      submit(app, 'wren', signed(fleet, 'wren', { tools: [{ name: 'git', version: '2.20.1', requirement: '>=2.30', ok: false }], status: 'FAILED' })),
+    ]);
+    const md = gh.filesAt(STATE)!.get('FLEET.md')!.toString();
+    expect(md).toContain('FLEET STATUS: 1/12 aligned; drift on heron, osprey');
+    expect(md).toContain('| 2 paths |');
+    expect(md).toContain('no: git 2.20.1 (needs &gt;=2.30)');
+    expect(md).toContain('· FAILED |');
+    expect(md).toContain('- atlas: never attested');
+  });
+
+  it('keeps the Fleet dashboard issue, edited only when its content changes', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    const repo = app.intake.repository({ owner: 'Codertocat', repo: 'Hello-World' });
+    await repo.showDashboard();
+    expect(gh.issues).toHaveLength(1);
+    const issue = gh.issues[0]!;
+    expect(issue.title).toBe('Fleet dashboard');
+    expect(issue.body.startsWith(DASHBOARD_MARKER)).toBe(true);
+    expect(issue.body).toContain('**FLEET STATUS: 1/12 aligned; no drift**');
+    expect(issue.body).toContain('[kestrel](https://github.com/Codertocat/Hello-World/commits/dotfleet/state/attestations/kestrel)');
+    expect(issue.body).toContain('### Quiet hosts (no attestation within 24 h)');
+    expect(issue.body).toContain('- **atlas**: never attested');
+    expect(issue.body).not.toContain('- **kestrel**');
+    const writes = repo.dashboard.writes;
+    await repo.showDashboard();
+    await repo.showDashboard();
+    expect(repo.dashboard.writes).toBe(writes);
+    expect(gh.requests.filter((r) => r.startsWith('PATCH')).length).toBe(writes - 1);
+    // A new attestation changes the table: one edit.
+    expect((await submit(app, 'tern', signed(fleet, 'tern'))).status).toBe(201);
+    await repo.showDashboard();
+    expect(repo.dashboard.writes).toBe(writes + 1);
+    expect(gh.issues[0]!.body).toContain('FLEET STATUS: 2/12 aligned');
+    expect(gh.issues).toHaveLength(1);
+  });
+
+  it('reads trust from the default branch only, and again after a push to it', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const fresh = newHostKey();
+    // The new key on a pull-request branch: not trusted.
+    const lines = `${fleet.allowedSigners}${signerLine('kestrel', fresh)}\n`;
+    addCommit(fleet, gh, { 'fleet/allowed_signers': lines });
+    const a = signed(fleet, 'kestrel', {}, { key: fresh });
+    expect((await submit(app, 'kestrel', a)).body.code).toBe('unknown-key');
+    // Merged to main and pushed: trusted once the push arrives.
+    const merged = addCommit(fleet, gh, { 'fleet/allowed_signers': lines }, { onMain: true });
+    await app.probot.receive({ id: 'push-1', name: 'push', payload: { ref: 'refs/heads/main', after: merged, repository: { name: 'Hello-World', owner: { login: 'Codertocat' }, default_branch: 'main' }, installation: { id: 1 } } } as never);
+    const b = signed(fleet, 'kestrel', { appliedCommit: merged, rolloutTarget: merged, renderHash: fleet.renderHashes.get('kestrel')! }, { key: fresh });
+    const res = await submit(app, 'kestrel', b);
+    expect(res.status).toBe(201);
+    expect(stateOf(gh).target!.commit).toBe(merged);
+  });
+});
