@@ -45,12 +45,12 @@ export interface IntakeFleet {
 }
 
 /** The example fleet with a fresh key per host in allowed_signers, committed on main. */
-export function intakeFleet(): IntakeFleet {
+export function intakeFleet(extraSigners: string[] = []): IntakeFleet {
   const tree = exampleTree();
   const fleet = loadFleet(tree);
   const hosts = [...fleet.hosts.keys()];
   const keys = new Map(hosts.map((h) => [h, newHostKey()]));
-  const allowedSigners = hosts.map((h) => signerLine(h, keys.get(h)!)).join('\n') + '\n';
+  const allowedSigners = [...hosts.map((h) => signerLine(h, keys.get(h)!)), ...extraSigners].join('\n') + '\n';
   tree.set('fleet/allowed_signers', Buffer.from(allowedSigners));
   const repo = gitRepo(tree);
   const main = git(repo, 'rev-parse', 'HEAD').trim();
@@ -129,7 +129,7 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-export async function startApp(options: Partial<IntakeOptions> = {}): Promise<RunningApp> {
+export async function startApp(options: Partial<IntakeOptions> = {}, http: { trustProxy?: boolean } = {}): Promise<RunningApp> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   // Probot merges its own throttle options into every installation client: force them off here,
   // or each write waits a second (as it should against GitHub, not against the stand-in).
@@ -140,6 +140,7 @@ export async function startApp(options: Partial<IntakeOptions> = {}): Promise<Ru
     dotfleetApp({
       intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, ...options.writer } },
       onIntake: (i) => (intake = i),
+      http,
     }),
     { probot },
   );
