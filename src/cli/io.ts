@@ -13,6 +13,8 @@ export const EXIT = {
   usage: 2,
   /** The fleet has render errors. */
   renderErrors: 3,
+  /** `attest --submit`: the app did not acknowledge in time; the attestation waits in the outbox. */
+  notAcknowledged: 4,
 } as const;
 
 /** Checks that report findings: 3 with any error, 1 with warnings only, 0 with none. */

@@ -16,6 +16,7 @@ import { signWithSshKeygen } from '../../host/ssh-keygen.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
 import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
 import { EXIT, openFleet, write } from '../io.js';
+import { githubRepoOf, intakeUrl, Outbox, submitAttestation } from '../../host/submit.js';
 import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -27,6 +28,9 @@ interface AttestOptions {
   key: string;
   out?: string;
   stdout?: boolean;
+  submit?: string;
+  githubRepo?: string;
+  submitTimeout: string;
   status: (typeof STATUSES)[number];
   rolloutTarget?: string;
   sequence?: string;
@@ -60,6 +64,43 @@ async function repositoryName(root: string): Promise<string> {
   return url ? `git+${url.replace(/^git@([^:]+):/, 'https://$1/')}` : basename(root);
 }
 
+async function githubRepo(opts: AttestOptions, root: string): Promise<{ owner: string; repo: string }> {
+  const given = opts.githubRepo ?? (await runGit(root, ['config', '--get', 'remote.origin.url'])).stdout.toString('utf8');
+  const found = opts.githubRepo ? /^([^/\s]+)\/([^/\s]+)$/.exec(opts.githubRepo) : null;
+  const repo = found ? { owner: found[1]!, repo: found[2]! } : githubRepoOf(given);
+  if (!repo) throw new DotfleetError('usage', `cannot tell the fleet's GitHub repository from "${given.trim() || 'no remote origin'}"`, { hint: 'pass --github-repo OWNER/REPO' });
+  return repo;
+}
+
+/** Send every waiting attestation of this host, oldest first; an acknowledged one leaves the outbox. */
+async function sendOutbox(outbox: Outbox, opts: AttestOptions, host: string, root: string): Promise<number> {
+  const timeout = Number(opts.submitTimeout);
+  if (!Number.isFinite(timeout) || timeout < 0) throw new DotfleetError('usage', `--submit-timeout must be a number of seconds, got ${opts.submitTimeout}`);
+  const url = intakeUrl({ url: opts.submit!, ...(await githubRepo(opts, root)), host });
+  let code: number = EXIT.ok;
+  for (const file of await outbox.pending(host)) {
+    const { payload, signature } = await outbox.read(file);
+    const answer = await submitAttestation(url, payload, signature, {
+      timeoutMs: timeout * 1000,
+      onRetry: (why, wait) => process.stderr.write(`dotfleet: ${basename(file)}: ${why}; retrying in ${Math.ceil(wait / 1000)} s\n`),
+    });
+    if (answer.ok) {
+      await outbox.done(file);
+      write(`${basename(file)}: ${answer.code === 'already-recorded' ? 'already recorded' : 'recorded'} as ${answer.path ?? '?'} in ${answer.commit?.slice(0, 12) ?? '?'}`);
+      continue;
+    }
+    process.stderr.write(`dotfleet: ${basename(file)}: ${answer.final ? 'refused' : 'not acknowledged'} (HTTP ${answer.status} ${answer.code}): ${answer.message}\n`);
+    if (!answer.final) {
+      process.stderr.write(`dotfleet: it stays in ${outbox.dir} and is sent again by the next attest --submit\n`);
+      return EXIT.notAcknowledged;
+    }
+    // Refused for good (a bad key, a stale or replayed one): set aside, not lost, not resent.
+    process.stderr.write(`dotfleet: moved to ${await outbox.setAside(file)}\n`);
+    code = EXIT.differences;
+  }
+  return code;
+}
+
 export function attestCommand(program: Command): void {
   program
     .command('attest')
@@ -68,12 +109,15 @@ export function attestCommand(program: Command): void {
     .option('--ref <rev>', 'the applied commit', 'HEAD')
     .requiredOption('--host <name>', 'this host')
     .requiredOption('--key <file>', "the host's SSH ed25519 private key (or its .pub, to sign with ssh-agent)")
-    .option('--out <dir>', 'write HOST-SEQUENCE.json and .json.sig here', '.')
+    .option('--out <dir>', 'write HOST-SEQUENCE.json and .json.sig here (default: the current directory, or the outbox with --submit)')
     .option('--stdout', 'print the attestation and its signature instead of writing files')
     .option('--status <status>', 'SUCCESS, PARTIAL or FAILED', 'SUCCESS')
     .option('--rollout-target <commit>', 'the commit the rollout asked for')
     .option('--sequence <n>', 'the sequence number (default: one more than the last, kept in --state-dir)')
-    .option('--state-dir <dir>', 'where the last sequence number is kept', defaultStateDir())
+    .option('--state-dir <dir>', 'where the last sequence number and the outbox are kept', defaultStateDir())
+    .option('--submit <url>', "send it to the dotfleet app at this URL; it waits in the outbox until the app acknowledges it")
+    .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from the remote "origin")')
+    .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
     .action(async (opts: AttestOptions) => {
       if (!(STATUSES as readonly string[]).includes(opts.status)) {
         throw new DotfleetError('usage', `unknown status "${opts.status}"`, { hint: 'use SUCCESS, PARTIAL or FAILED' });
@@ -111,7 +155,8 @@ export function attestCommand(program: Command): void {
         sequence,
         issuedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       };
-      const payload = serialise(statement(await repositoryName(root), predicate));
+      const subject = opts.githubRepo ? `git+https://github.com/${opts.githubRepo}.git` : await repositoryName(root);
+      const payload = serialise(statement(subject, predicate));
       const signature = await signAttestation(opts.key, payload);
 
       // Say now, not when the bot refuses it, if this key is not trusted for this host.
@@ -122,15 +167,22 @@ export function attestCommand(program: Command): void {
         if (!found.ok) process.stderr.write(`dotfleet: warning: ${fleet.settings.allowed_signers} would not accept this signature: ${found.message}\n`);
       }
 
+      const name = `${host.name}-${String(sequence).padStart(6, '0')}.json`;
       if (opts.stdout) write(payload.toString('utf8') + signature);
-      else {
-        const name = `${host.name}-${String(sequence).padStart(6, '0')}.json`;
-        await mkdir(opts.out!, { recursive: true });
-        await writeFile(join(opts.out!, name), payload);
-        await writeFile(join(opts.out!, `${name}.sig`), signature);
-        write(`${join(opts.out!, name)} (+ .sig): ${predicate.status}, sequence ${sequence}, ${predicate.renderHash}`);
+      else if (opts.out !== undefined || !opts.submit) {
+        const out = opts.out ?? '.';
+        await mkdir(out, { recursive: true });
+        await writeFile(join(out, name), payload);
+        await writeFile(join(out, `${name}.sig`), signature);
+        write(`${join(out, name)} (+ .sig): ${predicate.status}, sequence ${sequence}, ${predicate.renderHash}`);
       }
       if (opts.sequence === undefined) await saveSequence(opts.stateDir, host.name, sequence);
+      if (opts.submit) {
+        const outbox = new Outbox(join(opts.stateDir, 'outbox'));
+        await outbox.put(name, payload, signature);
+        const code = await sendOutbox(outbox, opts, host.name, root);
+        if (code !== EXIT.ok) process.exitCode = code;
+      }
       if (predicate.status === 'FAILED' && opts.status !== 'FAILED') {
         process.stderr.write(`dotfleet: tools below their requirements: ${tools.filter((t) => !t.ok).map((t) => `${t.name} ${t.version ?? 'missing'} (needs ${t.requirement})`).join(', ')}\n`);
         process.exitCode = EXIT.renderErrors;

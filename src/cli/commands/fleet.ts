@@ -5,10 +5,74 @@ import { changesText } from '../../core/report/text.js';
 import { changeLine } from '../../core/report/common.js';
 import { fenceFor } from '../../core/report/markdown.js';
 import { EXIT, openFleet, paintFor, write, type ColorChoice } from '../io.js';
+import { DotfleetError, isDotfleetError } from '../../core/errors.js';
+import { FLEET_JSON, parseFleetState, type FleetState } from '../../core/state/fleet-state.js';
+import { fleetStatus, shortTime, statusTableText } from '../../core/state/status.js';
+import { runGit } from '../../host/git.js';
 import { parseFormat, type Format } from './diff.js';
 
+interface StateOptions {
+  repo: string;
+  ref?: string;
+  branch?: string;
+  json?: boolean;
+}
+
+/** fleet.json from the state branch of a local clone (the branch itself or origin's copy). */
+async function readState(opts: StateOptions): Promise<{ state: FleetState; inventory: string[]; ref: string; branch: string }> {
+  const { fleet: f, root } = await openFleet(opts.repo, opts.ref);
+  const branch = opts.branch ?? f.settings.state_branch;
+  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
+    const r = await runGit(root, ['cat-file', 'blob', `${ref}:${FLEET_JSON}`]);
+    if (r.code === 0) return { state: parseFleetState(r.stdout, `${FLEET_JSON} on ${ref}`), inventory: [...f.hosts.keys()], ref, branch };
+  }
+  throw new DotfleetError('usage', `no ${FLEET_JSON} on the state branch "${branch}" in ${root}`, {
+    hint: `fetch it first (git fetch origin ${branch}); the app creates it when the first attestation arrives`,
+  });
+}
+
 export function fleetCommand(program: Command): void {
-  const fleet = program.command('fleet').description('commands over the whole fleet');
+  const fleet = program.command('fleet').description('commands over the whole fleet (alone: the hosts and when each last reported)');
+  fleet
+    .command('hosts', { isDefault: true })
+    .description('the hosts of the inventory and when each last reported (from the state branch)')
+    .option('--repo <dir>', 'fleet repository', '.')
+    .option('--ref <rev>', 'read the inventory at this revision (default: the working tree)')
+    .option('--branch <name>', 'the state branch (default: state_branch in the settings)')
+    .option('--json', 'print JSON')
+    .action(async (opts: StateOptions) => {
+      const { fleet: f } = await openFleet(opts.repo, opts.ref);
+      let state: FleetState | undefined;
+      try {
+        state = (await readState(opts)).state;
+      } catch (e) {
+        if (!isDotfleetError(e)) throw e;
+        process.stderr.write(`dotfleet: ${e.message}: last seen is unknown\n`);
+      }
+      const rows = [...f.hosts.values()].map((h) => ({ host: h.name, machine: h.machine, platform: h.platform, wave: h.wave, lastSeen: state?.hosts[h.name]?.receivedAt ?? null, status: state?.hosts[h.name]?.status ?? null }));
+      if (opts.json) return write(JSON.stringify({ version: 1, hosts: rows }, null, 2));
+      const cells = [['HOST', 'MACHINE', 'PLATFORM', 'WAVE', 'LAST SEEN'], ...rows.map((r) => [r.host, r.machine, r.platform, String(r.wave), r.lastSeen ? `${shortTime(r.lastSeen)}${r.status === 'SUCCESS' ? '' : ` · ${r.status}`}` : state ? 'never' : '?'])];
+      const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+      write(cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ')).join('\n'));
+    });
+  fleet
+    .command('status')
+    .description('the fleet status table (Host, Git SHA, Policy, Tools OK, Drift, Verified, Last seen) from the state branch')
+    .option('--repo <dir>', 'fleet repository', '.')
+    .option('--ref <rev>', 'read the inventory at this revision (default: the working tree)')
+    .option('--branch <name>', 'the state branch (default: state_branch in the settings)')
+    .option('--json', 'print JSON')
+    .option('--exit-code', 'exit 1 unless every host is aligned')
+    .action(async (opts: StateOptions & { exitCode?: boolean }) => {
+      const { state, inventory, ref } = await readState(opts);
+      const status = fleetStatus(state, inventory);
+      if (opts.json) {
+        write(JSON.stringify({ version: 1, line: status.line, aligned: status.aligned, total: status.total, target: state.target, hosts: status.rows.map((r) => ({ host: r.host, aligned: r.aligned, reasons: r.reasons, retired: r.retired, ...(r.record ?? {}) })) }, null, 2));
+      } else {
+        write(`${status.line}\ntarget ${state.target ? `${state.target.commit.slice(0, 12)} (${state.target.branch})` : 'unknown'} · from ${ref}\n\n${statusTableText(status)}`);
+      }
+      process.exitCode = opts.exitCode && status.aligned < status.total ? EXIT.differences : EXIT.ok;
+    });
   fleet
     .command('diff')
     .description("compare two hosts' rendered configuration at one revision")

@@ -1,0 +1,115 @@
+/**
+ * The host's side of intake, end to end: `dotfleet attest --submit` against the running app (GitHub
+ * stood in behind nock), the outbox, and `dotfleet fleet status` / `dotfleet fleet` reading the state
+ * branch from a local clone.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nock from 'nock';
+import { git, PROJECT_ROOT } from '../helpers/fleet.js';
+import { intakeFleet, standIn, startApp, type RunningApp } from '../helpers/intake.js';
+import { newKey, scratchDir } from '../helpers/ssh.js';
+
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+/** Asynchronous: the app answering it runs in this process. */
+const dotfleet = (args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 70) : 0, stdout, stderr }));
+  });
+
+const dir = scratchDir();
+const kestrel = newKey(dir, 'kestrel');
+const stranger = newKey(dir, 'stranger');
+const fleet = intakeFleet([`kestrel namespaces="dotfleet-attestation" ${kestrel.publicKey}`]);
+const state = join(dir, 'state');
+const outbox = join(state, 'outbox');
+const attest = (url: string, key = kestrel.path, extra: string[] = []) =>
+  dotfleet(['attest', '--repo', fleet.repo, '--ref', 'main', '--host', 'kestrel', '--key', key, '--state-dir', state, '--submit', url, '--github-repo', 'Codertocat/Hello-World', ...extra]);
+
+let app: RunningApp;
+let gh: ReturnType<typeof standIn>;
+beforeAll(async () => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  gh = standIn(fleet);
+  app = await startApp();
+});
+afterAll(async () => {
+  await app.close();
+  nock.cleanAll();
+});
+
+describe('dotfleet attest --submit', () => {
+  it('sends the attestation, and removes it from the outbox once the app has committed it', async () => {
+    const r = await attest(app.url);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^kestrel-000001\.json: recorded as attestations\/kestrel\/\S+-000001\.json in [0-9a-f]{12}\n$/);
+    expect(readdirSync(outbox)).toEqual([]);
+    const st = JSON.parse(gh.filesAt('dotfleet/state')!.get('fleet.json')!.toString());
+    // The CLI's render hash is the app's own: verified.
+    expect(st.hosts.kestrel).toMatchObject({ sequence: 1, render: 'match', appliedCommit: fleet.main });
+  });
+
+  it('keeps it in the outbox while the app cannot be reached, and sends the older one first next time', async () => {
+    const down = await attest('http://127.0.0.1:9', kestrel.path, ['--submit-timeout', '0']);
+    expect(down.code).toBe(4);
+    expect(down.stderr).toContain('not acknowledged (HTTP 0 network)');
+    expect(down.stderr).toContain(`stays in ${outbox}`);
+    expect(readdirSync(outbox).sort()).toEqual(['kestrel-000002.json', 'kestrel-000002.json.sig']);
+    const up = await attest(app.url);
+    expect(up.code).toBe(0);
+    expect(up.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0])).toEqual(['kestrel-000002.json', 'kestrel-000003.json']);
+    expect(readdirSync(outbox)).toEqual([]);
+  });
+
+  it('sets a refused attestation aside (not lost, not resent) and says why', async () => {
+    const r = await attest(app.url, stranger.path);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('refused (HTTP 401 unknown-key)');
+    expect(existsSync(join(outbox, 'refused', 'kestrel-000004.json'))).toBe(true);
+    expect(readdirSync(outbox)).toEqual(['refused']);
+  });
+});
+
+describe('dotfleet fleet status and dotfleet fleet', () => {
+  it('prints the status line and the table from the state branch', async () => {
+    // A clone that has fetched the state branch the app wrote.
+    const work = join(dir, 'state-work');
+    mkdirSync(work, { recursive: true });
+    for (const [p, c] of gh.filesAt('dotfleet/state')!) {
+      mkdirSync(join(work, p, '..'), { recursive: true });
+      writeFileSync(join(work, p), c);
+    }
+    git(fleet.repo, '--work-tree', work, 'checkout', '-q', '--orphan', 'dotfleet/state');
+    git(fleet.repo, '--work-tree', work, 'add', '-A');
+    git(fleet.repo, '--work-tree', work, 'commit', '-qm', 'state');
+    git(fleet.repo, 'checkout', '-q', '-f', 'main');
+
+    const r = await dotfleet(['fleet', 'status', '--repo', fleet.repo]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('FLEET STATUS: 1/12 aligned; no drift');
+    expect(r.stdout).toContain('  Host     Git SHA');
+    expect(r.stdout).toMatch(/✓ kestrel +[0-9a-f]{7} +matches +yes +none +yes +\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+    expect(r.stdout).toMatch(/✗ atlas +— +— +— +— +— +never/);
+    expect((await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--exit-code'])).code).toBe(1);
+    const json = JSON.parse((await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--json'])).stdout);
+    expect(json).toMatchObject({ line: 'FLEET STATUS: 1/12 aligned; no drift', aligned: 1, total: 12 });
+
+    const hosts = await dotfleet(['fleet', '--repo', fleet.repo]);
+    expect(hosts.code).toBe(0);
+    expect(hosts.stdout.split('\n')[0]).toMatch(/^HOST +MACHINE +PLATFORM +WAVE +LAST SEEN$/);
+    expect(hosts.stdout).toMatch(/kestrel +\S+ +\S+ +1 +\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+    expect(hosts.stdout).toMatch(/atlas +\S+ +\S+ +\d +never/);
+  });
+
+  it('says how to get the state branch when the clone does not have it', async () => {
+    const r = await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--branch', 'nope/state']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no fleet.json on the state branch "nope/state"');
+    expect(r.stderr).toContain('git fetch origin nope/state');
+  });
+});
