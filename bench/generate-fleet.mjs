@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 /**
  * A generated fleet for benchmarks: N hosts over 12 presets and T templates of realistic shape
  * (conditionals on the preset, loops over data, host facts), as a RepoTree (path → bytes).
@@ -73,4 +77,20 @@ export function generateFleet({ hosts = 1000, presets = 12, templates = 200 } = 
   put('home/.chezmoiignore', '{{#if (eq host.platform "darwin")}}\n.config/linux-only\n{{/if}}\n');
   for (let i = 0; i < templates; i++) put(`home/dot_config/app${i % 20}/conf-${i}.toml.hbs`, template(i));
   return tree;
+}
+
+/** A bench helper: `git` with a fixed identity, in `cwd`. */
+export const git = (cwd, ...args) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', '-c', 'commit.gpgsign=false', ...args], { cwd, encoding: 'utf8' }).trim();
+
+/** A new git repository (branch main) whose first commit is `tree`; returns its directory and commit. */
+export function gitRepoOf(tree, prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  for (const [p, b] of tree) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), b);
+  }
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', 'fleet');
+  return { dir, commit: git(dir, 'rev-parse', 'HEAD') };
 }

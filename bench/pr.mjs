@@ -18,21 +18,12 @@ import { dirname, join } from 'node:path';
 import { Probot, ProbotOctokit } from 'probot';
 import { dotfleetApp } from '../dist/app/index.js';
 import { workerCompute } from '../dist/app/compute.js';
-import { generateFleet } from './generate-fleet.mjs';
+import { generateFleet, git, gitRepoOf } from './generate-fleet.mjs';
 
-const git = (cwd, ...args) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', '-c', 'commit.gpgsign=false', ...args], { cwd, encoding: 'utf8' }).trim();
 
 function fleetRepo(hosts, templates) {
-  const dir = mkdtempSync(join(tmpdir(), 'dotfleet-bench-pr-'));
   const tree = generateFleet({ hosts, templates });
-  for (const [p, b] of tree) {
-    mkdirSync(dirname(join(dir, p)), { recursive: true });
-    writeFileSync(join(dir, p), b);
-  }
-  git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-qm', 'fleet');
-  const base = git(dir, 'rev-parse', 'HEAD');
+  const { dir, commit: base } = gitRepoOf(tree, 'dotfleet-bench-pr-');
   const t = 'home/dot_config/app7/conf-7.toml.hbs';
   writeFileSync(join(dir, t), Buffer.from(tree.get(t)).toString().replace('[general]', '[general]\nchanged = true'));
   git(dir, 'commit', '-qam', 'one template');

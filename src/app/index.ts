@@ -94,7 +94,13 @@ export function dotfleetApp(options: AppOptions = {}) {
     );
     options.onIntake?.(intake);
     const trustProxy = options.http?.trustProxy ?? process.env.DOTFLEET_TRUST_PROXY === '1';
-    appOptions?.addHandler?.(intakeHandler(intake, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }, { trustProxy }));
+    try {
+      appOptions?.addHandler?.(intakeHandler(intake, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }, { trustProxy }));
+    } catch (e) {
+      // Loaded without a server (`probot receive`, webhook-only tests): no intake route then.
+      if (!/No server instance/.test((e as Error).message)) throw e;
+      app.log.debug('no HTTP server: the attestation intake route is not served');
+    }
 
     app.on('push', async (context) => {
       const p = context.payload;

@@ -99,6 +99,11 @@ describe('dotfleet fleet status and dotfleet fleet', () => {
     const json = JSON.parse((await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--json'])).stdout);
     expect(json).toMatchObject({ line: 'FLEET STATUS: 1/12 aligned; no drift', aligned: 1, total: 12 });
 
+    // Every committed attestation verifies again from the clone, against main's allowed_signers.
+    const verified = await dotfleet(['verify', '--repo', fleet.repo, '--ref', 'dotfleet/state', '--trust-ref', 'main']);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toContain('kestrel');
+
     const hosts = await dotfleet(['fleet', '--repo', fleet.repo]);
     expect(hosts.code).toBe(0);
     expect(hosts.stdout.split('\n')[0]).toMatch(/^HOST +MACHINE +PLATFORM +WAVE +LAST SEEN$/);

@@ -13,10 +13,14 @@ export class DashboardIssue {
   /** Issue writes made (create or edit), for tests and benchmarks. */
   writes = 0;
 
+  private lastWrite = 0;
+
   constructor(
     private readonly port: () => Promise<StateGitHub>,
     private readonly ref: RepoRef,
     private readonly log: WriterLog,
+    /** Edits at most this often (default 10 s): a burst of commits makes one edit, not one each. */
+    private readonly minIntervalMs = 10_000,
   ) {}
 
   /** Ask for the dashboard to show `input`; resolves when it does (or the attempt failed and was logged). */
@@ -33,6 +37,8 @@ export class DashboardIssue {
 
   private async drain(): Promise<void> {
     while (this.wanted) {
+      const wait = this.lastWrite + this.minIntervalMs - Date.now();
+      if (this.lastWrite > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
       const input = this.wanted;
       this.wanted = undefined;
       try {
@@ -53,5 +59,6 @@ export class DashboardIssue {
     else this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
     this.issue.body = body;
     this.writes++;
+    this.lastWrite = Date.now();
   }
 }

@@ -40,6 +40,8 @@ export interface IntakeOptions {
   /** Re-read the default branch's head at least this often, besides on push (default 5 minutes). */
   trustTtlMs: number;
   writer: Omit<WriterOptions, 'branch'>;
+  /** Shortest time between two edits of the dashboard issue (default 10 s). */
+  dashboardIntervalMs: number;
   renderHashes: ComputeRenderHashes;
   clock: () => Date;
 }
@@ -52,6 +54,7 @@ export const DEFAULT_INTAKE: Omit<IntakeOptions, 'renderHashes'> = {
   perAddress: { perMinute: 600, burst: 300 },
   trustTtlMs: 5 * 60_000,
   writer: DEFAULT_WRITER,
+  dashboardIntervalMs: 10_000,
   clock: () => new Date(),
 };
 
@@ -142,7 +145,7 @@ class RepoIntake {
     private readonly options: IntakeOptions,
     private readonly log: WriterLog,
   ) {
-    this.dashboard = new DashboardIssue(port, ref, log);
+    this.dashboard = new DashboardIssue(port, ref, log, options.dashboardIntervalMs);
   }
 
   /** A push to the default branch: the next submission re-reads the trust. */

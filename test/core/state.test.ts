@@ -1,0 +1,87 @@
+import { attestationPath, EMPTY_STATE, nextState, parseFleetState, serialiseFleetState, standing, type HostRecord } from '../../src/core/state/fleet-state.js';
+import { fleetStatus, statusTableText } from '../../src/core/state/status.js';
+import { dashboardBody, parseDuration, quietHosts } from '../../src/core/state/dashboard.js';
+import { subjectNames } from '../../src/app/intake/service.js';
+
+const T = 'a'.repeat(40);
+const rec = (host: string, sequence: number, over: Partial<HostRecord> = {}): HostRecord => ({
+  path: attestationPath(host, '2026-11-22T10:00:00Z', sequence),
+  digest: 'sha256:' + String(sequence).padStart(64, '0'),
+  sequence,
+  issuedAt: '2026-11-22T10:00:00Z',
+  receivedAt: '2026-11-22T10:00:05.000Z',
+  status: 'SUCCESS',
+  appliedCommit: T,
+  rolloutTarget: T,
+  renderHash: 'sha256:' + '1'.repeat(64),
+  render: 'match',
+  policyHash: 'sha256:' + '2'.repeat(64),
+  toolsOk: true,
+  toolsFailing: [],
+  drift: [],
+  testsFailed: 0,
+  key: 'SHA256:x',
+  ...over,
+});
+
+describe('the state branch model', () => {
+  it('names files by host, issued-at and sequence, without colons', () => {
+    expect(attestationPath('kestrel', '2026-11-22T10:04:05Z', 42)).toBe('attestations/kestrel/2026-11-22T100405Z-000042.json');
+    expect(attestationPath('kestrel', '2026-11-22T10:04:05.123Z', 7)).toBe('attestations/kestrel/2026-11-22T100405Z-000007.json');
+  });
+
+  it('keeps the highest sequence per host and serialises the same state to the same bytes', () => {
+    const policy = { a: 'sha256:' + '2'.repeat(64), b: 'x' };
+    const s1 = nextState(EMPTY_STATE, [rec('b', 3), rec('a', 5), rec('a', 4)], { branch: 'main', commit: T }, policy, '2026-11-22T10:00:06.000Z');
+    expect(s1.hosts.a!.sequence).toBe(5);
+    const s2 = nextState(EMPTY_STATE, [rec('a', 4), rec('a', 5), rec('b', 3)], { branch: 'main', commit: T }, { b: 'x', a: policy.a }, '2026-11-22T10:00:06.000Z');
+    expect(serialiseFleetState(s1).equals(serialiseFleetState(s2))).toBe(true);
+    expect(parseFleetState(serialiseFleetState(s1))).toEqual(s1);
+    expect(standing(s1, rec('a', 5))).toBe('recorded');
+    expect(standing(s1, rec('a', 4))).toBe('maybe-recorded');
+    expect(standing(s1, rec('a', 6))).toBe('new');
+    expect(standing(s1, rec('c', 1))).toBe('new');
+  });
+
+  it('refuses a fleet.json it cannot trust, naming the field', () => {
+    expect(() => parseFleetState(Buffer.from('{'))).toThrow(/fleet\.json|not JSON/);
+    expect(() => parseFleetState(Buffer.from(JSON.stringify({ ...EMPTY_STATE, version: 2 })))).toThrow(/version/);
+  });
+
+  it('counts aligned hosts and names drift', () => {
+    const policy = { a: 'sha256:' + '2'.repeat(64), b: 'sha256:' + '2'.repeat(64), c: 'sha256:' + '2'.repeat(64), d: 'sha256:' + '3'.repeat(64) };
+    const s = nextState(EMPTY_STATE, [rec('a', 1), rec('b', 1, { drift: ['modified .zshrc'] }), rec('d', 1), rec('old', 1)], { branch: 'main', commit: T }, policy, '2026-11-22T10:00:06.000Z');
+    const st = fleetStatus(s, ['a', 'b', 'c', 'd']);
+    expect(st.line).toBe('FLEET STATUS: 1/4 aligned; drift on b');
+    expect(st.rows.map((r) => [r.host, r.reasons.join(',')])).toEqual([
+      ['a', ''],
+      ['b', 'drift'],
+      ['c', 'never attested'],
+      ['d', 'policy differs'],
+      ['old', 'not in the inventory'],
+    ]);
+    expect(statusTableText(st).split('\n')[1]).toMatch(/^✓ a +aaaaaaa +matches +yes +none +yes +2026-11-22 10:00 UTC$/);
+  });
+
+  it('lists quiet hosts and builds a dashboard whose body depends only on the data', () => {
+    const s = nextState(EMPTY_STATE, [rec('a', 1), rec('b', 1, { receivedAt: '2026-11-20T00:00:00.000Z' })], { branch: 'main', commit: T }, {}, '2026-11-22T10:00:06.000Z');
+    const now = new Date('2026-11-22T12:00:00Z');
+    expect(quietHosts(s, ['a', 'b', 'c'], now, parseDuration('24h')).map((q) => q.host)).toEqual(['b', 'c']);
+    const input = { state: s, status: fleetStatus(s, ['a', 'b', 'c']), inventory: ['a', 'b', 'c'], now, quietAfterSeconds: 86400, repoUrl: 'https://github.com/o/r', stateBranch: 'dotfleet/state' };
+    expect(dashboardBody(input)).toBe(dashboardBody({ ...input, now: new Date('2026-11-22T13:00:00Z') }));
+    expect(dashboardBody(input)).toContain('- **b**: last seen 2026-11-20 00:00 UTC · [history](https://github.com/o/r/commits/dotfleet/state/attestations/b)');
+    expect(dashboardBody(input)).toContain('- **c**: never attested');
+  });
+
+  it('reads durations and refuses others', () => {
+    expect(parseDuration('45m')).toBe(2700);
+    expect(parseDuration('7d')).toBe(604800);
+    expect(() => parseDuration('soon')).toThrow(/not a duration/);
+  });
+
+  it('matches an attestation subject to the repository however the host cloned it', () => {
+    const ref = { owner: 'Codertocat', repo: 'Hello-World' };
+    for (const s of ['git+https://github.com/Codertocat/Hello-World.git', 'git+https://github.com/codertocat/hello-world', 'git@github.com:Codertocat/Hello-World.git', 'Hello-World']) expect(subjectNames(s, ref)).toBe(true);
+    for (const s of ['git+https://github.com/evil/Hello-World.git', 'git+https://github.com/Codertocat/Other.git', 'Other']) expect(subjectNames(s, ref)).toBe(false);
+  });
+});
