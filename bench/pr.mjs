@@ -12,9 +12,8 @@
 import { createServer } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Probot, ProbotOctokit } from 'probot';
 import { dotfleetApp } from '../dist/app/index.js';
 import { workerCompute } from '../dist/app/compute.js';

@@ -331,7 +331,10 @@ export class Intake {
     try {
       trust = await repo.trust();
     } catch (e) {
-      if (e instanceof NotInstalledError) return reply(404, 'unknown-repository', e.message);
+      if (e instanceof NotInstalledError) {
+        this.repos.delete(`${ref.owner}/${ref.repo}`.toLowerCase());
+        return reply(404, 'unknown-repository', e.message);
+      }
       const why = isDotfleetError(e) ? e.describe() : (e as Error).message;
       this.log.warn(`${s.owner}/${s.repo}: cannot read the trust: ${why}`);
       return reply(503, 'trust-unavailable', `the app cannot read the fleet on the default branch: ${why}`, {}, { 'retry-after': '60' });
