@@ -371,7 +371,7 @@ export class Intake {
       const bytes = await writer.readAtHead(record.path);
       if (bytes && digestOf(bytes) === record.digest) return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: view.head, path: record.path });
       const last = view.state.hosts[s.host]!;
-      return reply(409, 'sequence', `sequence ${record.sequence} is not greater than ${last.sequence}, the last recorded for ${s.host} (a replay?)`);
+      return reply(409, 'sequence', `sequence ${record.sequence} is not greater than ${last.sequence}, the last recorded for ${s.host} (a replay? if the host's state dir was reset, attest with --sequence ${last.sequence + 1} or more)`);
     }
 
     record.render = await repo.renderCheck(record.appliedCommit, s.host, record.renderHash);
