@@ -127,14 +127,20 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     return data.head.sha as string;
   }
 
-  async findComment(ref: RepoRef, issue: number, marker: string): Promise<{ id: number; body: string } | undefined> {
-    for (let page = 1; page <= 50; page++) {
-      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...ref, issue_number: issue, per_page: 100, page });
-      const mine = (data as any[]).find((c) => c.user?.type === 'Bot' && typeof c.body === 'string' && c.body.startsWith(marker));
-      if (mine) return { id: mine.id, body: mine.body };
+  /** The first bot-authored item whose body starts with `marker`, paging 100 at a time. */
+  private async findMarked(route: string, params: Record<string, unknown>, marker: string, pages: number): Promise<any | undefined> {
+    for (let page = 1; page <= pages; page++) {
+      const { data } = await this.octokit.request(route, { ...params, per_page: 100, page });
+      const mine = (data as any[]).find((c) => !c.pull_request && c.user?.type === 'Bot' && typeof c.body === 'string' && c.body.startsWith(marker));
+      if (mine) return mine;
       if ((data as any[]).length < 100) return undefined;
     }
     return undefined;
+  }
+
+  async findComment(ref: RepoRef, issue: number, marker: string): Promise<{ id: number; body: string } | undefined> {
+    const mine = await this.findMarked('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { ...ref, issue_number: issue }, marker, 50);
+    return mine && { id: mine.id, body: mine.body };
   }
 
   async createComment(ref: RepoRef, issue: number, body: string): Promise<number> {
@@ -247,13 +253,8 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
   }
 
   async findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined> {
-    for (let page = 1; page <= 10; page++) {
-      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/issues', { ...ref, state: 'all', sort: 'created', direction: 'asc', per_page: 100, page });
-      const mine = (data as any[]).find((i) => !i.pull_request && i.user?.type === 'Bot' && typeof i.body === 'string' && i.body.startsWith(marker));
-      if (mine) return { number: mine.number, body: mine.body };
-      if ((data as any[]).length < 100) return undefined;
-    }
-    return undefined;
+    const mine = await this.findMarked('GET /repos/{owner}/{repo}/issues', { ...ref, state: 'all', sort: 'created', direction: 'asc' }, marker, 10);
+    return mine && { number: mine.number, body: mine.body };
   }
 
   async createIssue(ref: RepoRef, title: string, body: string): Promise<number> {

@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { DotfleetError } from '../core/errors.js';
 
 export const INTAKE_PATH = '/dotfleet/v1/attestations';
 
@@ -18,6 +19,15 @@ export interface SubmitTarget {
 }
 
 export function intakeUrl(t: SubmitTarget): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(t.url);
+  } catch {
+    /* said below */
+  }
+  if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+    throw new DotfleetError('usage', `--submit needs the app's URL, got "${t.url}"`, { hint: 'e.g. --submit https://dotfleet.example.org' });
+  }
   const base = t.url.replace(/\/+$/, '');
   if (base.includes(INTAKE_PATH + '/')) return `${base}/${encodeURIComponent(t.host)}`;
   return `${base}${INTAKE_PATH}/${encodeURIComponent(t.owner)}/${encodeURIComponent(t.repo)}/${encodeURIComponent(t.host)}`;
@@ -83,9 +93,12 @@ export async function submitAttestation(url: string, payload: Buffer, signature:
   }
 }
 
-/** The outbox: attestations signed but not yet acknowledged. */
+/** A host's outbox: attestations signed but not yet acknowledged. */
 export class Outbox {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly host: string,
+  ) {}
 
   async put(name: string, payload: Buffer, signature: string): Promise<string> {
     await mkdir(this.dir, { recursive: true });
@@ -97,8 +110,8 @@ export class Outbox {
     return file;
   }
 
-  /** Waiting attestations for a host, oldest sequence first. */
-  async pending(host: string): Promise<string[]> {
+  /** Waiting attestations of the host, oldest sequence first. */
+  async pending(): Promise<string[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -107,7 +120,7 @@ export class Outbox {
       throw e;
     }
     return names
-      .filter((n) => n.startsWith(`${host}-`) && n.endsWith('.json'))
+      .filter((n) => n.startsWith(`${this.host}-`) && n.endsWith('.json'))
       .sort()
       .map((n) => join(this.dir, n));
   }

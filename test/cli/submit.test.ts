@@ -64,6 +64,13 @@ describe('dotfleet attest --submit', () => {
     expect(readdirSync(outbox)).toEqual([]);
   });
 
+  it('refuses a --submit that is not a URL before signing anything', async () => {
+    const r = await attest('dotfleet.example.org');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('dotfleet: error: --submit needs the app\'s URL, got "dotfleet.example.org"\n  hint: e.g. --submit https://dotfleet.example.org\n');
+    expect(readdirSync(outbox)).toEqual([]);
+  });
+
   it('sets a refused attestation aside (not lost, not resent) and says why', async () => {
     const r = await attest(app.url, stranger.path);
     expect(r.code).toBe(1);

@@ -13,7 +13,7 @@ import { isDotfleetError } from '../../core/errors.js';
 import { loadFleet, type Fleet } from '../../core/fleet.js';
 import { HOST_NAME } from '../../core/inventory.js';
 import { parseAllowedSigners, type AllowedSigners } from '../../core/ssh/allowed-signers.js';
-import { hostRecord, standing, digestOf, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
+import { hostRecord, sequenceMessage, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
 import { parseDuration } from '../../core/state/dashboard.js';
 import { fleetStatus } from '../../core/state/status.js';
 import type { HostHash } from '../../core/state/render-check.js';
@@ -68,8 +68,6 @@ export interface Submitted {
 
 /** The trust read from the default branch at one commit. */
 interface Trust {
-  branch: string;
-  commit: string;
   loadedAt: number;
   fleet: Fleet;
   signers: AllowedSigners;
@@ -135,7 +133,8 @@ class RepoIntake {
   private trustNow: Trust | undefined;
   private trustLoading: Promise<Trust> | undefined;
   private stale = false;
-  private readonly renders = new Map<string, Promise<Record<string, HostHash> | 'unknown-commit' | { error: string }>>();
+  /** Per commit: every host's render hash, or why there are none. */
+  private readonly renders = new Map<string, Promise<{ kind: 'hashes'; hashes: Record<string, HostHash> } | { kind: 'unknown-commit' | 'render-error' }>>();
   private writerFor: { branch: string; writer: StateWriter } | undefined;
   readonly dashboard: DashboardIssue;
 
@@ -172,7 +171,7 @@ class RepoIntake {
     const port = await this.port();
     const h = heads ?? (await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state'));
     const cur = this.trustNow;
-    if (cur && cur.commit === h.defaultHead) {
+    if (cur && cur.target.commit === h.defaultHead) {
       cur.loadedAt = Date.now();
       return cur;
     }
@@ -184,7 +183,7 @@ class RepoIntake {
     const inventory = [...fleet.hosts.keys()];
     const policy: Record<string, string> = {};
     for (const host of inventory) policy[host] = policyHash(tree, host);
-    const trust: Trust = { branch: h.defaultBranch, commit: h.defaultHead, loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
+    const trust: Trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
     this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.entries.length} allowed signers)`);
     return trust;
@@ -204,7 +203,7 @@ class RepoIntake {
   /** The target for a commit about to be made: the default branch's head as the writer just read it. */
   private async targetFor(heads: Heads): Promise<Target> {
     const t = this.trustNow;
-    if (t && t.commit === heads.defaultHead) return t.target;
+    if (t && t.target.commit === heads.defaultHead) return t.target;
     return (await this.loadTrust(heads)).target;
   }
 
@@ -221,7 +220,8 @@ class RepoIntake {
     try {
       const trust = await this.trust();
       const s = state ?? (await this.writer(trust).current()).state;
-      const view: FleetState = { ...s, target: { branch: trust.branch, commit: trust.commit }, policy: trust.target.policy };
+      const { branch, commit, policy } = trust.target;
+      const view: FleetState = { ...s, target: { branch, commit }, policy };
       await this.dashboard.update({
         state: view,
         status: fleetStatus(view, trust.target.inventory),
@@ -245,20 +245,20 @@ class RepoIntake {
         try {
           tree = await (await this.port()).readTree(this.ref, commit);
         } catch (e) {
-          if (e instanceof UnknownCommitError) return 'unknown-commit' as const;
+          if (e instanceof UnknownCommitError) return { kind: 'unknown-commit' as const };
           throw e;
         }
         const out = await this.options.renderHashes(tree);
-        return out.ok ? out.result : { error: out.reason };
+        if (!out.ok) this.log.warn(`${this.ref.owner}/${this.ref.repo}@${commit.slice(0, 7)}: ${out.reason}`);
+        return out.ok ? { kind: 'hashes' as const, hashes: out.result } : { kind: 'render-error' as const };
       })();
       this.renders.set(commit, job);
       job.catch(() => this.renders.delete(commit));
       while (this.renders.size > 32) this.renders.delete(this.renders.keys().next().value!);
     }
-    const hashes = await job;
-    if (hashes === 'unknown-commit') return 'unknown-commit';
-    if ('error' in hashes && typeof hashes.error === 'string') return 'render-error';
-    const mine = (hashes as Record<string, HostHash>)[host];
+    const result = await job;
+    if (result.kind !== 'hashes') return result.kind;
+    const mine = result.hashes[host];
     if (!mine || 'error' in mine) return 'render-error';
     return mine.hash === claimed ? 'match' : 'mismatch';
   }
@@ -340,7 +340,7 @@ export class Intake {
       return reply(503, 'trust-unavailable', `the app cannot read the fleet on the default branch: ${why}`, {}, { 'retry-after': '60' });
     }
     const host = trust.fleet.hosts.get(s.host);
-    if (!host) return reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.branch}`);
+    if (!host) return reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.target.branch}`);
 
     const started = process.hrtime.bigint();
     const now = this.options.clock();
@@ -353,7 +353,7 @@ export class Intake {
       maxSkewSeconds: this.options.maxSkewSeconds,
     });
     this.stats.verifyNs += process.hrtime.bigint() - started;
-    if (!verdict.ok) return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.branch})` : ''}`);
+    if (!verdict.ok) return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.target.branch})` : ''}`);
     this.stats.verified++;
     const st = verdict.statement as Statement;
     if (!subjectNames(st.subject[0]!.name, ref)) {
@@ -363,16 +363,10 @@ export class Intake {
     if (!limited.ok) return reply(429, 'rate-limited', `too many submissions from ${s.host}`, {}, { 'retry-after': String(limited.retryAfter) });
 
     const writer = repo.writer(trust);
-    const view = await writer.current();
     const record = hostRecord(st, s.payload, { render: 'unknown-commit', key: verdict.key!, receivedAt: now.toISOString() });
-    const where = standing(view.state, record);
-    if (where === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: view.head, path: record.path });
-    if (where === 'maybe-recorded') {
-      const bytes = await writer.readAtHead(record.path);
-      if (bytes && digestOf(bytes) === record.digest) return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: view.head, path: record.path });
-      const last = view.state.hosts[s.host]!;
-      return reply(409, 'sequence', `sequence ${record.sequence} is not greater than ${last.sequence}, the last recorded for ${s.host} (a replay? if the host's state dir was reset, attest with --sequence ${last.sequence + 1} or more)`);
-    }
+    const { head, found } = await writer.lookUp(record);
+    if (found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: head, path: record.path });
+    if (found.kind === 'replay') return reply(409, 'sequence', sequenceMessage(s.host, record.sequence, found.last));
 
     record.render = await repo.renderCheck(record.appliedCommit, s.host, record.renderHash);
     const outcome = await writer.submit({ record, payload: s.payload, signature: s.signature });

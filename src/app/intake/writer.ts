@@ -5,7 +5,7 @@
  * A submission is answered only once its commit exists; when the writer gives up, nothing of the
  * batch was committed and each waiting host is told to come back later.
  */
-import { digestOf, nextState, parseFleetState, standing, batchFiles, FLEET_JSON, FLEET_MD, STATE_README, STATE_README_TEXT, type FleetState, type Submission } from '../../core/state/fleet-state.js';
+import { digestOf, hostOf, nextState, parseFleetState, sequenceMessage, standing, batchFiles, FLEET_JSON, FLEET_MD, STATE_README, STATE_README_TEXT, type FleetState, type HostRecord, type Submission } from '../../core/state/fleet-state.js';
 import { fleetMarkdown, fleetStatus } from '../../core/state/status.js';
 import { plural } from '../../core/report/common.js';
 import type { Heads, RepoRef, StateGitHub } from '../../github/port.js';
@@ -105,10 +105,10 @@ export class StateWriter {
     return this.viewing;
   }
 
-  /** Bytes of a file on the branch at its head as we know it (to match an older resubmission). */
-  async readAtHead(path: string): Promise<Uint8Array | undefined> {
+  /** Where a record stands on the branch as we know it (before it is queued). */
+  async lookUp(record: HostRecord): Promise<{ head?: string; found: Found }> {
     const view = await this.current();
-    return view.head ? (await this.port()).readFile(this.ref, view.head, path) : undefined;
+    return { head: view.head, found: await lookUp(this.port, this.ref, view.head, view.state, record) };
   }
 
   /** Queue an accepted attestation; the answer comes once it is in a commit (or never will be). */
@@ -204,22 +204,15 @@ export class StateWriter {
     const toAdd: Pending[] = [];
     const sequences = new Set<string>();
     for (const p of open) {
-      const where = standing(state, p.sub.record);
-      const key = `${p.sub.record.path.split('/')[1]}#${p.sub.record.sequence}`;
-      if (where === 'new' && sequences.has(key)) {
-        this.settle(p, { kind: 'rejected', code: 'sequence', message: `another attestation with sequence ${p.sub.record.sequence} for this host is being recorded` });
-        continue;
-      }
-      if (where === 'new') {
+      const r = p.sub.record;
+      const found = await lookUp(async () => port, this.ref, head, state, r);
+      const key = `${hostOf(r)}#${r.sequence}`;
+      if (found.kind === 'recorded') this.settle(p, { kind: p.attempted ? 'committed' : 'recorded', commit: head, path: r.path });
+      else if (found.kind === 'replay') this.settle(p, { kind: 'rejected', code: 'sequence', message: sequenceMessage(hostOf(r), r.sequence, found.last) });
+      else if (sequences.has(key)) this.settle(p, { kind: 'rejected', code: 'sequence', message: `another attestation with sequence ${r.sequence} for ${hostOf(r)} is being recorded` });
+      else {
         sequences.add(key);
         toAdd.push(p);
-        continue;
-      }
-      const recorded = where === 'recorded' || (await isRecorded(port, this.ref, head, p.sub.record.path, p.sub.record.digest));
-      if (recorded) this.settle(p, { kind: p.attempted ? 'committed' : 'recorded', commit: head, path: p.sub.record.path });
-      else {
-        const last = state.hosts[p.sub.record.path.split('/')[1]!]!;
-        this.settle(p, { kind: 'rejected', code: 'sequence', message: `sequence ${p.sub.record.sequence} is not greater than ${last.sequence}, already recorded for this host` });
       }
     }
     if (toAdd.length === 0) return [];
@@ -229,7 +222,7 @@ export class StateWriter {
     const next = nextState(state, toAdd.map((p) => p.sub.record), { branch: target.branch, commit: target.commit }, target.policy, now);
     const status = fleetStatus(next, target.inventory);
     const files = [...batchFiles(toAdd.map((p) => p.sub), next), { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(next, status)) }];
-    const hosts = [...new Set(toAdd.map((p) => p.sub.record.path.split('/')[1]!))];
+    const hosts = [...new Set(toAdd.map((p) => hostOf(p.sub.record)))];
     const headline = toAdd.length === 1 ? `attest: ${hosts[0]} #${toAdd[0]!.sub.record.sequence}` : `attest: ${plural(toAdd.length, 'attestation')} from ${plural(hosts.length, 'host')}`;
     const body = [status.line, '', ...toAdd.map((p) => `${p.sub.record.path} ${p.sub.record.status} ${p.sub.record.appliedCommit.slice(0, 12)}`)].join('\n');
     for (const p of toAdd) p.attempted = true;
@@ -249,7 +242,17 @@ export class StateWriter {
   }
 }
 
-async function isRecorded(port: StateGitHub, ref: RepoRef, head: string, path: string, digest: string): Promise<boolean> {
-  const bytes = await port.readFile(ref, head, path);
-  return bytes !== undefined && digestOf(bytes) === digest;
+/** `recorded`: this very attestation is on the branch; `replay`: the host's sequence is past it; `new`. */
+export type Found = { kind: 'recorded' } | { kind: 'replay'; last: number } | { kind: 'new' };
+
+/**
+ * Where a record stands at `head` of the branch whose fleet.json is `state`. Only an older
+ * sequence costs a read: its file is either this attestation (already recorded) or a replay.
+ */
+async function lookUp(port: () => Promise<StateGitHub>, ref: RepoRef, head: string | undefined, state: FleetState, record: HostRecord): Promise<Found> {
+  const where = standing(state, record);
+  if (where !== 'maybe-recorded') return { kind: where };
+  const bytes = head ? await (await port()).readFile(ref, head, record.path) : undefined;
+  if (bytes !== undefined && digestOf(bytes) === record.digest) return { kind: 'recorded' };
+  return { kind: 'replay', last: state.hosts[hostOf(record)]!.sequence };
 }

@@ -73,12 +73,9 @@ async function githubRepo(opts: AttestOptions, root: string): Promise<{ owner: s
 }
 
 /** Send every waiting attestation of this host, oldest first; an acknowledged one leaves the outbox. */
-async function sendOutbox(outbox: Outbox, opts: AttestOptions, host: string, root: string): Promise<number> {
-  const timeout = Number(opts.submitTimeout);
-  if (!Number.isFinite(timeout) || timeout < 0) throw new DotfleetError('usage', `--submit-timeout must be a number of seconds, got ${opts.submitTimeout}`);
-  const url = intakeUrl({ url: opts.submit!, ...(await githubRepo(opts, root)), host });
+async function sendOutbox(outbox: Outbox, url: string, timeout: number): Promise<number> {
   let code: number = EXIT.ok;
-  for (const file of await outbox.pending(host)) {
+  for (const file of await outbox.pending()) {
     const { payload, signature } = await outbox.read(file);
     const answer = await submitAttestation(url, payload, signature, {
       timeoutMs: timeout * 1000,
@@ -124,6 +121,13 @@ export function attestCommand(program: Command): void {
       }
       const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
       const host = getHost(fleet, opts.host);
+      // Where to send it, checked before anything is signed.
+      let submit: { url: string; timeout: number } | undefined;
+      if (opts.submit) {
+        const timeout = Number(opts.submitTimeout);
+        if (!Number.isFinite(timeout) || timeout < 0) throw new DotfleetError('usage', `--submit-timeout must be a number of seconds, got ${opts.submitTimeout}`);
+        submit = { url: intakeUrl({ url: opts.submit, ...(await githubRepo(opts, root)), host: host.name }), timeout };
+      }
       const rendered = new Renderer().renderHost(fleet, host);
       if (rendered.errors.length > 0) {
         for (const e of rendered.errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
@@ -177,10 +181,10 @@ export function attestCommand(program: Command): void {
         write(`${join(out, name)} (+ .sig): ${predicate.status}, sequence ${sequence}, ${predicate.renderHash}`);
       }
       if (opts.sequence === undefined) await saveSequence(opts.stateDir, host.name, sequence);
-      if (opts.submit) {
-        const outbox = new Outbox(join(opts.stateDir, 'outbox'));
+      if (submit) {
+        const outbox = new Outbox(join(opts.stateDir, 'outbox'), host.name);
         await outbox.put(name, payload, signature);
-        const code = await sendOutbox(outbox, opts, host.name, root);
+        const code = await sendOutbox(outbox, submit.url, submit.timeout);
         if (code !== EXIT.ok) process.exitCode = code;
       }
       if (predicate.status === 'FAILED' && opts.status !== 'FAILED') {

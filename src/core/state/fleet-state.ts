@@ -121,6 +121,16 @@ export function hostRecord(st: Statement, payload: Uint8Array, extra: { render: 
   };
 }
 
+/** The host a record is for (its file lives under `attestations/<host>/`). */
+export function hostOf(record: HostRecord): string {
+  return record.path.split('/')[1]!;
+}
+
+/** The refusal of a sequence that does not increase, with the way out for a host whose state was reset. */
+export function sequenceMessage(host: string, sequence: number, last: number): string {
+  return `sequence ${sequence} is not greater than ${last}, the last recorded for ${host} (a replay? if the host's state dir was reset, attest with --sequence ${last + 1} or more)`;
+}
+
 export interface Submission {
   record: HostRecord;
   payload: Uint8Array;
@@ -136,7 +146,7 @@ export type Standing = 'new' | 'recorded' | 'maybe-recorded';
  * the history (look its path up) or a replay. `new`: its sequence is the host's highest.
  */
 export function standing(state: FleetState, record: HostRecord): Standing {
-  const latest = state.hosts[record.path.split('/')[1]!];
+  const latest = state.hosts[hostOf(record)];
   if (!latest) return 'new';
   if (latest.path === record.path && latest.digest === record.digest) return 'recorded';
   return record.sequence > latest.sequence ? 'new' : 'maybe-recorded';
@@ -149,9 +159,8 @@ export function standing(state: FleetState, record: HostRecord): Standing {
 export function nextState(state: FleetState, added: HostRecord[], target: FleetState['target'], policy: Record<string, string>, now: string): FleetState {
   const hosts = { ...state.hosts };
   for (const r of added) {
-    const host = r.path.split('/')[1]!;
-    const cur = hosts[host];
-    if (!cur || r.sequence > cur.sequence) hosts[host] = r;
+    const cur = hosts[hostOf(r)];
+    if (!cur || r.sequence > cur.sequence) hosts[hostOf(r)] = r;
   }
   return { version: STATE_VERSION, target, policy: { ...policy }, updatedAt: now, hosts };
 }
