@@ -208,6 +208,16 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? undefined };
   }
 
+  async branchHead(ref: RepoRef, branch: string): Promise<string | undefined> {
+    try {
+      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { ...ref, ref: `heads/${branch}` });
+      return data.object.sha as string;
+    } catch (e) {
+      if (status(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
   async readFile(ref: RepoRef, commit: string, path: string): Promise<Uint8Array | undefined> {
     try {
       const res = await this.octokit.request('GET /repos/{owner}/{repo}/contents/{path}', { ...ref, path, ref: commit, mediaType: { format: 'raw' }, request: { parseSuccessResponseBody: false } });

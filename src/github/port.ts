@@ -54,6 +54,12 @@ export interface StateGitHub {
   /** Every file at a commit; throws `UnknownCommitError` when the repository has no such commit. */
   readTree(ref: RepoRef, sha: string): Promise<RepoTree>;
   heads(ref: RepoRef, stateBranch: string): Promise<Heads>;
+  /**
+   * The head of `branch`, or undefined when it does not exist. A REST read: Octokit's throttling
+   * spaces writes and GraphQL calls a second apart, and a read that waits behind that lets any
+   * faster writer move the branch between the read and the commit.
+   */
+  branchHead(ref: RepoRef, branch: string): Promise<string | undefined>;
   /** A file's bytes at a commit, or undefined when it is not there. */
   readFile(ref: RepoRef, commit: string, path: string): Promise<Uint8Array | undefined>;
   /** A branch with one parentless commit holding `files`; 'exists' when someone made it first. */

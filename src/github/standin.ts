@@ -32,6 +32,10 @@ export class GitHubStandIn {
   beforeCommit?: (branch: string) => void;
   /** Answer a createCommitOnBranch with this status instead (once per entry), e.g. 502. */
   readonly commitFailures: number[] = [];
+  /** Make the commit, then answer with this status (once per entry): the answer is lost, the commit is not. */
+  readonly commitLostAnswers: number[] = [];
+  /** Answer every read of a branch head, file or ref with this status while set (the read path is down). */
+  readFailure?: number;
   private counter = 0;
 
   constructor(
@@ -83,6 +87,7 @@ export class GitHubStandIn {
     if (method === 'POST' && path === '/graphql') return this.graphql(body);
     this.requests.push(`${method} ${path}`);
     let m: RegExpExecArray | null;
+    if (this.readFailure && method === 'GET' && (path.startsWith(`${base}/git/ref/`) || path.startsWith(`${base}/contents/`))) return json(this.readFailure, { message: 'Server Error' });
     if (method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
       return json(201, { token: 'standin', expires_at: new Date(Date.now() + 3600e3).toISOString(), permissions: { contents: 'write', issues: 'write' } });
     }
@@ -102,6 +107,10 @@ export class GitHubStandIn {
       const commit = this.commits.get(ref) ?? this.commits.get(this.branches.get(ref) ?? '');
       const bytes = commit?.files.get(file);
       return bytes ? { status: 200, raw: bytes, headers: { 'content-type': 'application/vnd.github.raw' } } : json(404, { message: 'Not Found' });
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/git/ref/heads/(.+)$`).exec(path))) {
+      const head = this.branches.get(m[1]!);
+      return head ? json(200, { ref: `refs/heads/${m[1]}`, object: { type: 'commit', sha: head } }) : json(404, { message: 'Not Found' });
     }
     if (method === 'POST' && path === `${base}/git/trees`) {
       const files = new Map<string, Buffer>((body.tree as { path: string; content: string }[]).map((e) => [e.path, Buffer.from(e.content)]));
@@ -163,6 +172,8 @@ export class GitHubStandIn {
       const oid = this.oid();
       this.commits.set(oid, { parents: [head], files, message: `${input.message.headline}\n\n${input.message.body}` });
       this.branches.set(branch, oid);
+      const lost = this.commitLostAnswers.shift();
+      if (lost) return { status: lost, body: { message: 'Server Error' } };
       return { status: 200, body: { data: { createCommitOnBranch: { commit: { oid } } } } };
     }
     if (q.includes('defaultBranchRef')) {

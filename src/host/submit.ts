@@ -42,8 +42,10 @@ export function githubRepoOf(remote: string): { owner: string; repo: string } | 
 export type Answer = { ok: true; status: number; code: string; commit?: string; path?: string } | { ok: false; status: number; code: string; message: string; final: boolean; retryAfter?: number };
 
 export interface SubmitOptions {
-  /** Give up after this long (default 10 minutes); the attestation stays in the outbox. */
+  /** Give up after this long, a request under way included (default 10 minutes; 0: one try); the attestation stays in the outbox. */
   timeoutMs: number;
+  /** Longest wait for one answer (default 2 minutes; never past `timeoutMs`). */
+  requestTimeoutMs: number;
   /** First backoff (default 1 s), doubled up to `maxBackoffMs` (default 60 s). */
   backoffMs: number;
   maxBackoffMs: number;
@@ -54,24 +56,30 @@ export interface SubmitOptions {
 
 export const DEFAULT_SUBMIT: SubmitOptions = {
   timeoutMs: 10 * 60_000,
+  requestTimeoutMs: 2 * 60_000,
   backoffMs: 1000,
   maxBackoffMs: 60_000,
   fetch: (...a) => fetch(...a),
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
-async function once(url: string, payload: Buffer, signature: string, f: typeof fetch): Promise<Answer> {
+async function once(url: string, payload: Buffer, signature: string, f: typeof fetch, timeoutMs: number): Promise<Answer> {
   let res: Response;
-  try {
-    res = await f(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'dotfleet-cli' }, body: JSON.stringify({ attestation: payload.toString('base64'), signature }) });
-  } catch (e) {
-    return { ok: false, status: 0, code: 'network', message: (e as Error).message, final: false };
-  }
   let body: { code?: string; message?: string; commit?: string; path?: string } = {};
+  // One deadline for the whole exchange: a server that accepts the connection and never
+  // answers (or stops half-way through the body) cannot hold the host past --submit-timeout.
+  const signal = AbortSignal.timeout(Math.max(1, timeoutMs));
   try {
-    body = (await res.json()) as typeof body;
-  } catch {
-    /* a proxy's HTML error page: the status says enough */
+    res = await f(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'dotfleet-cli' }, body: JSON.stringify({ attestation: payload.toString('base64'), signature }), signal });
+    try {
+      body = (await res.json()) as typeof body;
+    } catch (e) {
+      if (signal.aborted) throw e;
+      /* a proxy's HTML error page: the status says enough */
+    }
+  } catch (e) {
+    const message = signal.aborted ? `no answer within ${Math.ceil(timeoutMs / 1000)} s` : (e as Error).message;
+    return { ok: false, status: 0, code: signal.aborted ? 'timeout' : 'network', message, final: false };
   }
   if (res.status === 200 || res.status === 201) return { ok: true, status: res.status, code: body.code ?? 'accepted', commit: body.commit, path: body.path };
   const retryAfter = Number(res.headers.get('retry-after'));
@@ -84,7 +92,7 @@ export async function submitAttestation(url: string, payload: Buffer, signature:
   const o = { ...DEFAULT_SUBMIT, ...options };
   const deadline = Date.now() + o.timeoutMs;
   for (let attempt = 0; ; attempt++) {
-    const a = await once(url, payload, signature, o.fetch);
+    const a = await once(url, payload, signature, o.fetch, o.timeoutMs === 0 ? o.requestTimeoutMs : Math.min(o.requestTimeoutMs, deadline - Date.now()));
     if (a.ok || a.final) return a;
     const wait = a.retryAfter !== undefined ? a.retryAfter * 1000 : Math.min(o.maxBackoffMs, o.backoffMs * 2 ** attempt);
     if (Date.now() + wait > deadline) return a;

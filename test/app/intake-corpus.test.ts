@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
-import { ATTESTATION_NAMESPACE, statement } from '../../src/core/attestation/format.js';
+import { ATTESTATION_NAMESPACE, statement, subjectName } from '../../src/core/attestation/format.js';
 import { armour, dearmour, signMessage } from '../../src/core/ssh/sshsig.js';
 import { addCommit, envelope, intakeFleet, newHostKey, nextSequence, post, predicate, signed, signerLine, standIn, startApp, submit, type RunningApp, type Signed } from '../helpers/intake.js';
 import { newKey, scratchDir, sshKeygen } from '../helpers/ssh.js';
@@ -123,7 +123,20 @@ for (const [signer, host] of [['kestrel', 'tern'], ['tern', 'atlas'], ['atlas', 
 for (const [claimed, path] of [['kestrel', 'tern'], ['tern', 'kestrel'], ['atlas', 'heron'], ['falcon', 'swift'], ['condor', 'puffin']] as const) {
   add(`${claimed}'s attestation sent to the path of ${path}`, 403, 'host-mismatch', sub(path, signed(fleet, claimed)));
 }
-for (const repository of ['git+https://github.com/other/fleet.git', 'git@github.com:evil/Hello-World.git', 'Other-Repo']) {
+for (const repository of [
+  'git+https://github.com/other/fleet.git',
+  'git@github.com:evil/Hello-World.git',
+  'Other-Repo',
+  `git+https://evil.example/${OWNER}/${REPO}`,
+  `git+https://github.com.evil.example/${OWNER}/${REPO}`,
+  REPO,
+  `git+https://github.com/${OWNER}/${REPO}.git`,
+  `git+https://github.com/${OWNER}/${REPO}/`,
+  `git+https://github.com/${OWNER.toLowerCase()}/${REPO.toLowerCase()}`,
+  `git+http://github.com/${OWNER}/${REPO}`,
+  `https://github.com/${OWNER}/${REPO}`,
+  ` git+https://github.com/${OWNER}/${REPO}`,
+]) {
   add(`about another repository (${repository})`, 403, 'wrong-repository', sub('kestrel', signed(fleet, 'kestrel', {}, { repository })));
 }
 
@@ -134,7 +147,7 @@ add('payload: CRLF line endings', 400, 'payload-crlf', sub('kestrel', withPayloa
 add('payload: not UTF-8', 400, 'payload-encoding', sub('kestrel', withPayload('kestrel', Buffer.concat([g.payload, Buffer.from([0xff, 0xfe])]))));
 add('payload: not JSON', 400, 'payload-json', sub('kestrel', withPayload('kestrel', Buffer.from('host=kestrel\n'))));
 const mutate = (f: (st: any) => void) => {
-  const st: any = statement(`git+https://github.com/${OWNER}/${REPO}.git`, predicate(fleet, 'kestrel'));
+  const st: any = statement(subjectName(OWNER, REPO), predicate(fleet, 'kestrel'));
   f(st);
   return withPayload('kestrel', Buffer.from(JSON.stringify(st, null, 2) + '\n'));
 };
@@ -161,11 +174,40 @@ const schemaCases: [string, (st: any) => void][] = [
   ['sequence a string', (st) => (st.predicate.sequence = '7')],
   ['issuedAt without Z', (st) => (st.predicate.issuedAt = st.predicate.issuedAt.replace('Z', '+00:00'))],
   ['issuedAt a number', (st) => (st.predicate.issuedAt = Date.now())],
+  // Shaped like times, but not instants: each must be refused before any time check, whatever key signed it.
+  ['issuedAt with a leap second', (st) => (st.predicate.issuedAt = st.predicate.issuedAt.replace(/T.*/, 'T23:59:60Z'))],
+  ['issuedAt month 13, day 45, 25:61:61', (st) => (st.predicate.issuedAt = '2026-13-45T25:61:61Z')],
+  ['issuedAt all nines', (st) => (st.predicate.issuedAt = '2099-99-99T99:99:99Z')],
+  ['issuedAt 30 February', (st) => (st.predicate.issuedAt = '2026-02-30T10:00:00Z')],
+  ['issuedAt 29 February of a common year', (st) => (st.predicate.issuedAt = '2025-02-29T10:00:00Z')],
+  ['issuedAt 31 April', (st) => (st.predicate.issuedAt = '2026-04-31T10:00:00Z')],
+  ['issuedAt day 00', (st) => (st.predicate.issuedAt = '2026-11-00T10:00:00Z')],
+  ['issuedAt 24:00:00', (st) => (st.predicate.issuedAt = '2026-11-22T24:00:00Z')],
+  ['issuedAt with milliseconds', (st) => (st.predicate.issuedAt = st.predicate.issuedAt.replace('Z', '.123Z'))],
+  ['issuedAt before 1970', (st) => (st.predicate.issuedAt = '1969-12-31T23:59:59Z')],
+  ['issuedAt with a lower-case t and z', (st) => (st.predicate.issuedAt = st.predicate.issuedAt.replace('T', 't').replace('Z', 'z'))],
+  ['issuedAt with a space', (st) => (st.predicate.issuedAt = st.predicate.issuedAt.replace('T', ' '))],
+  ['issuedAt with a five-digit year', (st) => (st.predicate.issuedAt = '+10000-01-01T00:00:00Z')],
   ['an extra predicate field', (st) => (st.predicate.admin = true)],
   ['an extra statement field', (st) => (st.extra = 1)],
   ['no predicate', (st) => delete st.predicate],
 ];
 for (const [name, f] of schemaCases) add(`schema: ${name}`, 422, 'payload-schema', sub('kestrel', mutate(f)));
+// An expired key (valid-before 2020) with an issued-at that is not a real instant: never accepted.
+const mutateWith = (host: string, key: Parameters<typeof withPayload>[2], f: (st: any) => void) => {
+  const st: any = statement(subjectName(OWNER, REPO), predicate(fleet, host));
+  f(st);
+  return withPayload(host, Buffer.from(JSON.stringify(st, null, 2) + '\n'), key);
+};
+for (const at of ['2099-99-99T99:99:99Z', '2019-12-31T23:59:60Z', '2026-13-45T25:61:61Z', '2019-02-29T12:00:00Z', '2019-06-01T12:00:00.5Z']) {
+  add(`an expired key with issuedAt ${at}`, 422, 'payload-schema', sub('atlas', mutateWith('atlas', expired, (st) => (st.predicate.issuedAt = at))));
+}
+add('an expired key with a real issuedAt inside its window, but stale', 409, 'stale', sub('atlas', mutateWith('atlas', expired, (st) => (st.predicate.issuedAt = '2019-06-01T12:00:00Z'))));
+
+// A status its own evidence contradicts (422).
+add('SUCCESS with a failing host test', 422, 'contradiction', sub('kestrel', signed(fleet, 'kestrel', { tests: [{ name: 'T10-git.sh', status: 'fail', durationMs: 3 }] })));
+add('SUCCESS with a tool below its requirement', 422, 'contradiction', sub('kestrel', signed(fleet, 'kestrel', { tools: [{ name: 'git', version: '2.20.1', requirement: '>=2.30', ok: false }] })));
+
 const st = JSON.parse(text);
 add('form: compact JSON', 422, 'payload-form', sub('kestrel', withPayload('kestrel', Buffer.from(JSON.stringify(st) + '\n'))));
 add('form: four-space indent', 422, 'payload-form', sub('kestrel', withPayload('kestrel', Buffer.from(JSON.stringify(st, null, 4) + '\n'))));

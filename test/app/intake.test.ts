@@ -6,7 +6,7 @@ import { parseFleetState } from '../../src/core/state/fleet-state.js';
 import { DASHBOARD_MARKER } from '../../src/core/state/dashboard.js';
 import { ATTESTATION_NAMESPACE } from '../../src/core/attestation/format.js';
 import { sshKeygen } from '../helpers/ssh.js';
-import { addCommit, intakeFleet, newHostKey, signed, signerLine, standIn, startApp, submit, type RunningApp } from '../helpers/intake.js';
+import { addCommit, envelope, intakeFleet, newHostKey, post, signed, signerLine, standIn, startApp, submit, type RunningApp } from '../helpers/intake.js';
 
 const fleet = intakeFleet();
 const COMMIT = 'GRAPHQL createCommitOnBranch';
@@ -153,6 +153,7 @@ describe('attestation intake', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('7');
     expect(res.body.code).toBe('not-recorded');
+    // No request of that batch reached GitHub's commit: saying "nothing" is true here.
     expect(res.body.message).toContain('nothing was recorded');
     expect(gh.branches.get(STATE)).toBe(before);
     expect(gh.filesAt(STATE)).toEqual(filesBefore);
@@ -269,4 +270,135 @@ describe('attestation intake', () => {
     expect(res.status).toBe(201);
     expect(stateOf(gh).target!.commit).toBe(merged);
   });
+
+  it('when the last commit lands but its answer is lost, looks before answering: 201, not "nothing was recorded"', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { maxAttempts: 2 } as never });
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    // Attempt 1 fails before landing, attempt 2 (the last) lands and loses its answer.
+    gh.commitFailures.push(502);
+    gh.commitLostAnswers.push(0, 502);
+    const a = signed(fleet, 'tern');
+    const res = await submit(app, 'tern', a);
+    expect(res.status).toBe(201);
+    expect(res.body.code).toBe('accepted');
+    expect(gh.filesAt(STATE)!.get(res.body.path)!.equals(a.payload)).toBe(true);
+    expect(stateOf(gh).hosts.tern!.path).toBe(res.body.path);
+  });
+
+  it('when it cannot even look, it says the attestation may have been recorded and that sending it again is safe', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { maxAttempts: 1 } as never });
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    gh.commitLostAnswers.push(502);
+    const realHandle = gh.handle.bind(gh);
+    gh.handle = (method, url, body) => {
+      const r = realHandle(method, url, body);
+      // From the lost commit on, reads of the branch fail too.
+      if (r.status === 502) gh.readFailure = 502;
+      return r;
+    };
+    const a = signed(fleet, 'tern');
+    const res = await submit(app, 'tern', a);
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('not-recorded');
+    expect(res.body.message).not.toContain('nothing was recorded');
+    expect(res.body.message).toContain('may have been recorded');
+    // It was: and the resubmission says so.
+    gh.readFailure = undefined;
+    gh.handle = realHandle;
+    const again = await submit(app, 'tern', a);
+    expect(again.status).toBe(200);
+    expect(again.body.code).toBe('already-recorded');
+  });
+
+  it('a recorded attestation sent again after the freshness window is "already-recorded" (200), not "stale"', async () => {
+    standIn(fleet);
+    let now = Date.now();
+    app = await startApp({ clock: () => new Date(now) });
+    const a = signed(fleet, 'kestrel');
+    expect((await submit(app, 'kestrel', a)).status).toBe(201);
+    now += 3 * 3600_000;
+    const again = await submit(app, 'kestrel', a);
+    expect(again.status).toBe(200);
+    expect(again.body.code).toBe('already-recorded');
+    // Another attestation of the same age is still refused as stale.
+    const old = signed(fleet, 'tern', { issuedAt: a.payload.toString().match(/"issuedAt": "([^"]+)"/)![1]! });
+    expect((await submit(app, 'tern', old)).body.code).toBe('stale');
+  });
+
+  it('a recorded attestation whose key was removed since is still "already-recorded", so no outbox sets it aside', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const a = signed(fleet, 'kestrel');
+    expect((await submit(app, 'kestrel', a)).status).toBe(201);
+    // kestrel's key is rotated out on main.
+    const rotated = fleet.allowedSigners.split('\n').filter((l) => !l.startsWith('kestrel ')).join('\n');
+    const merged = addCommit(fleet, gh, { 'fleet/allowed_signers': rotated }, { onMain: true });
+    await app.probot.receive({ id: 'push-rot', name: 'push', payload: { ref: 'refs/heads/main', after: merged, repository: { name: 'Hello-World', owner: { login: 'Codertocat' }, default_branch: 'main' }, installation: { id: 1 } } } as never);
+    const again = await submit(app, 'kestrel', a);
+    expect(again).toMatchObject({ status: 200, body: { code: 'already-recorded' } });
+    // A new attestation with that key is refused.
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).body.code).toBe('unknown-key');
+    gh.branches.set('main', fleet.main);
+  });
+
+  it('a state branch GitHub says exists but that cannot be read is retried a bounded number of times, then 503', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ writer: { maxAttempts: 3 } as never });
+    const realHandle = gh.handle.bind(gh);
+    gh.handle = (method, url, body) => {
+      if (method === 'POST' && url.endsWith('/git/refs')) {
+        gh.requests.push('POST refs (refused)');
+        return { status: 422, body: { message: 'Reference already exists' } };
+      }
+      return realHandle(method, url, body);
+    };
+    const res = await submit(app, 'kestrel', signed(fleet, 'kestrel'));
+    expect(res.status).toBe(503);
+    expect(res.body.message).toContain('nothing was recorded');
+    const tries = gh.requests.filter((r) => r === 'POST refs (refused)').length;
+    expect(tries).toBeGreaterThan(0);
+    expect(tries).toBeLessThanOrEqual(3 * 3);
+  });
+
+  it('answers 415 to a body that is not sent as application/json, before reading it', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const body = envelope(signed(fleet, 'kestrel'));
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'application/jsonx', '']) {
+      const res = await post(app, 'kestrel', body, { headers: { 'content-type': type } });
+      expect([type, res.status, res.body.code]).toEqual([type, 415, 'unsupported-media-type']);
+    }
+    expect((await post(app, 'kestrel', body, { headers: { 'content-type': 'Application/JSON; charset=utf-8' } })).status).toBe(201);
+    expect(gh.unhandled).toEqual([]);
+  });
+});
+
+describe('attestation intake with Octokit throttling on (production settings)', () => {
+  const big = intakeFleet([], { extraHosts: 188 });
+
+  it('records 200 hosts at once while another writer commits every 0.3 s, each batch within 3 tries', async () => {
+    const gh = standIn(big);
+    app = await startApp({ writer: { windowMs: 500, maxAttempts: 8, backoffMs: 100, maxBackoffMs: 400 } as never }, {}, { throttle: true });
+    // The state branch exists already (the other writer keeps it moving).
+    gh.pushCommit(STATE, { 'README.md': 'state\n' }, 'start');
+    let n = 0;
+    const other = setInterval(() => gh.pushCommit(STATE, { [`notes/${n++}`]: 'x' }), 300);
+    try {
+      const answers = await Promise.all(big.hosts.map((h) => submit(app!, h, signed(big, h))));
+      const codes = answers.map((a) => a.status);
+      expect(codes.filter((c) => c === 201)).toHaveLength(200);
+      const writer = app.intake.repository({ owner: 'Codertocat', repo: 'Hello-World' }).writer(await app.intake.repository({ owner: 'Codertocat', repo: 'Hello-World' }).trust());
+      expect(writer.stats.triesPerBatch.length).toBeGreaterThan(0);
+      expect(Math.max(...writer.stats.triesPerBatch)).toBeLessThanOrEqual(3);
+    } finally {
+      clearInterval(other);
+    }
+    expect(n).toBeGreaterThan(0);
+    const state = stateOf(gh);
+    expect(Object.keys(state.hosts)).toHaveLength(200);
+    // Nothing of the other writer was lost.
+    expect(gh.filesAt(STATE)!.has(`notes/${n - 1}`)).toBe(true);
+  }, 60_000);
 });

@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import nock from 'nock';
 import { git, PROJECT_ROOT } from '../helpers/fleet.js';
-import { intakeFleet, standIn, startApp, type RunningApp } from '../helpers/intake.js';
+import { appForFile, intakeFleet } from '../helpers/intake.js';
 import { newKey, scratchDir } from '../helpers/ssh.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
@@ -27,27 +27,16 @@ const outbox = join(state, 'outbox');
 const attest = (url: string, key = kestrel.path, extra: string[] = []) =>
   dotfleet(['attest', '--repo', fleet.repo, '--ref', 'main', '--host', 'kestrel', '--key', key, '--state-dir', state, '--submit', url, '--github-repo', 'Codertocat/Hello-World', ...extra]);
 
-let app: RunningApp;
-let gh: ReturnType<typeof standIn>;
-beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  gh = standIn(fleet);
-  app = await startApp();
-});
-afterAll(async () => {
-  await app.close();
-  nock.cleanAll();
-});
+const running = appForFile(fleet);
 
 describe('dotfleet attest --submit', () => {
   it('sends the attestation, and removes it from the outbox once the app has committed it', async () => {
-    const r = await attest(app.url);
+    const r = await attest(running.app.url);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^kestrel-000001\.json: recorded as attestations\/kestrel\/\S+-000001\.json in [0-9a-f]{12}\n$/);
     expect(readdirSync(outbox)).toEqual([]);
-    const st = JSON.parse(gh.filesAt('dotfleet/state')!.get('fleet.json')!.toString());
+    const st = JSON.parse(running.gh.filesAt('dotfleet/state')!.get('fleet.json')!.toString());
     // The CLI's render hash is the app's own: verified.
     expect(st.hosts.kestrel).toMatchObject({ sequence: 1, render: 'match', appliedCommit: fleet.main });
   });
@@ -58,10 +47,28 @@ describe('dotfleet attest --submit', () => {
     expect(down.stderr).toContain('not acknowledged (HTTP 0 network)');
     expect(down.stderr).toContain(`stays in ${outbox}`);
     expect(readdirSync(outbox).sort()).toEqual(['kestrel-000002.json', 'kestrel-000002.json.sig']);
-    const up = await attest(app.url);
+    const up = await attest(running.app.url);
     expect(up.code).toBe(0);
     expect(up.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0])).toEqual(['kestrel-000002.json', 'kestrel-000003.json']);
     expect(readdirSync(outbox)).toEqual([]);
+  });
+
+  it('gives up on an app that accepts the connection and never answers, within --submit-timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const r = await attest(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, kestrel.path, ['--submit-timeout', '2']);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toContain('not acknowledged (HTTP 0 timeout): no answer within 2 s');
+      expect(readdirSync(outbox).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+      // Sent later, when the app answers.
+      expect((await attest(running.app.url)).code).toBe(0);
+      expect(readdirSync(outbox)).toEqual([]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('refuses a --submit that is not a URL before signing anything', async () => {
@@ -72,10 +79,10 @@ describe('dotfleet attest --submit', () => {
   });
 
   it('sets a refused attestation aside (not lost, not resent) and says why', async () => {
-    const r = await attest(app.url, stranger.path);
+    const r = await attest(running.app.url, stranger.path);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('refused (HTTP 401 unknown-key)');
-    expect(existsSync(join(outbox, 'refused', 'kestrel-000004.json'))).toBe(true);
+    expect(existsSync(join(outbox, 'refused', 'kestrel-000006.json'))).toBe(true);
     expect(readdirSync(outbox)).toEqual(['refused']);
   });
 });
@@ -85,7 +92,7 @@ describe('dotfleet fleet status and dotfleet fleet', () => {
     // A clone that has fetched the state branch the app wrote.
     const work = join(dir, 'state-work');
     mkdirSync(work, { recursive: true });
-    for (const [p, c] of gh.filesAt('dotfleet/state')!) {
+    for (const [p, c] of running.gh.filesAt('dotfleet/state')!) {
       mkdirSync(join(work, p, '..'), { recursive: true });
       writeFileSync(join(work, p), c);
     }
@@ -110,6 +117,13 @@ describe('dotfleet fleet status and dotfleet fleet', () => {
     const verified = await dotfleet(['verify', '--repo', fleet.repo, '--ref', 'dotfleet/state', '--trust-ref', 'main']);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toContain('kestrel');
+
+    // An error printed about the trust file makes the exit code say so, even when the verdicts are good.
+    const trust = join(dir, 'allowed_signers-with-error');
+    writeFileSync(trust, `${fleet.allowedSigners}kestrel namespaces=dotfleet-attestation ${kestrel.publicKey}\n`);
+    const flagged = await dotfleet(['verify', '--repo', fleet.repo, '--ref', 'dotfleet/state', '--allowed-signers', trust]);
+    expect(flagged.stderr).toMatch(/^dotfleet: error: .*allowed_signers-with-error:\d+: /m);
+    expect(flagged.code).toBe(2);
 
     const hosts = await dotfleet(['fleet', '--repo', fleet.repo]);
     expect(hosts.code).toBe(0);

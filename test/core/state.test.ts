@@ -1,7 +1,6 @@
 import { attestationPath, EMPTY_STATE, nextState, parseFleetState, serialiseFleetState, standing, type HostRecord } from '../../src/core/state/fleet-state.js';
 import { fleetStatus, statusTableText } from '../../src/core/state/status.js';
 import { dashboardBody, parseDuration, quietHosts } from '../../src/core/state/dashboard.js';
-import { subjectNames } from '../../src/app/intake/service.js';
 
 const T = 'a'.repeat(40);
 const rec = (host: string, sequence: number, over: Partial<HostRecord> = {}): HostRecord => ({
@@ -79,9 +78,52 @@ describe('the state branch model', () => {
     expect(() => parseDuration('soon')).toThrow(/not a duration/);
   });
 
-  it('matches an attestation subject to the repository however the host cloned it', () => {
-    const ref = { owner: 'Codertocat', repo: 'Hello-World' };
-    for (const s of ['git+https://github.com/Codertocat/Hello-World.git', 'git+https://github.com/codertocat/hello-world', 'git@github.com:Codertocat/Hello-World.git', 'Hello-World']) expect(subjectNames(s, ref)).toBe(true);
-    for (const s of ['git+https://github.com/evil/Hello-World.git', 'git+https://github.com/Codertocat/Other.git', 'Other']) expect(subjectNames(s, ref)).toBe(false);
+  it('names at most ten drifted hosts in the status line and counts the rest', () => {
+    const hosts = Array.from({ length: 14 }, (_, i) => `h${i}`);
+    const state = nextState(EMPTY_STATE, hosts.map((h) => rec(h, 1, { drift: ['missing .zshrc'] })), { branch: 'main', commit: T }, {}, '2026-11-22T10:00:06.000Z');
+    expect(fleetStatus(state, hosts).line).toBe('FLEET STATUS: 0/14 aligned; drift on h0, h1, h2, h3, h4, h5, h6, h7, h8, h9 and 4 more');
+  });
+
+  it('does not call a host aligned whose SUCCESS comes with a failing host test', () => {
+    const policy = { a: 'sha256:' + '2'.repeat(64) };
+    const state = nextState(EMPTY_STATE, [rec('a', 1, { testsFailed: 2 })], { branch: 'main', commit: T }, policy, '2026-11-22T10:00:06.000Z');
+    const st = fleetStatus(state, ['a']);
+    expect(st.aligned).toBe(0);
+    expect(st.rows[0]!.reasons).toEqual(['2 tests failing']);
+  });
+
+  describe('the dashboard issue body fits GitHub (65,536 characters) for any fleet', () => {
+    const policy = (hosts: string[]) => Object.fromEntries(hosts.map((h) => [h, 'sha256:' + '2'.repeat(64)]));
+    const input = (hosts: string[], records: HostRecord[]) => {
+      const state = nextState(EMPTY_STATE, records, { branch: 'main', commit: T }, policy(hosts), '2026-11-22T10:00:06.000Z');
+      return { state, status: fleetStatus(state, hosts), inventory: hosts, now: new Date('2026-11-25T00:00:00Z'), quietAfterSeconds: 86400, repoUrl: 'https://github.com/robin/fleet', stateBranch: 'dotfleet/state' };
+    };
+    for (const [n, nameLength, share] of [
+      [12, 8, 0.5],
+      [812, 10, 0.5],
+      [812, 63, 1],
+      [5000, 63, 0.1],
+      [5000, 63, 0],
+      [5000, 63, 1],
+    ] as const) {
+      it(`${n} hosts, names of ${nameLength} characters, ${share * 100}% attested`, () => {
+        const hosts = Array.from({ length: n }, (_, i) => `h${String(i).padStart(nameLength - 1, '0')}`);
+        const records = hosts.filter((_, i) => i < n * share).map((h, i) => rec(h, 1, i % 3 === 0 ? { drift: ['modified .zshrc'], toolsOk: false, toolsFailing: ['git 2.20.1 (needs >=2.30)'] } : {}));
+        const body = dashboardBody(input(hosts, records));
+        expect(body.length).toBeLessThanOrEqual(65_536);
+        expect(body).toContain('FLEET STATUS: ');
+        // Balanced: no table cut in the middle of a row.
+        for (const line of body.split('\n').filter((l) => l.startsWith('|'))) expect(line.endsWith('|')).toBe(true);
+        if (n === 12) expect(body).not.toContain('too many for one issue');
+        else {
+          expect(body).toContain(`The fleet has ${n} hosts, too many for one issue: the full table is in [\`FLEET.md\`]`);
+          // What is left out is counted, and the counts add up.
+          const rows = body.split('\n').filter((l) => l.startsWith('| ⚠️')).length;
+          const more = Number(/…and (\d+) more hosts that are not aligned/.exec(body)?.[1] ?? 0);
+          expect(rows + more).toBe(fleetStatus(input(hosts, records).state, hosts).rows.filter((r) => !r.aligned).length);
+        }
+      });
+    }
   });
 });
+

@@ -10,7 +10,7 @@ import nock from 'nock';
 import { createNodeMiddleware, Probot, ProbotOctokit } from 'probot';
 import { dotfleetApp } from '../../src/app/index.js';
 import type { Intake, IntakeOptions } from '../../src/app/intake/service.js';
-import { serialise, statement, ATTESTATION_NAMESPACE, type Predicate } from '../../src/core/attestation/format.js';
+import { serialise, statement, subjectName, ATTESTATION_NAMESPACE, type Predicate } from '../../src/core/attestation/format.js';
 import { policyHash } from '../../src/core/attestation/policy.js';
 import { loadFleet } from '../../src/core/fleet.js';
 import { Renderer } from '../../src/core/render.js';
@@ -45,8 +45,12 @@ export interface IntakeFleet {
 }
 
 /** The example fleet with a fresh key per host in allowed_signers, committed on main. */
-export function intakeFleet(extraSigners: string[] = []): IntakeFleet {
+export function intakeFleet(extraSigners: string[] = [], opts: { extraHosts?: number } = {}): IntakeFleet {
   const tree = exampleTree();
+  if (opts.extraHosts) {
+    const more = Array.from({ length: opts.extraHosts }, (_, i) => `\n[hosts.node-${String(i + 1).padStart(3, '0')}]\nmachine = "thinkpad-x1"\nplatform = "linux"\nwave = 3\n`);
+    tree.set('fleet/hosts.toml', Buffer.concat([Buffer.from(tree.get('fleet/hosts.toml')!), Buffer.from(more.join(''))]));
+  }
   const fleet = loadFleet(tree);
   const hosts = [...fleet.hosts.keys()];
   const keys = new Map(hosts.map((h) => [h, newHostKey()]));
@@ -89,7 +93,7 @@ export interface Signed {
 }
 
 export function signed(f: IntakeFleet, host: string, over: Partial<Predicate> = {}, opts: { key?: HostKey; repository?: string; namespace?: string } = {}): Signed {
-  const payload = serialise(statement(opts.repository ?? `git+https://github.com/${OWNER}/${REPO}.git`, predicate(f, host, over)));
+  const payload = serialise(statement(opts.repository ?? subjectName(OWNER, REPO), predicate(f, host, over)));
   return { payload, signature: signMessage(payload, opts.key ?? f.keys.get(host)!, opts.namespace ?? ATTESTATION_NAMESPACE) };
 }
 
@@ -129,16 +133,17 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-export async function startApp(options: Partial<IntakeOptions> = {}, http: { trustProxy?: boolean } = {}): Promise<RunningApp> {
+export async function startApp(options: Partial<IntakeOptions> = {}, http: { trustProxy?: boolean } = {}, opts: { throttle?: boolean } = {}): Promise<RunningApp> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   // Probot merges its own throttle options into every installation client: force them off here,
-  // or each write waits a second (as it should against GitHub, not against the stand-in).
-  const Octokit = ProbotOctokit.defaults((o: any) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } }));
+  // or each write waits a second (as it should against GitHub, not against the stand-in), unless
+  // the test is about the throttle (`throttle: true`, Probot's production settings).
+  const Octokit = opts.throttle ? ProbotOctokit.defaults((o: any) => ({ ...o, retry: { enabled: false } })) : ProbotOctokit.defaults((o: any) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } }));
   const probot = new Probot({ appId: 123, privateKey, Octokit, logLevel: 'fatal' });
   let intake!: Intake;
   const middleware = await createNodeMiddleware(
     dotfleetApp({
-      intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, dashboardIntervalMs: 0, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, ...options.writer } },
+      intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, dashboardIntervalMs: 0, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, writeSpacingMs: opts.throttle ? 1000 : 0, ...options.writer } },
       onIntake: (i) => (intake = i),
       http,
     }),
@@ -155,6 +160,7 @@ export async function startApp(options: Partial<IntakeOptions> = {}, http: { tru
     intake,
     close: async () => {
       await intake.settle();
+      await intake.close();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
@@ -183,3 +189,24 @@ export async function post(app: RunningApp, host: string, body: string | Buffer,
 }
 
 export const submit = (app: RunningApp, host: string, s: Signed) => post(app, host, envelope(s));
+
+/**
+ * The app on a stand-in of `f` for a whole test file: started before its tests (after `setup`
+ * has shaped the stand-in), stopped after. The fields are set once the tests run.
+ */
+export function appForFile(f: IntakeFleet, options: Partial<IntakeOptions> = {}, setup?: (gh: GitHubStandIn) => void): { app: RunningApp; gh: GitHubStandIn } {
+  const holder = {} as { app: RunningApp; gh: GitHubStandIn };
+  beforeAll(async () => {
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+    holder.gh = standIn(f);
+    setup?.(holder.gh);
+    holder.app = await startApp(options);
+  });
+  afterAll(async () => {
+    await holder.app.close();
+    nock.cleanAll();
+  });
+  return holder;
+}
+

@@ -84,6 +84,12 @@ export function intakeHandler(intake: Intake, log: WriterLog, options: Partial<H
         req.resume();
         return true;
       }
+      const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') {
+        send(res, error(415, 'unsupported-media-type', `the body must be sent as Content-Type: application/json${type ? `, not ${type}` : ''}`, { accept: 'application/json' }));
+        req.resume();
+        return true;
+      }
       const body = await readBody(req, res, intake.options.maxBytes);
       if (!body) return true;
       const envelope = parseEnvelope(body);
@@ -101,7 +107,7 @@ export function intakeHandler(intake: Intake, log: WriterLog, options: Partial<H
       send(res, await intake.submit({ owner, repo, host, ...envelope }));
     } catch (e) {
       log.warn(`intake: ${(e as Error).stack ?? e}`);
-      if (!res.headersSent) send(res, error(503, 'unavailable', 'the app could not process the attestation now; nothing was recorded, send it again later', { 'retry-after': '30' }));
+      if (!res.headersSent) send(res, error(503, 'unavailable', 'the app could not process the attestation now; send the same attestation again later (if it was recorded meanwhile, the answer is "already-recorded")', { 'retry-after': '30' }));
     }
     return true;
   };

@@ -2,22 +2,25 @@
  * Attestation intake: from a host's signed bytes to a commit on the state branch.
  *
  * Order of checks (cheap and unauthenticated first): the host name, the repository, the trust at
- * the default branch, the signature and signer, freshness, the host's own rate, replay against
- * the state branch, the render check, then the writer. Every refusal is an `IntakeReply` with its
+ * the default branch, the signature, payload and signer (issued-at must be a real instant), the
+ * subject, a status its evidence contradicts, the host's own rate, then a look-up on the state
+ * branch (an attestation already recorded is answered 200 whatever its age), freshness, replay,
+ * the render check, and the writer. Every refusal is an `IntakeReply` with its
  * HTTP status and a stable `code`, and none of them reaches the writer.
  */
-import type { Statement } from '../../core/attestation/format.js';
-import { verifyAttestation, type Verdict, type VerdictCode } from '../../core/attestation/verify.js';
+import { statusContradiction, subjectName, type Statement } from '../../core/attestation/format.js';
+import { freshness, type VerdictCode } from '../../core/attestation/verify.js';
 import { policyHash } from '../../core/attestation/policy.js';
 import { isDotfleetError } from '../../core/errors.js';
 import { loadFleet, type Fleet } from '../../core/fleet.js';
 import { HOST_NAME } from '../../core/inventory.js';
-import { parseAllowedSigners, type AllowedSigners } from '../../core/ssh/allowed-signers.js';
+import { parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
+import { defaultPoolSize, VerifyPool, type TrustSet } from './verify-pool.js';
 import { hostRecord, sequenceMessage, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
 import { parseDuration } from '../../core/state/dashboard.js';
 import { fleetStatus } from '../../core/state/status.js';
 import type { HostHash } from '../../core/state/render-check.js';
-import { UnknownCommitError, type Heads, type RepoRef, type StateGitHub } from '../../github/port.js';
+import { UnknownCommitError, type RepoRef, type StateGitHub } from '../../github/port.js';
 import type { ComputeRenderHashes } from '../compute.js';
 import { DashboardIssue } from './dashboard.js';
 import { RateLimiter, type RateLimit } from './rate-limit.js';
@@ -44,6 +47,8 @@ export interface IntakeOptions {
   dashboardIntervalMs: number;
   renderHashes: ComputeRenderHashes;
   clock: () => Date;
+  /** Verification workers (default: the machine's cores less one, 1 to 4; 0 verifies in-process). */
+  verifyWorkers?: number;
 }
 
 export const DEFAULT_INTAKE: Omit<IntakeOptions, 'renderHashes'> = {
@@ -70,7 +75,7 @@ export interface Submitted {
 interface Trust {
   loadedAt: number;
   fleet: Fleet;
-  signers: AllowedSigners;
+  signers: TrustSet;
   target: Target;
 }
 
@@ -120,14 +125,8 @@ export function statusForVerdict(code: VerdictCode): number {
   }
 }
 
-/** Does the statement's subject name this repository? ("git+https://github.com/o/r.git", "git@github.com:o/r", "r") */
-export function subjectNames(subject: string, ref: RepoRef): boolean {
-  const name = subject.replace(/\.git$/, '').replace(/\/+$/, '');
-  const want = `${ref.owner}/${ref.repo}`.toLowerCase();
-  if (!/[/:]/.test(name)) return name.toLowerCase() === ref.repo.toLowerCase();
-  const tail = name.split(/[/:]/).slice(-2).join('/').toLowerCase();
-  return tail === want;
-}
+/** Refusals about the signer's trust now, not about the bytes: a recorded attestation can meet them later. */
+const TRUST_REFUSALS = new Set<VerdictCode>(['unknown-key', 'principal', 'expired', 'not-yet-valid', 'namespace-not-allowed', 'cert-authority']);
 
 class RepoIntake {
   private trustNow: Trust | undefined;
@@ -167,9 +166,9 @@ class RepoIntake {
     await this.dashboard.settle();
   }
 
-  private async loadTrust(heads?: Heads): Promise<Trust> {
+  private async loadTrust(): Promise<Trust> {
     const port = await this.port();
-    const h = heads ?? (await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state'));
+    const h = (await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state'));
     const cur = this.trustNow;
     if (cur && cur.target.commit === h.defaultHead) {
       cur.loadedAt = Date.now();
@@ -179,13 +178,16 @@ class RepoIntake {
     const fleet = loadFleet(tree);
     const file = fleet.settings.allowed_signers;
     const text = tree.get(file);
-    const signers = parseAllowedSigners(text ? Buffer.from(text).toString('utf8') : '');
+    const signersText = text ? Buffer.from(text).toString('utf8') : '';
+    const signers: TrustSet = { key: `${this.ref.owner}/${this.ref.repo}@${h.defaultHead}:${file}`, text: signersText, signers: parseAllowedSigners(signersText) };
     const inventory = [...fleet.hosts.keys()];
     const policy: Record<string, string> = {};
     for (const host of inventory) policy[host] = policyHash(tree, host);
     const trust: Trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
-    this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.entries.length} allowed signers)`);
+    // Hosts attest the default branch's head after a merge: have its render hashes ready.
+    this.renderAt(h.defaultHead).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${(e as Error).message}`));
+    this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.signers.entries.length} allowed signers)`);
     return trust;
   }
 
@@ -193,18 +195,11 @@ class RepoIntake {
   writer(trust: Trust): StateWriter {
     const branch = trust.fleet.settings.state_branch;
     if (this.writerFor?.branch !== branch) {
-      const writer = new StateWriter(this.port, this.ref, { ...this.options.writer, branch }, (heads) => this.targetFor(heads), this.log, this.options.clock);
+      const writer = new StateWriter(this.port, this.ref, { ...this.options.writer, branch }, async () => (await this.trust()).target, this.log, this.options.clock);
       writer.onCommit = (state) => void this.showDashboard(state);
       this.writerFor = { branch, writer };
     }
     return this.writerFor.writer;
-  }
-
-  /** The target for a commit about to be made: the default branch's head as the writer just read it. */
-  private async targetFor(heads: Heads): Promise<Target> {
-    const t = this.trustNow;
-    if (t && t.target.commit === heads.defaultHead) return t.target;
-    return (await this.loadTrust(heads)).target;
   }
 
   private readonly background = new Set<Promise<void>>();
@@ -238,6 +233,15 @@ class RepoIntake {
 
   /** How the app's own render of `host` at `commit` compares with `claimed`. */
   async renderCheck(commit: string, host: string, claimed: string): Promise<RenderCheck> {
+    const result = await this.renderAt(commit);
+    if (result.kind !== 'hashes') return result.kind;
+    const mine = result.hashes[host];
+    if (!mine || 'error' in mine) return 'render-error';
+    return mine.hash === claimed ? 'match' : 'mismatch';
+  }
+
+  /** Every host's render hash at `commit`, computed once per commit (in the report worker). */
+  private renderAt(commit: string) {
     let job = this.renders.get(commit);
     if (!job) {
       job = (async () => {
@@ -256,11 +260,7 @@ class RepoIntake {
       job.catch(() => this.renders.delete(commit));
       while (this.renders.size > 32) this.renders.delete(this.renders.keys().next().value!);
     }
-    const result = await job;
-    if (result.kind !== 'hashes') return result.kind;
-    const mine = result.hashes[host];
-    if (!mine || 'error' in mine) return 'render-error';
-    return mine.hash === claimed ? 'match' : 'mismatch';
+    return job;
   }
 }
 
@@ -270,6 +270,8 @@ export class Intake {
   readonly addressLimiter: RateLimiter;
   readonly options: IntakeOptions;
   readonly stats: IntakeStats = { verified: 0, verifyNs: 0n, rejected: {} };
+  /** Signature checks off the event loop. */
+  readonly pool: VerifyPool;
 
   constructor(
     /** The GitHub port for a repository the app is installed on, or undefined when it is not. */
@@ -279,6 +281,7 @@ export class Intake {
   ) {
     this.options = { ...DEFAULT_INTAKE, ...options, writer: { ...DEFAULT_WRITER, ...options.writer } };
     this.hostLimiter = new RateLimiter(this.options.perHost);
+    this.pool = new VerifyPool(this.options.verifyWorkers ?? defaultPoolSize(), log);
     this.addressLimiter = new RateLimiter(this.options.perAddress);
   }
 
@@ -307,6 +310,11 @@ export class Intake {
   /** Wait for background work (dashboard edits) to finish. */
   async settle(): Promise<void> {
     await Promise.all([...this.repos.values()].map((r) => r.settle()));
+  }
+
+  /** Stop the verification workers (after settle, when the server stops). */
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 
   /** A push: refresh the trust when it went to the default branch, and the dashboard. */
@@ -342,23 +350,29 @@ export class Intake {
     const host = trust.fleet.hosts.get(s.host);
     if (!host) return reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.target.branch}`);
 
-    const started = process.hrtime.bigint();
+    // Who signed, and whether they may: no freshness yet, so that a recorded attestation sent
+    // again later is answered "already recorded", not "stale".
     const now = this.options.clock();
-    const verdict: Verdict = verifyAttestation(s.payload, s.signature, {
-      signers: trust.signers,
-      expectHost: s.host,
-      principal: host.principal,
-      now,
-      maxAgeSeconds: this.options.maxAgeSeconds,
-      maxSkewSeconds: this.options.maxSkewSeconds,
-    });
-    this.stats.verifyNs += process.hrtime.bigint() - started;
-    if (!verdict.ok) return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.target.branch})` : ''}`);
+    const { verdict, ns } = await this.pool.verify(trust.signers, s.payload, s.signature, s.host, host.principal);
+    this.stats.verifyNs += BigInt(ns);
+    if (!verdict.ok) {
+      // A good signature over a well-formed attestation whose key is no longer trusted (rotated,
+      // expired since): if these very bytes are on the branch, they were verified when recorded.
+      if (verdict.statement && TRUST_REFUSALS.has(verdict.code) && verdict.key) {
+        const record = hostRecord(verdict.statement, s.payload, { render: 'unknown-commit', key: verdict.key, receivedAt: now.toISOString() });
+        const { head, found } = await repo.writer(trust).lookUp(record);
+        if (found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: head, path: record.path });
+      }
+      return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.target.branch})` : ''}`);
+    }
     this.stats.verified++;
     const st = verdict.statement as Statement;
-    if (!subjectNames(st.subject[0]!.name, ref)) {
-      return reply(403, 'wrong-repository', `the attestation is about "${st.subject[0]!.name}", not ${s.owner}/${s.repo}`);
+    const subject = subjectName(s.owner, s.repo);
+    if (st.subject[0]!.name !== subject) {
+      return reply(403, 'wrong-repository', `the attestation's subject is ${JSON.stringify(st.subject[0]!.name)}; for this repository it must be exactly "${subject}"`);
     }
+    const contradiction = statusContradiction(st.predicate);
+    if (contradiction) return reply(422, 'contradiction', contradiction);
     const limited = this.hostLimiter.take(`${ref.owner}/${ref.repo}/${s.host}`.toLowerCase());
     if (!limited.ok) return reply(429, 'rate-limited', `too many submissions from ${s.host}`, {}, { 'retry-after': String(limited.retryAfter) });
 
@@ -366,6 +380,8 @@ export class Intake {
     const record = hostRecord(st, s.payload, { render: 'unknown-commit', key: verdict.key!, receivedAt: now.toISOString() });
     const { head, found } = await writer.lookUp(record);
     if (found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: head, path: record.path });
+    const late = freshness(st.predicate.issuedAt, now, this.options);
+    if (late) return reply(409, late.code, late.message);
     if (found.kind === 'replay') return reply(409, 'sequence', sequenceMessage(s.host, record.sequence, found.last));
 
     record.render = await repo.renderCheck(record.appliedCommit, s.host, record.renderHash);

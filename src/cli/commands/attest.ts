@@ -6,7 +6,7 @@ import { DotfleetError } from '../../core/errors.js';
 import { getHost } from '../../core/fleet.js';
 import { Renderer } from '../../core/render.js';
 import { renderHash } from '../../core/render-hash.js';
-import { ATTESTATION_NAMESPACE, serialise, statement, STATUSES, type Predicate } from '../../core/attestation/format.js';
+import { ATTESTATION_NAMESPACE, serialise, statement, STATUSES, subjectName, type Predicate } from '../../core/attestation/format.js';
 import { meets, policyHash, toolRequirements } from '../../core/attestation/policy.js';
 import { EncryptedKeyError, parseOpenSshPrivateKey } from '../../core/ssh/keys.js';
 import { signMessage } from '../../core/ssh/sshsig.js';
@@ -58,9 +58,12 @@ async function signAttestation(keyFile: string, payload: Buffer): Promise<string
   }
 }
 
-async function repositoryName(root: string): Promise<string> {
+/** The subject: the app's one form for a GitHub repository, else the remote's URL (or the directory's name). */
+async function repositoryName(opts: AttestOptions, root: string): Promise<string> {
   const r = await runGit(root, ['config', '--get', 'remote.origin.url']);
   const url = r.code === 0 ? r.stdout.toString('utf8').trim() : '';
+  const gh = opts.githubRepo !== undefined || githubRepoOf(url) ? await githubRepo(opts, root) : undefined;
+  if (gh) return subjectName(gh.owner, gh.repo);
   return url ? `git+${url.replace(/^git@([^:]+):/, 'https://$1/')}` : basename(root);
 }
 
@@ -159,7 +162,7 @@ export function attestCommand(program: Command): void {
         sequence,
         issuedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       };
-      const subject = opts.githubRepo ? `git+https://github.com/${opts.githubRepo}.git` : await repositoryName(root);
+      const subject = await repositoryName(opts, root);
       const payload = serialise(statement(subject, predicate));
       const signature = await signAttestation(opts.key, payload);
 

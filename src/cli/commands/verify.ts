@@ -16,9 +16,14 @@ export function parseTime(text: string): Date {
   return new Date(ms);
 }
 
-function reportProblems(signers: AllowedSigners, file: string): void {
+/** Print the trust file's problems; true when any is an error (the command then exits 2, verdicts printed all the same). */
+function reportProblems(signers: AllowedSigners, file: string): boolean {
   for (const p of signers.problems) process.stderr.write(`dotfleet: ${p.severity}: ${file}:${p.line}: ${p.message}\n`);
+  return signers.problems.some((p) => p.severity === 'error');
 }
+
+/** The exit code: an error printed about the trust file outranks the verdicts. */
+const exitFor = (allVerified: boolean, trustErrors: boolean) => (trustErrors ? EXIT.usage : allVerified ? EXIT.ok : EXIT.differences);
 
 function verdictLine(name: string, v: Verdict): string {
   return v.ok ? `${name}: verified: ${v.message}` : `${name}: REJECTED [${v.code}]: ${v.message}`;
@@ -51,7 +56,7 @@ async function verifyBranch(opts: VerifyOpts): Promise<number> {
     signers = parseAllowedSigners(Buffer.from(body).toString('utf8'));
     trustFrom = `${opts.trustRef}:${path}`;
   }
-  reportProblems(signers, trustFrom);
+  const trustErrors = reportProblems(signers, trustFrom);
   const files = [...tree.keys()].filter((p) => /^attestations\/[^/]+\/[^/]+\.json$/.test(p)).sort(compareStrings);
   const rows: { file: string; verdict: Verdict }[] = [];
   const lastSeq = new Map<string, { sequence: number; file: string }>();
@@ -82,7 +87,7 @@ async function verifyBranch(opts: VerifyOpts): Promise<number> {
     write(table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n'));
     write(`${rows.filter((r) => r.verdict.ok).length} of ${rows.length} attestations verified against ${trustFrom}`);
   }
-  return rows.every((r) => r.verdict.ok) ? EXIT.ok : EXIT.differences;
+  return exitFor(rows.every((r) => r.verdict.ok), trustErrors);
 }
 
 export function verifyCommand(program: Command): void {
@@ -109,10 +114,10 @@ export function verifyCommand(program: Command): void {
       const payload = await read(file);
       const sig = (await read(opts.sig ?? `${file}.sig`)).toString('utf8');
       const signers = parseAllowedSigners((await read(opts.allowedSigners)).toString('utf8'));
-      reportProblems(signers, opts.allowedSigners);
+      const trustErrors = reportProblems(signers, opts.allowedSigners);
       const verdict = verifyAttestation(payload, sig, { signers, at: opts.at ? parseTime(opts.at) : undefined });
       if (opts.json) write(JSON.stringify({ file, ...verdict, statement: undefined }, null, 2));
       else write(verdictLine(file, verdict));
-      process.exitCode = verdict.ok ? EXIT.ok : EXIT.differences;
+      process.exitCode = exitFor(verdict.ok, trustErrors);
     });
 }

@@ -12,7 +12,27 @@ export const STATUSES = ['SUCCESS', 'PARTIAL', 'FAILED'] as const;
 
 const sha1Hex = z.string().regex(/^[0-9a-f]{40}$/, 'must be a 40-character lowercase hex commit id');
 const hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 lowercase hex digits');
-const isoUtc = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/, 'must be an ISO-8601 UTC time ending in Z');
+const ISSUED_AT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
+
+/**
+ * Seconds since the epoch of an issued-at, or undefined when it is not one real instant written
+ * as RFC 3339 in UTC with whole seconds (`2026-11-22T02:52:21Z`): a calendar date that exists,
+ * hours 00–23, minutes and seconds 00–59 (no leap second: ssh-keygen's verify-time refuses 60),
+ * a year from 1970 to 9999. Fractions of a second are refused, so the documented
+ * `ssh-keygen -O verify-time=` recipe works for every accepted value.
+ */
+export function issuedAtSeconds(text: string): number | undefined {
+  const m = ISSUED_AT.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+  // Date.UTC rolls 31 February over into March: a real date reads back the same day.
+  if (new Date(ms).getUTCDate() !== d) return undefined;
+  return ms / 1000;
+}
+
+const isoUtc = z.string().refine((t) => issuedAtSeconds(t) !== undefined, 'must be a real UTC time as YYYY-MM-DDTHH:MM:SSZ (RFC 3339, whole seconds, ending in Z)');
 
 export const ToolSchema = z.strictObject({
   name: z.string().min(1),
@@ -60,6 +80,15 @@ export const StatementSchema = z.strictObject({
 export type Predicate = z.infer<typeof PredicateSchema>;
 export type Statement = z.infer<typeof StatementSchema>;
 
+/**
+ * The subject name of an attestation about the GitHub repository OWNER/REPO, the one form the
+ * app accepts, byte for byte: `git+https://github.com/OWNER/REPO` (no `.git`, no trailing slash),
+ * with OWNER and REPO exactly as in the submission path.
+ */
+export function subjectName(owner: string, repo: string): string {
+  return `git+https://github.com/${owner}/${repo}`;
+}
+
 /** Build a statement with its keys in the documented order. */
 export function statement(repository: string, p: Predicate): Statement {
   return {
@@ -81,6 +110,20 @@ export function statement(repository: string, p: Predicate): Statement {
       issuedAt: p.issuedAt,
     },
   };
+}
+
+/**
+ * A status its own evidence contradicts: SUCCESS with a failing host test or a tool below its
+ * requirement. The intake refuses it (422 `contradiction`), so "SUCCESS" on the state branch
+ * always means the host's checks passed.
+ */
+export function statusContradiction(p: Predicate): string | undefined {
+  if (p.status !== 'SUCCESS') return undefined;
+  const failing = p.tests.filter((t) => t.status === 'fail').map((t) => t.name);
+  if (failing.length > 0) return `status SUCCESS with a failing host test (${failing.join(', ')}): report PARTIAL or FAILED`;
+  const tools = p.tools.filter((t) => !t.ok).map((t) => t.name);
+  if (tools.length > 0) return `status SUCCESS with a tool below its requirement (${tools.join(', ')}): report FAILED`;
+  return undefined;
 }
 
 /** The one serialisation: these bytes are signed and stored. */

@@ -7,7 +7,7 @@
 import { fingerprint } from '../ssh/keys.js';
 import { knownKey, lookupSigner, type AllowedSigners, type LookupFault } from '../ssh/allowed-signers.js';
 import { SignatureError, verifyMessage, type SignatureFault } from '../ssh/sshsig.js';
-import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, type PayloadFault, type Statement } from './format.js';
+import { ATTESTATION_NAMESPACE, issuedAtSeconds, parseStatement, PayloadError, type PayloadFault, type Statement } from './format.js';
 
 export type VerdictCode = 'verified' | SignatureFault | PayloadFault | LookupFault | 'host-mismatch' | 'stale' | 'future' | 'sequence';
 
@@ -67,17 +67,27 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
   if (options.expectHost !== undefined && options.expectHost !== p.host) {
     return fail('host-mismatch', `the attestation is for "${p.host}", submitted as "${options.expectHost}"`, base);
   }
-  const issued = Math.floor(Date.parse(p.issuedAt) / 1000);
+  // The schema admits only real instants, so this is a number.
+  const issued = issuedAtSeconds(p.issuedAt)!;
   const at = options.at ? Math.floor(options.at.getTime() / 1000) : issued;
   const signer = lookupSigner(options.signers, signed.publicKey, options.principal ?? p.host, ATTESTATION_NAMESPACE, at);
   if (!signer.ok) return fail(signer.code, signer.message, { ...base, line: signer.line });
   if (options.now) {
-    const now = Math.floor(options.now.getTime() / 1000);
-    if (issued > now + (options.maxSkewSeconds ?? 300)) return fail('future', `issued at ${p.issuedAt}, which is in the future`, base);
-    if (now - issued > (options.maxAgeSeconds ?? 3600)) return fail('stale', `issued at ${p.issuedAt}, older than the freshness window`, base);
+    const late = freshness(p.issuedAt, options.now, options);
+    if (late) return fail(late.code, late.message, base);
   }
   if (options.lastSequence !== undefined && p.sequence <= options.lastSequence) {
     return fail('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`, base);
   }
   return { ok: true, code: 'verified', message: `good signature by ${p.host} (${key})`, ...base, line: signer.entry.line };
+}
+
+/** `stale` or `future` when issued-at is outside the freshness window around `now`; undefined when inside. */
+export function freshness(issuedAt: string, now: Date, options: { maxAgeSeconds?: number; maxSkewSeconds?: number } = {}): { code: 'stale' | 'future'; message: string } | undefined {
+  const issued = issuedAtSeconds(issuedAt);
+  const t = Math.floor(now.getTime() / 1000);
+  if (issued === undefined) return { code: 'stale', message: `issued-at "${issuedAt}" is not a time` };
+  if (issued > t + (options.maxSkewSeconds ?? 300)) return { code: 'future', message: `issued at ${issuedAt}, which is in the future` };
+  if (t - issued > (options.maxAgeSeconds ?? 3600)) return { code: 'stale', message: `issued at ${issuedAt}, older than the freshness window` };
+  return undefined;
 }

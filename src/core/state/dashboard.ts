@@ -44,25 +44,58 @@ export function quietHosts(state: FleetState, inventory: string[], now: Date, qu
     .map((h) => ({ host: h, lastSeen: state.hosts[h]?.receivedAt }));
 }
 
-export function dashboardBody(input: DashboardInput): string {
+/** GitHub's limit on an issue body, in characters. */
+export const ISSUE_BODY_LIMIT = 65_536;
+
+/**
+ * The issue body: the whole table when it fits in GitHub's issue limit; otherwise a summary that
+ * always fits (the hosts that are not aligned first, as many as fit, then counts), with the full
+ * table one link away in FLEET.md.
+ */
+export function dashboardBody(input: DashboardInput, limit = ISSUE_BODY_LIMIT): string {
   const branch = encodeURI(input.stateBranch);
   const history = (host: string) => `${input.repoUrl}/commits/${branch}/attestations/${host}`;
   const quiet = quietHosts(input.state, input.inventory, input.now, input.quietAfterSeconds);
   const hours = input.quietAfterSeconds / 3600;
   const window = Number.isInteger(hours) ? `${hours} h` : `${Math.round(input.quietAfterSeconds / 60)} min`;
-  const out = [
+  const fleetMd = `${input.repoUrl}/blob/${branch}/FLEET.md`;
+  const head = [
     DASHBOARD_MARKER,
     `**${input.status.line}**`,
     '',
-    `Target: ${input.state.target ? `\`${input.state.target.commit.slice(0, 7)}\` (${input.state.target.branch})` : 'unknown'} · from [\`FLEET.md\`](${input.repoUrl}/blob/${branch}/FLEET.md) on \`${input.stateBranch}\``,
-    '',
-    statusTableMarkdown(input.status, { historyUrl: history }),
-    '',
-    `### Quiet hosts (no attestation within ${window})`,
+    `Target: ${input.state.target ? `\`${input.state.target.commit.slice(0, 7)}\` (${input.state.target.branch})` : 'unknown'} · from [\`FLEET.md\`](${fleetMd}) on \`${input.stateBranch}\``,
     '',
   ];
+  const foot = ['', '<sub>Kept up to date by dotfleet; edits here are overwritten.</sub>', ''];
+  const quietLine = (q: QuietHost) => (q.lastSeen ? `- **${q.host}**: last seen ${shortTime(q.lastSeen)} · [history](${history(q.host)})` : `- **${q.host}**: never attested`);
+  const full = [...head, statusTableMarkdown(input.status, { historyUrl: history }), '', `### Quiet hosts (no attestation within ${window})`, '', ...(quiet.length === 0 ? ['None: every host has reported.'] : quiet.map(quietLine)), ...foot].join('\n');
+  if (full.length <= limit) return full;
+
+  // The summary: fill what is left, leaving room for the lines that say what was left out.
+  const out = [...head];
+  let room = limit - out.join('\n').length - foot.join('\n').length - 1_000;
+  const take = (lines: string[]): number => {
+    let n = 0;
+    for (const l of lines) {
+      if (l.length + 1 > room) break;
+      out.push(l);
+      room -= l.length + 1;
+      n++;
+    }
+    return n;
+  };
+  const notAligned = input.status.rows.filter((r) => !r.aligned && !r.retired);
+  out.push(`The fleet has ${input.status.total} hosts, too many for one issue: the full table is in [\`FLEET.md\`](${fleetMd}). ${input.status.aligned} aligned; the ${notAligned.length} that are not come first.`, '');
+  room -= out.at(-2)!.length + 2;
+  const table = statusTableMarkdown({ ...input.status, rows: notAligned }, { historyUrl: history }).split('\n');
+  const shown = notAligned.length === 0 ? 0 : Math.max(0, take(table) - 2);
+  if (shown < notAligned.length) out.push('', `…and ${notAligned.length - shown} more hosts that are not aligned: see FLEET.md.`);
+  out.push('', `### Quiet hosts (no attestation within ${window})`, '');
   if (quiet.length === 0) out.push('None: every host has reported.');
-  for (const q of quiet) out.push(q.lastSeen ? `- **${q.host}**: last seen ${shortTime(q.lastSeen)} · [history](${history(q.host)})` : `- **${q.host}**: never attested`);
-  out.push('', '<sub>Kept up to date by dotfleet; edits here are overwritten.</sub>', '');
+  else {
+    const listed = take(quiet.map(quietLine));
+    if (listed < quiet.length) out.push(`…and ${quiet.length - listed} more quiet hosts.`);
+  }
+  out.push(...foot);
   return out.join('\n');
 }

@@ -1,8 +1,8 @@
 /**
  * Fleet status: one row per host (Host, Git SHA, Policy, Tools OK, Drift, Verified, Last seen)
  * and the line `FLEET STATUS: n/m aligned; drift on …`. A host is aligned when its latest
- * attestation is on the target commit, ran the target's policy, has its tools, no drift, a
- * render the app verified, and status SUCCESS. FLEET.md, the dashboard issue and
+ * attestation is on the target commit, ran the target's policy, has its tools, no failing host
+ * test, no drift, a render the app verified, and status SUCCESS. FLEET.md, the dashboard issue and
  * `dotfleet fleet status` all print these rows.
  */
 import { plural } from '../report/common.js';
@@ -42,11 +42,15 @@ function reasonsFor(r: HostRecord | undefined, onTarget: boolean, policyMatches:
   if (!onTarget) out.push('not on target');
   if (!policyMatches) out.push('policy differs');
   if (!r.toolsOk) out.push('tools');
+  if (r.testsFailed > 0) out.push(r.testsFailed === 1 ? '1 test failing' : `${r.testsFailed} tests failing`);
   if (r.drift.length > 0) out.push('drift');
   if (r.render !== 'match') out.push(RENDER_WORDS[r.render]);
   if (r.status !== 'SUCCESS') out.push(r.status);
   return out;
 }
+
+/** Hosts the status line names before it counts the rest ("drift on a, b, … and 40 more"). */
+const DRIFT_NAMED = 10;
 
 /** Rows for the inventory's hosts (in inventory order), then hosts only the state still knows. */
 export function fleetStatus(state: FleetState, inventory: string[]): FleetStatus {
@@ -63,7 +67,8 @@ export function fleetStatus(state: FleetState, inventory: string[]): FleetStatus
   const rows = [...inventory.map((h) => rowFor(h, false)), ...Object.keys(state.hosts).sort().filter((h) => !known.has(h)).map((h) => rowFor(h, true))];
   const aligned = rows.filter((r) => r.aligned).length;
   const drift = rows.filter((r) => !r.retired && (r.record?.drift.length ?? 0) > 0).map((r) => r.host);
-  const line = `FLEET STATUS: ${aligned}/${inventory.length} aligned; ${drift.length > 0 ? `drift on ${drift.join(', ')}` : 'no drift'}`;
+  const named = drift.length > DRIFT_NAMED ? `${drift.slice(0, DRIFT_NAMED).join(', ')} and ${drift.length - DRIFT_NAMED} more` : drift.join(', ');
+  const line = `FLEET STATUS: ${aligned}/${inventory.length} aligned; ${drift.length > 0 ? `drift on ${named}` : 'no drift'}`;
   return { rows, aligned, total: inventory.length, drift, line };
 }
 
