@@ -233,7 +233,7 @@ add('condor, over its rate', 429, 'rate-limited', (app) => submit(app, 'condor',
 
 const scratch = scratchDir();
 const rsa = newKey(scratch, 'rsa-host', 'rsa');
-add('signed with an RSA key (by ssh-keygen)', 401, 'key-type', (app) => {
+add('signed with an RSA key nobody listed (by ssh-keygen)', 401, 'unknown-key', (app) => {
   const a = good('tern');
   const f = join(scratch, 'msg');
   writeFileSync(f, a.payload);

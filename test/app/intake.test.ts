@@ -5,7 +5,7 @@ import nock from 'nock';
 import { parseFleetState } from '../../src/core/state/fleet-state.js';
 import { DASHBOARD_MARKER } from '../../src/core/state/dashboard.js';
 import { ATTESTATION_NAMESPACE } from '../../src/core/attestation/format.js';
-import { sshKeygen } from '../helpers/ssh.js';
+import { keygenSign, newKey, scratchDir, sshKeygen } from '../helpers/ssh.js';
 import { addCommit, envelope, intakeFleet, newHostKey, post, signed, signerLine, standIn, startApp, submit, type RunningApp } from '../helpers/intake.js';
 
 const fleet = intakeFleet();
@@ -360,6 +360,23 @@ describe('attestation intake', () => {
     const tries = gh.requests.filter((r) => r === 'POST refs (refused)').length;
     expect(tries).toBeGreaterThan(0);
     expect(tries).toBeLessThanOrEqual(3 * 3);
+  });
+
+  it('accepts a host whose key is ECDSA (signed by ssh-keygen) and stores the signature in canonical armour', async () => {
+    const dir = scratchDir();
+    const key = newKey(dir, 'ecdsa-host', 'ecdsa');
+    const ecFleet = intakeFleet([`heron namespaces="dotfleet-attestation" ${key.publicKey}`]);
+    const gh = standIn(ecFleet);
+    app = await startApp();
+    const a = signed(ecFleet, 'heron', { sequence: 900 });
+    const signature = keygenSign(dir, key, a.payload, ATTESTATION_NAMESPACE);
+    // Sent in another armour ssh-keygen also reads (64 columns, CRLF inside, text after the end):
+    // the same blob, stored as ssh-keygen writes it.
+    const b64 = signature.split('\n').slice(1, -2).join('');
+    const other = `-----BEGIN SSH SIGNATURE-----\n${b64.match(/.{1,64}/g)!.join('\r\n')}\n-----END SSH SIGNATURE-----\nsent by a script\n`;
+    const res = await submit(app, 'heron', { payload: a.payload, signature: other });
+    expect(res.status).toBe(201);
+    expect(gh.filesAt(STATE)!.get(`${res.body.path}.sig`)!.toString()).toBe(signature);
   });
 
   it('answers 415 to a body that is not sent as application/json, before reading it', async () => {

@@ -67,6 +67,22 @@ describe('dotfleet attest and verify', () => {
     }
   });
 
+  it.each(['ecdsa', 'rsa'])('signs with an %s host key through ssh-keygen; dotfleet verify and ssh-keygen both accept it', (type) => {
+    const key = newKey(dir, `atlas-${type}`, type);
+    const trusted = `${signers}atlas namespaces="dotfleet-attestation" ${key.publicKey} atlas\n`;
+    const allowed = join(dir, `allowed-${type}`);
+    writeFileSync(allowed, trusted);
+    const where = join(dir, `out-${type}`);
+    const r = dotfleet(['attest', '--repo', repo, '--host', 'atlas', '--key', key.path, '--out', where, '--sequence', '3']);
+    expect(r.code).toBe(0);
+    const file = join(where, 'atlas-000003.json');
+    const v = dotfleet(['verify', file, '--allowed-signers', allowed]);
+    expect(v.stdout).toMatch(/verified: good signature by atlas/);
+    expect(v.code).toBe(0);
+    const issued = JSON.parse(readFileSync(file, 'utf8')).predicate.issuedAt.replace(/[-:]/g, '').replace('T', '');
+    expect(sshKeygen(['-Y', 'verify', '-f', allowed, '-I', 'atlas', '-n', 'dotfleet-attestation', '-s', `${file}.sig`, '-O', `verify-time=${issued}`], readFileSync(file)).code).toBe(0);
+  });
+
   it('warns when the key is not trusted for the host, and the verdict says why', () => {
     const r = dotfleet(['attest', '--repo', repo, '--host', 'kestrel', '--key', tern.path, '--out', join(dir, 'wrong'), '--sequence', '9']);
     expect(r.stderr).toMatch(/would not accept this signature: the key is allowed for "tern", not for "kestrel"/);

@@ -1,4 +1,4 @@
-import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, serialise, statement, type Predicate } from '../../src/core/attestation/format.js';
+import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, serialise, statement, StatementSchema, wellFormed, type Predicate } from '../../src/core/attestation/format.js';
 import { verifyAttestation } from '../../src/core/attestation/verify.js';
 import { meets, policyHash, toolRequirements } from '../../src/core/attestation/policy.js';
 import { parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
@@ -135,5 +135,45 @@ describe('policy', () => {
 
   it('refuses a requirement it cannot check', () => {
     expect(() => toolRequirements(treeOf({ 'fleet/policy.toml': '[tools]\ngit = "latest"\n' }))).toThrow(/tools.git: a requirement is ">=VERSION"/);
+  });
+});
+
+describe('the fast schema check is the schema', () => {
+  it('gives the same answer as StatementSchema on every mutation of every field', () => {
+    const base = JSON.parse(serialise(statement('git+https://github.com/robin/fleet', predicate({ tests: [{ name: 'T1', status: 'fail', durationMs: 0, output: 'x' }], drift: [{ path: '.zshrc', type: 'modified' }], tools: [{ name: 'nix', version: null, requirement: null, ok: false }] }))).toString());
+    const odd: unknown[] = [null, undefined, '', 'x', 'SUCCESS', 'pass', 'modified', 'a'.repeat(40), 'A'.repeat(40), 'sha256:' + 'b'.repeat(64), 'sha256:' + 'B'.repeat(64), '2026-11-22T10:00:00Z', '2026-02-30T10:00:00Z', 0, -0, 1, -1, 1.5, 2 ** 53, NaN, true, false, [], [{}], {}, { a: 1 }, ' ', '\u0000', '2026-11-22T10:00:00.123Z', 'sha256:' + 'b'.repeat(63), 'g'.repeat(40), 'FAILED', 'skip', 'unmanaged'];
+    const variants: unknown[] = [base];
+    const walk = (v: any, path: (string | number)[]) => {
+      if (v === null || typeof v !== 'object') return;
+      for (const k of Object.keys(v)) {
+        for (const o of odd) {
+          const copy = structuredClone(base);
+          let t: any = copy;
+          for (const p of path) t = t[p];
+          if (o === undefined) delete t[k];
+          else t[k] = structuredClone(o);
+          variants.push(copy);
+        }
+        walk(v[k], [...path, Array.isArray(v) ? Number(k) : k]);
+      }
+      // An extra key on every object.
+      if (!Array.isArray(v)) {
+        const copy = structuredClone(base);
+        let t: any = copy;
+        for (const p of path) t = t[p];
+        t.extra = 1;
+        variants.push(copy);
+      }
+    };
+    walk(base, []);
+    let accepted = 0;
+    for (const v of variants) {
+      const fast = wellFormed(v);
+      const schema = StatementSchema.safeParse(v).success;
+      expect([JSON.stringify(v), fast]).toEqual([JSON.stringify(v), schema]);
+      if (schema) accepted++;
+    }
+    expect(variants.length).toBeGreaterThan(1000);
+    expect(accepted).toBeGreaterThan(20);
   });
 });

@@ -15,6 +15,7 @@ import { isDotfleetError } from '../../core/errors.js';
 import { loadFleet, type Fleet } from '../../core/fleet.js';
 import { HOST_NAME } from '../../core/inventory.js';
 import { parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
+import { canonicalArmour } from '../../core/ssh/sshsig.js';
 import { defaultPoolSize, VerifyPool, type TrustSet } from './verify-pool.js';
 import { hostRecord, sequenceMessage, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
 import { parseDuration } from '../../core/state/dashboard.js';
@@ -385,7 +386,8 @@ export class Intake {
     if (found.kind === 'replay') return reply(409, 'sequence', sequenceMessage(s.host, record.sequence, found.last));
 
     record.render = await repo.renderCheck(record.appliedCommit, s.host, record.renderHash);
-    const outcome = await writer.submit({ record, payload: s.payload, signature: s.signature });
+    // Stored as ssh-keygen writes it: the blob that verified, in canonical armour.
+    const outcome = await writer.submit({ record, payload: s.payload, signature: canonicalArmour(s.signature) });
     switch (outcome.kind) {
       case 'committed':
         return reply(201, 'accepted', `recorded on ${trust.fleet.settings.state_branch}`, { commit: outcome.commit, path: outcome.path, render: record.render });

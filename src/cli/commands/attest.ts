@@ -8,7 +8,7 @@ import { Renderer } from '../../core/render.js';
 import { renderHash } from '../../core/render-hash.js';
 import { ATTESTATION_NAMESPACE, serialise, statement, STATUSES, subjectName, type Predicate } from '../../core/attestation/format.js';
 import { meets, policyHash, toolRequirements } from '../../core/attestation/policy.js';
-import { EncryptedKeyError, parseOpenSshPrivateKey } from '../../core/ssh/keys.js';
+import { EncryptedKeyError, OtherKeyTypeError, parseOpenSshPrivateKey } from '../../core/ssh/keys.js';
 import { signMessage } from '../../core/ssh/sshsig.js';
 import { lookupSigner, parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
 import { runGit } from '../../host/git.js';
@@ -45,13 +45,14 @@ async function signAttestation(keyFile: string, payload: Buffer): Promise<string
   } catch {
     throw new DotfleetError('usage', `cannot read the key ${keyFile}`, { file: keyFile, hint: 'pass --key with the host\'s SSH private key (or its .pub when ssh-agent holds it)' });
   }
-  if (/^ssh-ed25519 /.test(text.trim())) {
-    process.stderr.write(`dotfleet: ${keyFile} is a public key: signing through ssh-keygen -Y sign with ssh-agent\n`);
+  if (/^(ssh-|ecdsa-|sk-|rsa-)\S+ /.test(text.trim())) {
+    process.stderr.write(`dotfleet: ${keyFile} is a public key: signing through ssh-keygen -Y sign with ssh-agent (or a hardware key)\n`);
     return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
   }
   try {
     return signMessage(payload, parseOpenSshPrivateKey(text, keyFile), ATTESTATION_NAMESPACE);
   } catch (e) {
+    if (e instanceof OtherKeyTypeError) return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
     if (!(e instanceof EncryptedKeyError)) throw e;
     process.stderr.write(`dotfleet: ${keyFile} is encrypted: signing through ssh-keygen -Y sign\n`);
     return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
@@ -108,7 +109,7 @@ export function attestCommand(program: Command): void {
     .option('--repo <dir>', 'the fleet repository (a clone on this host)', '.')
     .option('--ref <rev>', 'the applied commit', 'HEAD')
     .requiredOption('--host <name>', 'this host')
-    .requiredOption('--key <file>', "the host's SSH ed25519 private key (or its .pub, to sign with ssh-agent)")
+    .requiredOption('--key <file>', "the host's SSH private key: ed25519 signs in-process; ECDSA, RSA, FIDO (sk-) and encrypted keys, or a .pub held by ssh-agent, sign through ssh-keygen")
     .option('--out <dir>', 'write HOST-SEQUENCE.json and .json.sig here (default: the current directory, or the outbox with --submit)')
     .option('--stdout', 'print the attestation and its signature instead of writing files')
     .option('--status <status>', 'SUCCESS, PARTIAL or FAILED', 'SUCCESS')

@@ -1,20 +1,31 @@
 /**
  * allowed_signers (ssh-keygen(1), ALLOWED SIGNERS): who may sign, in which namespaces, when.
  *
- * Lines are read and matched as `ssh-keygen -Y verify` does: in order, a line whose principals
- * do not match, that cannot be parsed, whose `namespaces=` excludes the namespace, whose validity
- * window excludes the time, or whose key differs is skipped; the first line that passes
- * verifies. Lines that cannot be used are reported with their line numbers instead of silently
- * ignored, and a failed lookup says why the closest line did not match.
+ * Read byte for byte as OpenSSH 9 reads it (sshsig.c, misc.c, match.c): lines split at "\n" and
+ * cut at a NUL; the principals are the first token as strdelimw takes it (white space is
+ * " \t\r\n", a double quote may open anywhere in it and runs to the next one); then a key, or
+ * options up to the first unquoted blank and then a key; options as sshsigopt_parse reads them
+ * (names in any case, `\"` inside quotes, empty options between commas, times as
+ * parse_absolute_time reads them); key blobs as sshkey_read decodes them. Patterns match bytes,
+ * not characters. A line OpenSSH cannot read is skipped by ssh-keygen (it logs an error), and
+ * reported here with its line number. Lookups follow ssh-keygen line by line: the first line
+ * that passes verifies; a failed lookup names the nearest miss.
+ *
+ * dotfleet is stricter than ssh-keygen in one place, on purpose: a line whose key is a
+ * certificate is reported and never used (ssh-keygen would check the certificate's CA signature
+ * and then, for a plain signing key, skip it too).
  */
-import { parsePublicKeyText, sameKey, type SshPublicKey } from './keys.js';
+import { KEY_LINE_TYPES, parsePublicKeyText, sameKey, type SshPublicKey } from './keys.js';
 import { isWildcardList, matchPatternList } from './patterns.js';
 import { parseSshTime, type SshTime } from './time.js';
 
 export interface AllowedSigner {
   line: number;
-  /** Principal pattern list (`host1,host2`, `*.lan`, `!x,*`). */
+  /** Principal pattern list (`host1,host2`, `*.lan`, `!x,*`), as text for people. */
   principals: string;
+  /** The same, one character per byte (what patterns match against). */
+  principalBytes: string;
+  /** `namespaces=` pattern list, one character per byte. */
   namespaces?: string;
   validAfter?: SshTime;
   validBefore?: SshTime;
@@ -23,17 +34,30 @@ export interface AllowedSigner {
   comment: string;
 }
 
+/** A line ssh-keygen cannot read; it is skipped when its principals match (or always, when they cannot be read). */
+export interface BrokenLine {
+  line: number;
+  /** The principals token (bytes), when it could be read. */
+  principalBytes?: string;
+  reason: string;
+  /** ssh-keygen reads the line (a certificate): only dotfleet sets it aside. */
+  readable?: boolean;
+}
+
 export interface SignersProblem {
   line: number;
   severity: 'error' | 'warning';
   message: string;
 }
 
+type Line = AllowedSigner | BrokenLine;
+
 export interface AllowedSigners {
   entries: AllowedSigner[];
+  broken: BrokenLine[];
   problems: SignersProblem[];
   /** Lines by plain principal and by key; lines whose principals are a pattern or a list are always candidates. */
-  index: { byPrincipal: Map<string, AllowedSigner[]>; byKey: Map<string, AllowedSigner[]>; patterned: AllowedSigner[] };
+  index: { byPrincipal: Map<string, AllowedSigner[]>; byKey: Map<string, AllowedSigner[]>; patterned: AllowedSigner[]; byBlob: Map<string, SshPublicKey> };
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -43,50 +67,78 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
 }
 
 function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
-  const index: AllowedSigners['index'] = { byPrincipal: new Map(), byKey: new Map(), patterned: [] };
+  const index: AllowedSigners['index'] = { byPrincipal: new Map(), byKey: new Map(), patterned: [], byBlob: new Map() };
   for (const e of entries) {
-    push(index.byKey, e.key.blob.toString('base64'), e);
-    if (/[*?!,]/.test(e.principals)) index.patterned.push(e);
-    else push(index.byPrincipal, e.principals, e);
+    push(index.byKey, e.key.identity, e);
+    const blob = e.key.blob.toString('base64');
+    if (!index.byBlob.has(blob)) index.byBlob.set(blob, e.key);
+    if (/[*?!,]/.test(e.principalBytes)) index.patterned.push(e);
+    else push(index.byPrincipal, e.principalBytes, e);
   }
   return index;
 }
 
 /** The trusted key object with this blob, if any line lists it (it keeps its node:crypto key). */
 export function knownKey(signers: AllowedSigners, blob: Buffer): SshPublicKey | undefined {
-  return signers.index.byKey.get(blob.toString('base64'))?.[0]?.key;
+  return signers.index.byBlob.get(blob.toString('base64'));
 }
 
-/** A token as OpenSSH's strdelimw reads it: a quoted string, or up to whitespace. */
-function token(s: { rest: string }): string | null {
-  s.rest = s.rest.replace(/^[ \t]+/, '');
-  if (s.rest === '') return null;
-  if (s.rest.startsWith('"')) {
-    const close = s.rest.indexOf('"', 1);
-    if (close < 0) return null;
-    const t = s.rest.slice(1, close);
-    s.rest = s.rest.slice(close + 1);
-    return t;
+/** Text for people from one-character-per-byte text. */
+export const fromBytes = (b: string) => Buffer.from(b, 'latin1').toString('utf8');
+/** One-character-per-byte text (UTF-8 bytes) from text. */
+export const toBytes = (t: string) => Buffer.from(t, 'utf8').toString('latin1');
+
+const WHITESPACE = /[ \t\r\n]/;
+const skipBlanks = (s: string, i = 0) => {
+  while (s[i] === ' ' || s[i] === '\t') i++;
+  return i;
+};
+
+/** strdelimw: the token and what follows it, or null (no delimiter after it, or an unclosed quote). */
+function strdelimw(s: string): { token: string; rest: string } | null {
+  let at = -1;
+  for (let i = 0; i < s.length; i++) {
+    if (WHITESPACE.test(s[i]!) || s[i] === '"') {
+      at = i;
+      break;
+    }
   }
-  const m = /^[^ \t]+/.exec(s.rest)!;
-  s.rest = s.rest.slice(m[0].length);
-  return m[0];
+  if (at < 0) return null;
+  let t = s;
+  if (t[at] === '"') {
+    t = t.slice(0, at) + t.slice(at + 1);
+    at = t.indexOf('"', at);
+    if (at < 0) return null;
+  }
+  let next = at + 1;
+  while (next < t.length && WHITESPACE.test(t[next]!)) next++;
+  return { token: t.slice(0, at), rest: t.slice(next) };
 }
 
-/** The options field: up to the first whitespace outside double quotes. */
-function optionsField(s: { rest: string }): string | null {
-  s.rest = s.rest.replace(/^[ \t]+/, '');
+/** sshkey_read: `TYPE BASE64 [comment]`; null when OpenSSH would not read a key here. */
+function sshkeyRead(s: string): { key: SshPublicKey; comment: string } | null {
+  const space = s.search(/[ \t]/);
+  if (space < 0) return null;
+  const type = s.slice(0, space);
+  if (!Object.hasOwn(KEY_LINE_TYPES, type)) return null;
+  const start = skipBlanks(s, space);
+  if (start >= s.length) return null;
+  let end = s.slice(start).search(/[ \t]/);
+  end = end < 0 ? s.length : start + end;
+  const key = parsePublicKeyText(type, s.slice(start, end));
+  if (!key) return null;
+  return { key, comment: fromBytes(s.slice(skipBlanks(s, end))).trim() };
+}
+
+/** sshkey_advance_past_options: the index of the first blank outside double quotes (`\"` is skipped), or null for an open quote. */
+function pastOptions(s: string): number | null {
   let quoted = false;
   let i = 0;
-  for (; i < s.rest.length; i++) {
-    const c = s.rest[i];
-    if (c === '"') quoted = !quoted;
-    else if (!quoted && (c === ' ' || c === '\t')) break;
+  for (; i < s.length && (quoted || (s[i] !== ' ' && s[i] !== '\t')); i++) {
+    if (s[i] === '\\' && s[i + 1] === '"') i++;
+    else if (s[i] === '"') quoted = !quoted;
   }
-  if (quoted) return null;
-  const out = s.rest.slice(0, i);
-  s.rest = s.rest.slice(i);
-  return out;
+  return i >= s.length && quoted ? null : i;
 }
 
 interface Options {
@@ -96,76 +148,111 @@ interface Options {
   validBefore?: SshTime;
 }
 
-function parseOptions(text: string): Options | string {
+/** sshsigopt_parse: the options, or the reason OpenSSH gives for refusing them. */
+function parseOptions(opts: string): Options | string {
   const out: Options = { certAuthority: false };
-  let rest = text;
-  while (rest !== '') {
-    const m = /^(cert-authority|namespaces|valid-after|valid-before)(?=[=,]|$)/i.exec(rest);
-    if (!m) return `unknown option "${rest.split(',')[0]}"`;
-    const name = m[1]!.toLowerCase();
-    rest = rest.slice(m[0].length);
-    if (name === 'cert-authority') out.certAuthority = true;
-    else {
-      const v = /^="([^"]*)"/.exec(rest);
-      if (!v) return `${name} needs a quoted value: ${name}="…"`;
-      rest = rest.slice(v[0].length);
-      if (name === 'namespaces') {
-        if (out.namespaces !== undefined) return 'more than one namespaces= option';
-        out.namespaces = v[1]!;
-      } else {
-        const key = name === 'valid-after' ? 'validAfter' : 'validBefore';
-        if (out[key] !== undefined) return `more than one ${name}= option`;
-        const t = parseSshTime(v[1]!);
-        if (!t) return `${name}="${v[1]}" is not a time (YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, then Z for UTC)`;
-        out[key] = t;
+  let o = 0;
+  const dequote = (): string | null => {
+    if (opts[o] !== '"') return null;
+    o++;
+    let v = '';
+    while (o < opts.length && opts[o] !== '"') {
+      if (opts[o] === '\\' && opts[o + 1] === '"') o++;
+      v += opts[o++];
+    }
+    if (o >= opts.length) return null;
+    o++;
+    return v;
+  };
+  const match = (term: string) => {
+    if (opts.slice(o, o + term.length).toLowerCase() === term && opts[o + term.length] === '=') {
+      o += term.length + 1;
+      return true;
+    }
+    return false;
+  };
+  while (o < opts.length && opts[o] !== ' ' && opts[o] !== '\t') {
+    if (opts.slice(o, o + 14).toLowerCase() === 'cert-authority') {
+      o += 14;
+      out.certAuthority = true;
+    } else if (match('namespaces')) {
+      if (out.namespaces !== undefined) return 'more than one namespaces= option';
+      const v = dequote();
+      if (v === null) return 'namespaces= needs a value in double quotes';
+      out.namespaces = v;
+    } else {
+      for (const [name, field] of [['valid-after', 'validAfter'], ['valid-before', 'validBefore']] as const) {
+        if (!match(name)) continue;
+        if (out[field] !== undefined) return `more than one ${name}= option`;
+        const v = dequote();
+        if (v === null) return `${name}= needs a value in double quotes`;
+        const t = parseSshTime(v);
+        if (!t || t.seconds === 0) return `${name}="${fromBytes(v)}" is not a time OpenSSH reads (YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS after 1970, then Z for UTC)`;
+        out[field] = t;
+        break;
       }
     }
-    if (rest === '') break;
-    if (!rest.startsWith(',') || rest === ',') return 'options must be separated by single commas';
-    rest = rest.slice(1);
+    if (o >= opts.length || opts[o] === ' ' || opts[o] === '\t') break;
+    if (opts[o] !== ',') return `unknown option "${fromBytes(opts.slice(o).split(',')[0]!)}"`;
+    o++;
+    if (o >= opts.length) return 'the options end with a comma';
   }
+  if (out.validAfter && out.validBefore && out.validBefore.seconds <= out.validAfter.seconds) return 'valid-before is not after valid-after';
   return out;
 }
 
-function readKey(s: { rest: string }): { key: SshPublicKey; comment: string } | null {
-  const m = /^[ \t]*(\S+)[ \t]+(\S+)[ \t]*(.*)$/.exec(s.rest);
-  if (!m) return null;
-  const key = parsePublicKeyText(m[1]!, m[2]!);
-  return key ? { key, comment: m[3]!.trim() } : null;
+/** One line, read as check_allowed_keys_line reads it (`text` one character per byte, its "\n" included). */
+function parseLine(text: string, line: number): Line | undefined {
+  const nul = text.indexOf('\0');
+  const raw = nul >= 0 ? text.slice(0, nul) : text;
+  const cp = raw.slice(skipBlanks(raw));
+  if (cp === '' || cp.startsWith('#')) return undefined;
+  const first = strdelimw(cp);
+  if (!first) return { line, reason: 'no principals and key (an unclosed quote, or nothing after the principals)' };
+  const broken = (reason: string): BrokenLine => ({ line, principalBytes: first.token, reason });
+  let options: Options = { certAuthority: false };
+  let key = sshkeyRead(first.rest);
+  if (!key) {
+    const end = pastOptions(first.rest);
+    if (end === null) return broken('an unclosed quote in the options');
+    if (end >= first.rest.length) return broken(first.token === '' ? 'an empty line (ssh-keygen reports it as "missing key")' : 'no key');
+    key = sshkeyRead(first.rest.slice(skipBlanks(first.rest, end + 1)));
+    if (!key) return broken('no valid public key (expected "ssh-ed25519 AAAA…"; the key may be truncated or its base64 altered)');
+    const parsed = parseOptions(first.rest.slice(0, end));
+    if (typeof parsed === 'string') return broken(parsed);
+    options = parsed;
+  }
+  if (key.key.kind === 'cert') return { line, principalBytes: first.token, reason: 'a certificate as the key: dotfleet trusts plain keys only and never uses this line', readable: true };
+  return { line, principals: fromBytes(first.token), principalBytes: first.token, ...options, key: key.key, comment: key.comment };
 }
 
-export function parseAllowedSigners(text: string): AllowedSigners {
+export function parseAllowedSigners(input: string | Uint8Array): AllowedSigners {
+  const text = typeof input === 'string' ? toBytes(input) : Buffer.from(input).toString('latin1');
   const entries: AllowedSigner[] = [];
+  const broken: BrokenLine[] = [];
   const problems: SignersProblem[] = [];
-  text.split('\n').forEach((raw, i) => {
+  const lines = text.split('\n');
+  // getline keeps each line's newline; a file ending in one has no line after it.
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((body, i) => {
     const line = i + 1;
-    const body = raw.replace(/\r$/, '');
-    const trimmed = body.replace(/^[ \t]+/, '');
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const s = { rest: trimmed };
-    const bad = (message: string) => problems.push({ line, severity: 'error', message: `${message}; ssh-keygen skips this line` });
-    const principals = token(s);
-    if (principals === null || principals === '') return void bad('no principals (or an unclosed quote)');
-    let options: Options = { certAuthority: false };
-    let key = readKey(s);
-    if (!key) {
-      const field = optionsField(s);
-      if (field === null) return void bad('an unclosed quote in the options');
-      const parsed = parseOptions(field);
-      if (typeof parsed === 'string') return void bad(parsed);
-      options = parsed;
-      key = readKey(s);
-      if (!key) return void bad('no valid public key (expected "ssh-ed25519 AAAA…")');
+    const parsed = parseLine(i < lines.length - 1 || text.endsWith('\n') ? `${body}\n` : body, line);
+    if (!parsed) return;
+    if ('reason' in parsed) {
+      broken.push(parsed);
+      const message = parsed.readable ? parsed.reason : `${parsed.reason}; ssh-keygen skips this line`;
+      problems.push({ line, severity: parsed.principalBytes === '' ? 'warning' : 'error', message });
+      return;
     }
-    if (options.certAuthority) {
+    if (parsed.certAuthority) {
       problems.push({ line, severity: 'error', message: 'cert-authority keys are not supported: dotfleet verifies plain host keys, so this line never matches' });
     }
-    for (const [name, t] of [['valid-after', options.validAfter], ['valid-before', options.validBefore]] as const) {
-      if (t && !t.utc) problems.push({ line, severity: 'warning', message: `${name} has no trailing Z: it is read in the local time zone of whoever verifies; add Z for UTC` });
+    for (const [name, t] of [['valid-after', parsed.validAfter], ['valid-before', parsed.validBefore]] as const) {
+      if (t && !t.utc) problems.push({ line, severity: 'warning', message: `${name} has no trailing Z: OpenSSH reads it as local standard time (not summer time) of whoever verifies; add Z for UTC` });
     }
-    entries.push({ line, principals, ...options, key: key.key, comment: key.comment });
+    entries.push(parsed);
   });
-  return { entries, problems, index: buildIndex(entries) };
+  return { entries, broken, problems, index: buildIndex(entries) };
 }
 
 export type LookupFault = 'unknown-key' | 'principal' | 'namespace-not-allowed' | 'not-yet-valid' | 'expired' | 'cert-authority';
@@ -186,10 +273,17 @@ export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, princip
   // Only these lines can match the principal or hold the key; taken in file order, this is the
   // same scan as ssh-keygen's over every line.
   const { byPrincipal, byKey, patterned } = signers.index;
-  const candidates = [...new Set([...(byPrincipal.get(principal) ?? []), ...patterned, ...(byKey.get(key.blob.toString('base64')) ?? [])])].sort((a, b) => a.line - b.line);
+  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
+  const named = byPrincipal.get(wanted) ?? [];
+  const holding = byKey.get(key.identity) ?? [];
+  // The usual case, one line for the host and its key: no merging to do.
+  const candidates =
+    patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || (named.length === 1 && named[0] === holding[0]))
+      ? named
+      : [...new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
   for (const e of candidates) {
     const keyMatches = sameKey(e.key, key);
-    if (matchPatternList(principal, e.principals) !== 1) {
+    if (matchPatternList(wanted, e.principalBytes) !== 1) {
       if (keyMatches) miss('principal', `the key is allowed for "${e.principals}", not for "${principal}"`, e.line, 1);
       continue;
     }
@@ -221,9 +315,9 @@ export function lintAllowedSigners(signers: AllowedSigners, options: { hostNames
   const out: SignersProblem[] = [...signers.problems];
   const byKey = new Map<string, AllowedSigner[]>();
   for (const e of signers.entries) {
-    const k = e.key.blob.toString('base64');
+    const k = e.key.identity;
     byKey.set(k, [...(byKey.get(k) ?? []), e]);
-    if (isWildcardList(e.principals)) {
+    if (isWildcardList(e.principalBytes)) {
       out.push({ line: e.line, severity: 'warning', message: `the principals "${e.principals}" are a pattern: any matching host name could sign as this key; list hosts by name` });
     } else if (e.principals.includes(',')) {
       out.push({ line: e.line, severity: 'warning', message: `one key for several principals (${e.principals}): each host should have its own key` });

@@ -1,10 +1,15 @@
 /**
  * SSHSIG (OpenSSH PROTOCOL.sshsig): detached signatures over a message, namespaced, armoured
- * exactly as `ssh-keygen -Y sign` writes them. Parsing is strict; a verdict always carries a
- * reason code.
+ * exactly as `ssh-keygen -Y sign` writes them, and read exactly as `ssh-keygen -Y verify` reads
+ * them (sshsig.c): the armour's frame and base64 as OpenSSH decodes them, a version up to 1, any
+ * reserved field, and the signature of every key type OpenSSH signs with — ed25519, ECDSA P-256,
+ * P-384 and P-521, RSA with SHA-2 (never SHA-1, as OpenSSH refuses it for SSHSIG), and the FIDO
+ * sk- variants (whose signed data holds the application's hash, the flags and the counter).
+ * A verdict always carries a reason code.
  */
-import { createHash, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
-import { ED25519, keyObject, publicKeyFromBlob, type SshPublicKey } from './keys.js';
+import { createHash, hash as nodeHash, sign as edSign, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
+import { opensshBase64 } from './base64.js';
+import { CURVES, ED25519, keyObject, publicKeyFromBlob, readMpint, SK_ECDSA, SK_ED25519, type SshPublicKey } from './keys.js';
 import { TruncatedError, WireError, WireReader, wireString, wireUint32 } from './wire.js';
 
 const MAGIC = Buffer.from('SSHSIG', 'latin1');
@@ -40,15 +45,29 @@ export interface ParsedSignature {
   publicKey: SshPublicKey;
   namespace: string;
   hashAlgorithm: HashAlgorithm;
-  /** The raw signature bytes (64 for ed25519). */
+  /** The signature field: the key type's own signature encoding. */
   signature: Buffer;
+  /** The whole blob, for storing it again in canonical armour. */
+  blob: Buffer;
+  /** For sk- keys: the authenticator's flags (0x01 user present, 0x04 user verified) and counter. */
+  sk?: { flags: number; counter: number };
 }
+
+const prefixes = new Map<string, Buffer>();
+const oneShotHash = (algorithm: string, data: Uint8Array): Buffer => nodeHash(algorithm, data, 'buffer') as unknown as Buffer;
 
 function signedData(namespace: string, hash: HashAlgorithm, message: Uint8Array): Buffer {
-  const digest = createHash(hash).update(message).digest();
-  return Buffer.concat([MAGIC, wireString(namespace), wireString(''), wireString(hash), wireString(digest)]);
+  const digest = oneShotHash(hash, message);
+  const key = `${hash}\0${namespace}`;
+  let prefix = prefixes.get(key);
+  if (!prefix) {
+    prefix = Buffer.concat([MAGIC, wireString(namespace), wireString(''), wireString(hash), wireUint32(digest.length)]);
+    if (prefixes.size < 64) prefixes.set(key, prefix);
+  }
+  return Buffer.concat([prefix, digest]);
 }
 
+/** The armour `ssh-keygen -Y sign` writes: base64 at 70 columns between the two marker lines. */
 export function armour(blob: Uint8Array): string {
   const b64 = Buffer.from(blob).toString('base64');
   const lines: string[] = [];
@@ -56,43 +75,77 @@ export function armour(blob: Uint8Array): string {
   return `${BEGIN}\n${lines.join('\n')}\n${END}\n`;
 }
 
-/** The signature blob inside an armoured signature; strict about the frame and the base64. */
+/**
+ * The signature blob inside an armoured signature, as sshsig_dearmor reads it: the text starts
+ * with the BEGIN line and its newline; the base64 runs to the first newline followed by the END
+ * marker (what follows that is not read); it is decoded as OpenSSH decodes base64.
+ */
 export function dearmour(text: string): Buffer {
-  const trimmed = text.replace(/\n$/, '');
-  const lines = trimmed.split('\n');
-  if (lines[0] !== BEGIN || lines[lines.length - 1] !== END || lines.length < 3) {
-    throw new SignatureError('armour', 'not an SSH signature: expected "-----BEGIN SSH SIGNATURE-----" … "-----END SSH SIGNATURE-----"');
+  // The common case, as ssh-keygen writes it: node's decoder, when re-encoding gives the same text.
+  if (text.startsWith(`${BEGIN}\n`) && text.endsWith(`\n${END}\n`) && text.indexOf(`\n${END}`) === text.length - END.length - 2) {
+    const b64 = text.slice(BEGIN.length + 1, text.length - END.length - 2);
+    if (/^(?:[A-Za-z0-9+/]{70}\n)*[A-Za-z0-9+/]{1,70}={0,2}$/.test(b64)) {
+      const flat = b64.replace(/\n/g, '');
+      // Canonical when whole quanta, and the bits a padded last quantum leaves over are zero.
+      const pad = flat.endsWith('==') ? 2 : flat.endsWith('=') ? 1 : 0;
+      const last = ALPHABET_INDEX(flat.charCodeAt(flat.length - 1 - pad));
+      if (flat.length % 4 === 0 && (pad === 0 || (last & (pad === 2 ? 0x0f : 0x03)) === 0)) return Buffer.from(flat, 'base64');
+    }
   }
-  const body = lines.slice(1, -1).join('');
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body) || body.length % 4 !== 0) {
-    throw new SignatureError('armour', 'the signature armour is not valid base64 (truncated or altered)');
-  }
-  return Buffer.from(body, 'base64');
+  const bytes = Buffer.from(text, 'utf8').toString('latin1');
+  const bad = (why: string) => new SignatureError('armour', `not an SSH signature: ${why}`);
+  if (!bytes.startsWith(`${BEGIN}\n`)) throw bad('expected "-----BEGIN SSH SIGNATURE-----" and a newline first');
+  const rest = bytes.slice(BEGIN.length + 1);
+  const end = rest.indexOf(`\n${END}`);
+  if (end < 0) throw bad('no "-----END SSH SIGNATURE-----" line');
+  let b64 = rest.slice(0, end);
+  const nul = b64.indexOf('\0');
+  if (nul >= 0 && nul !== b64.length - 1) throw bad('a NUL byte inside the armour');
+  if (nul >= 0) b64 = b64.slice(0, -1);
+  const blob = opensshBase64(b64);
+  if (!blob) throw new SignatureError('armour', 'the signature armour is not valid base64 (truncated, altered, or padded non-canonically)');
+  return blob;
 }
 
-export function parseSignatureBlob(blob: Uint8Array): ParsedSignature {
+/** The signature in the armour `ssh-keygen -Y sign` writes, whatever armour it came in. */
+export function canonicalArmour(text: string): string {
+  return armour(dearmour(text));
+}
+
+/** The value of a base64 character of the standard alphabet. */
+function ALPHABET_INDEX(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65;
+  if (c >= 97 && c <= 122) return c - 71;
+  if (c >= 48 && c <= 57) return c + 4;
+  return c === 43 ? 62 : 63;
+}
+
+const KEY_TYPE_NAMES: Record<string, string> = { ed25519: 'ssh-ed25519', 'sk-ed25519': SK_ED25519, 'sk-ecdsa': SK_ECDSA };
+
+/**
+ * The signature's fields. `knownKey` gives the key object for a blob already read (from
+ * allowed_signers): a listed signer's key is then not parsed again for every signature.
+ */
+export function parseSignatureBlob(blob: Uint8Array, knownKey?: (blob: Buffer) => SshPublicKey | undefined): ParsedSignature {
   try {
     const r = new WireReader(blob);
     if (!r.bytes(6, 'magic').equals(MAGIC)) throw new SignatureError('malformed', 'not an SSHSIG signature (bad magic)');
     const version = r.uint32('version');
-    if (version !== VERSION) throw new SignatureError('version', `unsupported SSHSIG version ${version} (only version 1 exists)`);
+    // ssh-keygen accepts any version up to its own.
+    if (version > VERSION) throw new SignatureError('version', `unsupported SSHSIG version ${version} (only version 1 exists)`);
     const keyBlob = r.string('public key');
     const namespace = r.text('namespace');
     r.string('reserved');
     const hash = r.text('hash algorithm');
-    const sigBlob = r.string('signature');
+    const signature = r.string('signature');
     if (r.remaining !== 0) throw new SignatureError('trailing-bytes', `the signature has ${r.remaining} trailing bytes`);
     if (namespace === '') throw new SignatureError('namespace', 'the signature has an empty namespace');
     if (!HASH_ALGORITHMS.includes(hash as HashAlgorithm)) throw new SignatureError('hash-algorithm', `unsupported hash algorithm "${hash}" (sha256 or sha512)`);
-    const publicKey = publicKeyFromBlob(keyBlob);
-    if (publicKey.type !== ED25519) throw new SignatureError('key-type', `signed with a ${publicKey.type} key; dotfleet accepts ssh-ed25519 only`);
-    const s = new WireReader(sigBlob);
-    const sigType = s.text('signature type');
-    const raw = s.string('signature bytes');
-    s.end('the signature');
-    if (sigType !== ED25519) throw new SignatureError('key-type', `signature type ${sigType} does not match the ${ED25519} key`);
-    if (raw.length !== 64) throw new SignatureError('malformed', `an ed25519 signature is 64 bytes, got ${raw.length}`);
-    return { publicKey, namespace, hashAlgorithm: hash as HashAlgorithm, signature: raw };
+    const publicKey = knownKey?.(keyBlob) ?? publicKeyFromBlob(keyBlob);
+    if (publicKey.kind === 'cert' || publicKey.kind === 'dsa') {
+      throw new SignatureError('key-type', `signed with the key type ${publicKey.type}; dotfleet verifies plain ed25519, ECDSA, RSA and FIDO (sk-) keys`);
+    }
+    return { publicKey, namespace, hashAlgorithm: hash as HashAlgorithm, signature, blob: Buffer.from(blob) };
   } catch (e) {
     if (e instanceof TruncatedError) throw new SignatureError('truncated', `the signature is truncated: ${e.message}`);
     if (e instanceof WireError) throw new SignatureError('malformed', `malformed signature: ${e.message}`);
@@ -100,11 +153,11 @@ export function parseSignatureBlob(blob: Uint8Array): ParsedSignature {
   }
 }
 
-export function parseArmouredSignature(text: string): ParsedSignature {
-  return parseSignatureBlob(dearmour(text));
+export function parseArmouredSignature(text: string, knownKey?: (blob: Buffer) => SshPublicKey | undefined): ParsedSignature {
+  return parseSignatureBlob(dearmour(text), knownKey);
 }
 
-/** Sign `message`: the armoured text, byte-identical to `ssh-keygen -Y sign -n NAMESPACE`. */
+/** Sign `message`: the armoured text, byte-identical to `ssh-keygen -Y sign -n NAMESPACE` with an ed25519 key. */
 export function signMessage(message: Uint8Array, key: { public: SshPublicKey; key: KeyObject }, namespace: string, hash: HashAlgorithm = 'sha512'): string {
   if (namespace === '') throw new Error('a namespace is required');
   if (key.public.type !== ED25519) throw new Error(`cannot sign with ${key.public.type}`);
@@ -121,19 +174,111 @@ export function signMessage(message: Uint8Array, key: { public: SshPublicKey; ke
   return armour(blob);
 }
 
+/** node:crypto's verdict; an input it cannot even take is a signature that does not verify. */
+function safeVerify(algorithm: string | null, data: Buffer, key: KeyObject | { key: KeyObject; dsaEncoding?: 'ieee-p1363'; padding?: number }, signature: Buffer): boolean {
+  try {
+    return cryptoVerify(algorithm, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** r and s (SSH mpints) as one fixed-size string (IEEE P1363), or undefined when they cannot fit. */
+function p1363(r: Buffer, s: Buffer, size: number): Buffer | undefined {
+  if (r.length > size || s.length > size) return undefined;
+  const out = Buffer.alloc(2 * size);
+  r.copy(out, size - r.length);
+  s.copy(out, 2 * size - s.length);
+  return out;
+}
+
+/**
+ * Does the key's signature field verify over `data`, as sshkey_verify decides? The field names
+ * its own type, which must be the key's; sk- signatures cover the application's hash, the flags
+ * and the counter as well.
+ */
+function verifyKeySignature(key: SshPublicKey, field: Buffer, data: Buffer): { ok: boolean; sk?: { flags: number; counter: number } } {
+  const r = new WireReader(field);
+  const sigType = r.string('signature type').toString('latin1');
+  const fail = { ok: false };
+  switch (key.kind) {
+    case 'ed25519':
+    case 'sk-ed25519': {
+      if (sigType !== KEY_TYPE_NAMES[key.kind]) throw new SignatureError('key-type', `signature type ${sigType} does not match the ${key.type} key`);
+      const sig = r.string('signature bytes');
+      let signed = data;
+      let sk: { flags: number; counter: number } | undefined;
+      if (key.kind === 'sk-ed25519') {
+        sk = { flags: r.bytes(1, 'flags')[0]!, counter: r.uint32('counter') };
+        signed = skSigned(key, sk, data);
+      }
+      r.end('the signature');
+      if (sig.length !== 64) return fail;
+      return { ok: safeVerify(null, signed, keyObject(key), sig), sk };
+    }
+    case 'ecdsa':
+    case 'sk-ecdsa': {
+      const want = key.kind === 'sk-ecdsa' ? SK_ECDSA : key.type;
+      if (sigType !== want) throw new SignatureError('key-type', `signature type ${sigType} does not match the ${key.type} key`);
+      const inner = new WireReader(r.string('signature bytes'));
+      const rr = readMpint(inner, 'r');
+      const ss = readMpint(inner, 's');
+      inner.end('the ECDSA signature');
+      let signed = data;
+      let hash: string = CURVES[key.curve!].hash;
+      let sk: { flags: number; counter: number } | undefined;
+      if (key.kind === 'sk-ecdsa') {
+        sk = { flags: r.bytes(1, 'flags')[0]!, counter: r.uint32('counter') };
+        signed = skSigned(key, sk, data);
+        hash = 'sha256';
+      }
+      r.end('the signature');
+      const sig = p1363(rr, ss, CURVES[key.curve!].size);
+      if (!sig) return fail;
+      return { ok: safeVerify(hash, signed, { key: keyObject(key), dsaEncoding: 'ieee-p1363' }, sig), sk };
+    }
+    case 'rsa': {
+      // SSHSIG refuses SHA-1 (ssh-rsa) signatures, as ssh-keygen does.
+      const hash = sigType === 'rsa-sha2-256' ? 'sha256' : sigType === 'rsa-sha2-512' ? 'sha512' : undefined;
+      if (!hash) throw new SignatureError('key-type', `RSA signature algorithm ${sigType} is not accepted (rsa-sha2-512 or rsa-sha2-256)`);
+      const sig = r.string('signature bytes');
+      r.end('the signature');
+      const modulus = key.n!.length;
+      if (sig.length > modulus) return fail;
+      const padded = sig.length < modulus ? Buffer.concat([Buffer.alloc(modulus - sig.length), sig]) : sig;
+      return { ok: safeVerify(hash, data, { key: keyObject(key), padding: constants.RSA_PKCS1_PADDING }, padded) };
+    }
+    default:
+      throw new SignatureError('key-type', `signed with the key type ${key.type}, which dotfleet does not verify`);
+  }
+}
+
+/** What an authenticator signs: SHA-256 of the application, flags, counter, SHA-256 of the data. */
+function skSigned(key: SshPublicKey, sk: { flags: number; counter: number }, data: Buffer): Buffer {
+  const counter = Buffer.alloc(4);
+  counter.writeUInt32BE(sk.counter >>> 0, 0);
+  return Buffer.concat([createHash('sha256').update(key.application!).digest(), Buffer.from([sk.flags]), counter, createHash('sha256').update(data).digest()]);
+}
+
 /**
  * Check a signature over `message` in `namespace`; returns the parsed signature (its key is the
  * signer to look up in allowed_signers) or throws SignatureError with the reason.
  */
 export function verifyMessage(message: Uint8Array, armoured: string, namespace: string, knownKey?: (blob: Buffer) => SshPublicKey | undefined): ParsedSignature {
-  const sig = parseArmouredSignature(armoured);
   // A key we already hold (allowed_signers) carries its node:crypto key from earlier uses.
-  const key = knownKey?.(sig.publicKey.blob) ?? sig.publicKey;
+  const sig = parseArmouredSignature(armoured, knownKey);
+  const key = sig.publicKey;
   if (sig.namespace !== namespace) {
     throw new SignatureError('namespace', `the signature is for namespace "${sig.namespace}", expected "${namespace}"`);
   }
-  if (!edVerify(null, signedData(sig.namespace, sig.hashAlgorithm, message), keyObject(key), sig.signature)) {
-    throw new SignatureError('signature', 'the signature does not match the message (altered content or signature)');
+  let checked;
+  try {
+    checked = verifyKeySignature(key, sig.signature, signedData(sig.namespace, sig.hashAlgorithm, message));
+  } catch (e) {
+    if (e instanceof TruncatedError) throw new SignatureError('truncated', `the signature is truncated: ${e.message}`);
+    if (e instanceof WireError) throw new SignatureError('malformed', `malformed signature: ${e.message}`);
+    throw e;
   }
-  return sig;
+  if (!checked.ok) throw new SignatureError('signature', 'the signature does not match the message (altered content or signature)');
+  return { ...sig, sk: checked.sk };
 }

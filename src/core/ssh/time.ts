@@ -11,22 +11,78 @@ export interface SshTime {
   utc: boolean;
 }
 
-export function parseSshTime(text: string): SshTime | null {
-  let s = text;
-  let utc = false;
-  if (s.length > 1 && /[zZ]$/.test(s)) {
-    utc = true;
-    s = s.slice(0, -1);
+/** C's isspace for one character. */
+const space = (c: string | undefined) => c !== undefined && /^[ \t\n\v\f\r]$/.test(c);
+
+/**
+ * glibc's strptime for the formats OpenSSH builds ("%Y-%m-%d", "…T%H:%M", "…:%S"): each number
+ * after optional white space, at most as many digits as the field has and no more than its
+ * largest value allows (so "13" is no month, and "2" then "0" is month 2 then a stray "0"), each
+ * literal character exactly. The fields, or null.
+ */
+function strptime(buf: string, fmt: string): number[] | null {
+  const ranges: Record<string, [number, number, number]> = { Y: [0, 9999, 4], m: [1, 12, 2], d: [1, 31, 2], H: [0, 23, 2], M: [0, 59, 2], S: [0, 61, 2] };
+  const out: number[] = [];
+  let i = 0;
+  for (let f = 0; f < fmt.length; f++) {
+    if (fmt[f] !== '%') {
+      if (buf[i] !== fmt[f]) return null;
+      i++;
+      continue;
+    }
+    const [from, to, n] = ranges[fmt[++f]!]!;
+    while (space(buf[i])) i++;
+    if (!(buf[i]! >= '0' && buf[i]! <= '9')) return null;
+    let val = 0;
+    let left = n;
+    do {
+      val = val * 10 + (buf.charCodeAt(i++) - 48);
+    } while (--left > 0 && val * 10 <= to && buf[i]! >= '0' && buf[i]! <= '9');
+    if (val < from || val > to) return null;
+    out.push(val);
   }
-  if (!/^\d+$/.test(s) || ![8, 12, 14].includes(s.length)) return null;
-  const n = (from: number, to: number) => Number(s.slice(from, to));
-  const [y, mo, d] = [n(0, 4), n(4, 6), n(6, 8)];
-  const [h, mi, sec] = s.length >= 12 ? [n(8, 10), n(10, 12), s.length === 14 ? n(12, 14) : 0] : [0, 0, 0];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return null;
-  const ms = utc ? Date.UTC(y, mo - 1, d, h, mi, sec) : new Date(y, mo - 1, d, h, mi, sec).getTime();
-  const check = utc ? new Date(ms) : new Date(ms);
-  const dayOk = utc ? check.getUTCDate() === d : check.getDate() === d;
-  if (!dayOk) return null;
+  return i === buf.length ? out : null;
+}
+
+/** The zone's standard (not summer) offset in minutes west of UTC, in the year of `ms`. */
+function standardOffset(ms: number): number {
+  const y = new Date(ms).getFullYear();
+  return Math.max(new Date(y, 0, 1).getTimezoneOffset(), new Date(y, 6, 1).getTimezoneOffset());
+}
+
+/**
+ * OpenSSH's parse_absolute_time, exactly: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, then `Z` or
+ * `UTC` (any case) for UTC; read by glibc's strptime, so white space before a field is skipped and
+ * seconds go to 61; a date past the month's end rolls over as timegm rolls it ("20250231" is
+ * 3 March); a time before 1970 is refused. Without Z, the time is local *standard* time
+ * (OpenSSH leaves tm_isdst at 0, so mktime ignores summer time): in summer it reads an hour
+ * later than the clock on the wall. One character per byte (latin1).
+ */
+export function parseSshTime(text: string): SshTime | null {
+  let l = text.indexOf('\0') >= 0 ? text.indexOf('\0') : text.length;
+  let utc = false;
+  if (l > 1 && /^z$/i.test(text.slice(l - 1, l))) {
+    utc = true;
+    l -= 1;
+  } else if (l > 3 && /^utc$/i.test(text.slice(l - 3, l))) {
+    utc = true;
+    l -= 3;
+  }
+  const s = text.slice(0, l);
+  const part = (from: number, n: number) => s.slice(from, from + n);
+  let fields: number[] | null;
+  if (l === 8) fields = strptime(`${part(0, 4)}-${part(4, 2)}-${part(6, 2)}`, '%Y-%m-%d');
+  else if (l === 12) fields = strptime(`${part(0, 4)}-${part(4, 2)}-${part(6, 2)}T${part(8, 2)}:${part(10, 2)}`, '%Y-%m-%dT%H:%M');
+  else if (l === 14) fields = strptime(`${part(0, 4)}-${part(4, 2)}-${part(6, 2)}T${part(8, 2)}:${part(10, 2)}:${part(12, 2)}`, '%Y-%m-%dT%H:%M:%S');
+  else return null;
+  if (!fields) return null;
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = fields as [number, number, number, number?, number?, number?];
+  const wall = new Date(0);
+  wall.setUTCFullYear(y, mo - 1, d);
+  wall.setUTCHours(h, mi, sec, 0);
+  let ms = wall.getTime();
+  if (!utc) ms += standardOffset(ms) * 60_000;
+  if (!Number.isFinite(ms) || ms < 0) return null;
   return { seconds: Math.floor(ms / 1000), utc };
 }
 

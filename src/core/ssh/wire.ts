@@ -15,7 +15,8 @@ export class WireReader {
 
   bytes(n: number, what: string): Buffer {
     if (n > this.remaining) throw new TruncatedError(`truncated ${what}: wanted ${n} bytes, ${this.remaining} left`);
-    const out = Buffer.from(this.buf.subarray(this.at, this.at + n));
+    // A view, not a copy: nothing read is written to.
+    const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.at, n);
     this.at += n;
     return out;
   }
