@@ -41,7 +41,7 @@ export function parseToml(text: string, file: string): PlainObject {
 }
 
 export function parseYaml(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, logLevel: 'silent' });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];

@@ -4,6 +4,7 @@
  * summarised by size and hash, never printed.
  */
 import { createHash } from 'node:crypto';
+import { looksLikeSopsAny } from './secrets/sops-file.js';
 import { structuredPatch } from 'diff';
 import { asText, type RenderedEntry, type RenderedTree } from './tree.js';
 import { compareStrings } from './paths.js';
@@ -42,9 +43,7 @@ export const CHANGE_LETTER: Record<ChangeType, string> = {
 const TYPE_ORDER: ChangeType[] = ['removed', 'added', 'modified', 'permission', 'symlink'];
 
 /** SOPS metadata or sops-encrypted values: such content is summarised, never printed. */
-export function looksEncrypted(text: string): boolean {
-  return /ENC\[AES256_GCM,data:/.test(text) || /^sops:\s*$/m.test(text) || /"sops"\s*:\s*\{/.test(text) || /^sops_(version|mac)=/m.test(text) || /^\[sops\]\s*$/m.test(text);
-}
+export const looksEncrypted = looksLikeSopsAny;
 
 function summary(bytes: Uint8Array): BlobSummary {
   return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };

@@ -1,6 +1,7 @@
 /** Hardware presets and the host inventory: schemas and the layering of a host's template context. */
 import { z } from 'zod';
 import { DotfleetError } from './errors.js';
+import { ageRecipientProblem } from './secrets/age.js';
 import { isPlainObject, mergeData, parseToml, type PlainObject, type PlainValue } from './data.js';
 import { locateTomlPath, schemaError } from './schema-errors.js';
 
@@ -31,7 +32,13 @@ export const HostSchema = z.strictObject({
   /** Principal in allowed_signers; the host name when omitted. */
   principal: z.string().min(1).optional(),
   /** The host's age public key: SOPS files the host must read list it as a recipient. */
-  age_recipient: z.string().regex(AGE_RECIPIENT, 'must be an age public key: age1 followed by 58 bech32 characters').optional(),
+  age_recipient: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = ageRecipientProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not an age public key: ${problem}` });
+    })
+    .optional(),
   description: z.string().optional(),
   tags: z.array(z.string()).default([]),
   /** Data overrides merged over the preset for this host only. */

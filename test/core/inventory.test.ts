@@ -37,7 +37,7 @@ describe('inventory and presets', () => {
 
   it('validates age recipients exactly', () => {
     const err = loadError(miniFleet({ hosts: '[hosts.alpha]\nmachine = "laptop"\nplatform = "darwin"\nage_recipient = "age1notreally"\n' }));
-    expect(err.message).toMatch(/age_recipient: must be an age public key/);
+    expect(err.message).toMatch(/age_recipient: "age1notreally" is not an age public key: an age recipient is 62 characters long/);
     expect(err.line).toBe(4);
   });
 

@@ -11,8 +11,9 @@ import { Renderer } from '../../src/core/render.js';
 import { diffFleets } from '../../src/core/fleet-diff.js';
 import { resolveSecrets } from '../../src/host/secrets.js';
 import { DotfleetError } from '../../src/core/errors.js';
-import { PROJECT_ROOT, miniFleet, treeOf } from '../helpers/fleet.js';
-import { sopsEnv, sopsYaml } from '../helpers/sops.js';
+import { PROJECT_ROOT, exampleTree, miniFleet, treeOf } from '../helpers/fleet.js';
+import { enc, sopsEnv, sopsYaml } from '../helpers/sops.js';
+import { ageRecipientProblem } from '../../src/core/secrets/age.js';
 
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'sops');
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
@@ -302,5 +303,100 @@ describe('no secret value ever appears in output', () => {
     outputs.push(JSON.stringify(checkSecrets(fleet, new Map()).findings));
     const all = outputs.join('\n');
     for (const s of secrets) expect(all.includes(s) ? s : 'absent').toBe('absent');
+  });
+});
+
+describe('secrets: what a hand-edited or unusual file means', () => {
+  const tree = exampleTree();
+  const kestrel = /\[hosts\.kestrel\][\s\S]*?age_recipient = "(\w+)"/.exec(Buffer.from(tree.get('fleet/hosts.toml')!).toString())![1]!;
+  const tern = /\[hosts\.tern\][\s\S]*?age_recipient = "(\w+)"/.exec(Buffer.from(tree.get('fleet/hosts.toml')!).toString())![1]!;
+  const body = sopsYaml({ recipients: [kestrel], values: { token: 'x' } });
+
+  it('finds SOPS metadata written in flow style, quoted, or with a trailing comment', () => {
+    const meta = body.slice(body.indexOf('sops:'));
+    for (const variant of [
+      body.replace('sops:', 'sops:   # written by sops'),
+      body.replace('sops:', '"sops":'),
+      body.replace('sops:', "'sops' :"),
+      `token: ${enc(4)}\nsops: {version: 3.9.4, mac: "${enc(8)}", age: [{recipient: ${kestrel}, enc: x}]}\n`,
+      `{token: "${enc(4)}", sops: {version: 3.9.4}}\n`,
+    ]) {
+      const f = parseSopsFile('x.sops.yaml', Buffer.from(variant));
+      expect([variant.slice(0, 40), f?.values.get('token')?.encrypted]).toEqual([variant.slice(0, 40), true]);
+    }
+    expect(meta.length).toBeGreaterThan(0);
+  });
+
+  it('reads INI as sops does: [section] and key are two path components, keys outside sections are in DEFAULT', () => {
+    const ini = (rules: string, plain: Record<string, Record<string, string>>) =>
+      [...Object.entries(plain).flatMap(([sec, kv]) => [`[${sec}]`, ...Object.entries(kv).map(([k, v]) => `${k} = ${v}`)]), '[sops]', 'version = 3.9.4', `mac = ${enc(8)}`, rules, ''].join('\n');
+    // encrypted_regex matches the key alone: a plain "password" in [db] is caught.
+    const a = parseSopsFile('a.sops.ini', Buffer.from(ini('encrypted_regex = ^password$', { db: { password: 'hunter2', host: 'db.lan' } })))!;
+    expect(a.values.get('db.password')).toMatchObject({ encrypted: false, expectEncrypted: true });
+    expect(a.values.get('db.host')).toMatchObject({ expectEncrypted: false });
+    // The unencrypted suffix on a section name leaves the whole section alone.
+    const b = parseSopsFile('b.sops.ini', Buffer.from(ini('unencrypted_suffix = _unencrypted', { public_unencrypted: { url: 'https://x' }, db: { password: enc(4) } })))!;
+    expect(b.values.get('public_unencrypted.url')).toMatchObject({ encrypted: false, expectEncrypted: false });
+    expect(b.values.get('db.password')).toMatchObject({ encrypted: true, expectEncrypted: true });
+    const c = parseSopsFile('c.sops.ini', Buffer.from(`token = ${enc(4)}\n[sops]\nversion = 3.9.4\n`))!;
+    expect([...c.values.keys()]).toEqual(['DEFAULT.token']);
+  });
+
+  it('follows sops: list positions are not path components, numeric map keys are', () => {
+    const f = parseSopsFile('n.sops.yaml', Buffer.from(`"2024": {password: plain}\nlist: [plain]\nsops:\n  encrypted_regex: ^(2024|list)$\n  version: 3.9.4\n`))!;
+    expect(f.values.get('2024.password')).toMatchObject({ expectEncrypted: true, encrypted: false });
+    expect(f.values.get('list.0')).toMatchObject({ expectEncrypted: true });
+  });
+
+  it('says when comment rules decide encryption, instead of guessing', () => {
+    const fleet = loadFleet(new Map([...tree, ['secrets/hosts/kestrel/c.sops.yaml', Buffer.from(body.replace('    unencrypted_suffix: _unencrypted', '    encrypted_comment_regex: sops:enc'))]]));
+    const r = checkSecrets(fleet, new Map());
+    expect(r.findings.filter((x) => x.file.endsWith('c.sops.yaml') && x.code !== 'rule-mismatch').map((x) => x.code)).toEqual(['rules-unchecked']);
+  });
+
+  it('key groups: a host decrypts alone only with shares from shamir_threshold groups, and the report names the groups it lacks', () => {
+    const groups = (threshold: number | undefined, g: string[][]) =>
+      `token: ${enc(4)}\nsops:\n  key_groups:\n${g.map((ids) => `    - age:\n${ids.map((id) => `        - recipient: ${id}\n          enc: x\n`).join('')}`).join('')}${threshold ? `  shamir_threshold: ${threshold}\n` : ''}  mac: ${enc(8)}\n  version: 3.9.4\n`;
+    const check = (text: string) => checkSecrets(loadFleet(new Map([...tree, ['secrets/hosts/kestrel/g.sops.yaml', Buffer.from(text)]])), new Map()).findings.filter((x) => x.file.endsWith('g.sops.yaml') && x.code !== 'rule-mismatch');
+    // Two groups, no threshold: both shares needed. kestrel is in one: it cannot decrypt.
+    const two = check(groups(undefined, [[kestrel], [tern]]));
+    expect(two.map((x) => [x.code, x.host])).toEqual([['cannot-decrypt', 'kestrel'], ['partial-share', 'tern']]);
+    expect(two[0]!.message).toContain('can decrypt only 1 of the 2 key-group shares needed (shamir_threshold 2 of 2 groups); it is in no key of groups #2');
+    // Threshold 1: one share is enough; tern (outside the scope) can decrypt too.
+    expect(check(groups(1, [[kestrel], [tern]])).map((x) => [x.code, x.host])).toEqual([['outside-scope', 'tern']]);
+    // kestrel in both groups: fine alone.
+    expect(check(groups(2, [[kestrel], [kestrel, tern]])).map((x) => [x.code, x.host])).toEqual([['partial-share', 'tern']]);
+  });
+
+  it('refuses every one-character typo of an age recipient (Bech32 checksum), naming the key and the line', () => {
+    const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+    let typos = 0;
+    for (let i = 4; i < kestrel.length; i++) {
+      for (const c of CHARSET) {
+        if (c === kestrel[i]) continue;
+        typos++;
+        expect(ageRecipientProblem(kestrel.slice(0, i) + c + kestrel.slice(i + 1))).toBeDefined();
+      }
+    }
+    expect(typos).toBe(1798);
+    expect(ageRecipientProblem(kestrel)).toBeUndefined();
+    const typo = kestrel.slice(0, 10) + (kestrel[10] === 'q' ? 'p' : 'q') + kestrel.slice(11);
+    // In the inventory: the host, the key and the line.
+    const hosts = Buffer.from(tree.get('fleet/hosts.toml')!).toString().replace(kestrel, typo);
+    const line = hosts.split('\n').findIndex((l) => l.includes(typo)) + 1;
+    try {
+      loadFleet(new Map([...tree, ['fleet/hosts.toml', Buffer.from(hosts)]]));
+      throw new Error('expected a refusal');
+    } catch (e) {
+      expect(e).toBeInstanceOf(DotfleetError);
+      expect((e as DotfleetError).describe()).toContain(`fleet/hosts.toml:${line}`);
+      expect((e as DotfleetError).message).toContain(`"${typo}" is not an age public key: its checksum does not match`);
+    }
+    // In .sops.yaml and in a SOPS file.
+    const config = `creation_rules:\n  - path_regex: secrets/hosts/kestrel/\n    age: ${typo}\n`;
+    const fleet = loadFleet(new Map([...tree, ['.sops.yaml', Buffer.from(config)], ['secrets/hosts/kestrel/t.sops.yaml', Buffer.from(sopsYaml({ recipients: [typo], values: { a: 'b' } }))]]));
+    const found = checkSecrets(fleet, new Map()).findings.filter((x) => x.code === 'bad-recipient');
+    expect(found.map((x) => [x.file, x.message.slice(0, 8)])).toEqual([['.sops.yaml', 'line 3: '], ['secrets/hosts/kestrel/t.sops.yaml', 'line 4: ']]);
+    expect(found[0]!.message).toContain(typo);
   });
 });

@@ -15,8 +15,9 @@ import { parseSopsConfig, ruleFor, SOPS_CONFIG, type CreationRule } from './sops
 import { parseSopsFile, type SopsFile } from './sops-file.js';
 import { DotfleetError } from '../errors.js';
 import { shortRecipient } from './marker.js';
+import { ageRecipientProblem } from './age.js';
 
-export type FindingCode = 'outside-scope' | 'cannot-decrypt' | 'stale-recipient' | 'rule-mismatch' | 'plain-value' | 'no-mac' | 'not-encrypted' | 'unused' | 'unreadable';
+export type FindingCode = 'outside-scope' | 'partial-share' | 'cannot-decrypt' | 'stale-recipient' | 'rule-mismatch' | 'plain-value' | 'no-mac' | 'not-encrypted' | 'unused' | 'unreadable' | 'bad-recipient' | 'rules-unchecked';
 
 export interface SecretFinding {
   code: FindingCode;
@@ -84,7 +85,16 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
   let rules: CreationRule[] = [];
   if (configText) {
     try {
-      rules = parseSopsConfig(Buffer.from(configText).toString('utf8'));
+      const text = Buffer.from(configText).toString('utf8');
+      rules = parseSopsConfig(text);
+      for (const rule of rules) {
+        for (const r of rule.recipients) {
+          const problem = r.kind === 'age' ? ageRecipientProblem(r.id) : undefined;
+          if (!problem) continue;
+          const at = text.indexOf(r.id);
+          findings.push({ code: 'bad-recipient', severity: 'error', file: SOPS_CONFIG, recipient: r.id, message: `line ${at < 0 ? '?' : text.slice(0, at).split('\n').length}: creation rule ${rule.index + 1} names ${r.id}, which is not a valid age key: ${problem}`, hint: 'copy the recipient again from age-keygen -y (or the host\'s key file)' });
+        }
+      }
     } catch (e) {
       if (!(e instanceof DotfleetError)) throw e;
       findings.push({ code: 'unreadable', severity: 'error', file: SOPS_CONFIG, message: e.message });
@@ -103,17 +113,37 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
     const add = (x: Omit<SecretFinding, 'file'>) => findings.push({ file: f.path, ...x });
 
     if (!f.mac) add({ code: 'no-mac', severity: 'error', message: 'the file has no MAC: its values can be swapped or removed undetected', hint: `re-encrypt it with sops (sops --encrypt --in-place ${f.path} after decrypting)` });
+    for (const b of f.badRecipients) {
+      add({ code: 'bad-recipient', severity: 'error', recipient: b.id, message: `line ${b.line ?? '?'}: the age recipient ${b.id} is not a valid age key: ${b.problem}`, hint: 'copy the recipient again from age-keygen -y (or the host\'s key file), then: sops updatekeys ' + f.path });
+    }
+    for (const r of f.invalidRules) {
+      add({ code: 'rules-unchecked', severity: 'warning', message: `${r} is a regular expression dotfleet cannot evaluate: which values must be encrypted is not checked`, hint: 'write it in the syntax Go and JavaScript share' });
+    }
+    if ([...f.values.values()].some((v) => v.expectEncrypted === undefined)) {
+      add({ code: 'rules-unchecked', severity: 'warning', message: 'the file decides encryption by comments (unencrypted_comment_regex / encrypted_comment_regex), which dotfleet does not evaluate: plain-text values are not checked', hint: 'check it with sops; or use key suffixes or key regexes' });
+    }
     for (const [key, v] of f.values) {
-      if (v.expectEncrypted && !v.encrypted) add({ code: 'plain-value', severity: 'error', key, message: `"${key}" is stored in plain text where the file's rules expect it encrypted`, hint: `sops --encrypt --in-place ${f.path} (or name the key with the unencrypted suffix if it is not secret)` });
+      if (v.expectEncrypted === true && !v.encrypted) add({ code: 'plain-value', severity: 'error', key, message: `"${key}" is stored in plain text where the file's rules expect it encrypted`, hint: `sops --encrypt --in-place ${f.path} (or name the key with the unencrypted suffix if it is not secret)` });
     }
     if (scope.length === 0) {
       add({ code: 'unused', severity: 'warning', message: 'no host uses this secret and no scope names it', hint: 'use it in a template with {{secret}}, move it under secrets/hosts/<host>/, or add a secrets.scopes entry' });
     }
+    // With key groups the data key is split: a host decrypts alone only if its key is in at least
+    // shamir_threshold groups (each group holds one share).
+    const groupsOf = (id: string) => new Set(f.recipients.filter((r) => r.id === id).map((r) => r.group));
+    const groupNames = (gs: number[]) => gs.map((g) => `#${g + 1}`).join(', ');
+    const reported = new Set<string>();
     for (const r of f.recipients) {
       const host = owner.get(r.id);
       if (host !== undefined) {
-        if (scope.length > 0 && !inScope.has(host)) {
-          add({ code: 'outside-scope', severity: 'error', host, recipient: r.id, message: `${host} can decrypt this file but is not in its scope (${scope.join(', ')})`, hint: `remove ${shortRecipient(r.id)} from the recipients (.sops.yaml), then: sops updatekeys ${f.path} && sops rotate -i ${f.path}` });
+        if (scope.length > 0 && !inScope.has(host) && !reported.has(host)) {
+          reported.add(host);
+          const held = groupsOf(r.id);
+          if (held.size >= f.shamirThreshold) {
+            add({ code: 'outside-scope', severity: 'error', host, recipient: r.id, message: `${host} can decrypt this file but is not in its scope (${scope.join(', ')})`, hint: `remove ${shortRecipient(r.id)} from the recipients (.sops.yaml), then: sops updatekeys ${f.path} && sops rotate -i ${f.path}` });
+          } else {
+            add({ code: 'partial-share', severity: 'warning', host, recipient: r.id, message: `${host} is not in this file's scope (${scope.join(', ')}) and holds ${held.size} of the ${f.shamirThreshold} key-group shares needed (groups ${groupNames([...held].sort())}): it cannot decrypt alone`, hint: `remove ${shortRecipient(r.id)} from the key groups unless it is meant to hold a share` });
+          }
         }
       } else if (!admins.has(r.id)) {
         add({ code: 'stale-recipient', severity: 'warning', recipient: r.id, message: `the ${r.kind} recipient ${shortRecipient(r.id)} belongs to no current host and is not an admin`, hint: `a removed host can still decrypt this file: dotfleet secrets rotate (or list the key in secrets.admins if it is yours)` });
@@ -124,6 +154,13 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
       if (!h) continue;
       if (!h.age_recipient) add({ code: 'cannot-decrypt', severity: 'error', host, message: `${host} needs this file but has no age_recipient in ${fleet.settings.inventory}`, hint: `add age_recipient = "age1…" to [hosts.${host}]` });
       else if (!ids.has(h.age_recipient)) add({ code: 'cannot-decrypt', severity: 'error', host, recipient: h.age_recipient, message: `${host} needs this file but is not one of its recipients`, hint: `add ${shortRecipient(h.age_recipient)} to the matching rule in ${SOPS_CONFIG}, then: sops updatekeys ${f.path}` });
+      else {
+        const held = groupsOf(h.age_recipient);
+        if (held.size < f.shamirThreshold) {
+          const lacking = Array.from({ length: f.keyGroups }, (_, g) => g).filter((g) => !held.has(g));
+          add({ code: 'cannot-decrypt', severity: 'error', host, recipient: h.age_recipient, message: `${host} needs this file but can decrypt only ${held.size} of the ${f.shamirThreshold} key-group shares needed (shamir_threshold ${f.shamirThreshold} of ${f.keyGroups} groups); it is in no key of groups ${groupNames(lacking)}`, hint: `add ${shortRecipient(h.age_recipient)} to enough key groups in ${SOPS_CONFIG}, then: sops updatekeys ${f.path}` });
+        }
+      }
     }
     const rule = ruleFor(rules, f.path);
     if (rule) {

@@ -2,9 +2,8 @@
  * `.sops.yaml` creation rules: which recipients a new file at a path is encrypted for. The first
  * rule whose `path_regex` matches (or that has none) applies, as in sops.
  */
-import YAML from 'yaml';
 import { DotfleetError } from '../errors.js';
-import { isPlainObject } from '../data.js';
+import { isPlainObject, parseYaml } from '../data.js';
 import type { Recipient, RecipientKind } from './sops-file.js';
 
 export const SOPS_CONFIG = '.sops.yaml';
@@ -43,12 +42,7 @@ function ruleRecipients(table: Record<string, unknown>, group: number): Recipien
 }
 
 export function parseSopsConfig(text: string): CreationRule[] {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text);
-  } catch (e) {
-    throw new DotfleetError('yaml-syntax', `invalid YAML: ${(e as Error).message.split('\n')[0]}`, { file: SOPS_CONFIG });
-  }
+  const doc = parseYaml(text, SOPS_CONFIG);
   const rules = isPlainObject(doc) && Array.isArray(doc.creation_rules) ? doc.creation_rules : [];
   return rules.filter(isPlainObject).map((r, index) => {
     let pathRegex: RegExp | undefined;

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import YAML from 'yaml';
 import { DotfleetError } from '../errors.js';
 import { isPlainObject } from '../data.js';
+import { ageRecipientProblem } from './age.js';
 
 export type SopsFormat = 'yaml' | 'json' | 'dotenv' | 'ini';
 export type RecipientKind = 'age' | 'pgp' | 'kms' | 'gcp_kms' | 'azure_kv' | 'hc_vault';
@@ -33,8 +34,14 @@ export interface SopsValue {
   type?: string;
   /** SHA-256 of the stored text (ciphertext for encrypted values): tells "changed", shows nothing. */
   digest: string;
-  /** Whether the rules say this key should be encrypted. */
-  expectEncrypted: boolean;
+  /** Whether the rules say this key should be encrypted (undefined: the file's comment rules decide, which dotfleet does not track). */
+  expectEncrypted: boolean | undefined;
+}
+
+export interface BadRecipient {
+  id: string;
+  problem: string;
+  line?: number;
 }
 
 export interface SopsFile {
@@ -45,8 +52,13 @@ export interface SopsFile {
   mac: boolean;
   recipients: Recipient[];
   keyGroups: number;
-  shamirThreshold?: number;
+  /** Shares needed to decrypt: shamir_threshold, or the number of key groups (1 without groups). */
+  shamirThreshold: number;
   rules: EncryptionRules;
+  /** age recipients that are not valid age keys. */
+  badRecipients: BadRecipient[];
+  /** Rule regular expressions JavaScript cannot compile (they match nothing here). */
+  invalidRules: string[];
   /** Key path (`db.password`, `an_array.0`) → value facts, in file order. */
   values: Map<string, SopsValue>;
 }
@@ -61,17 +73,91 @@ export function formatOf(path: string): SopsFormat | undefined {
   return undefined;
 }
 
-/** Cheap check before parsing: does this text carry SOPS metadata at all? */
+/**
+ * Does this text carry SOPS metadata? Robust to the forms a person or a tool may write: a YAML
+ * `sops` key in block or flow style, quoted, with a trailing comment; JSON's `"sops"` anywhere;
+ * dotenv's `sops_…=` lines; INI's `[sops]` section, spaced or not.
+ */
 export function looksLikeSops(text: string, format: SopsFormat): boolean {
   switch (format) {
     case 'yaml':
-      return /^sops:\s*$/m.test(text);
+      return /^(?:sops|"sops"|'sops')[ \t]*:/m.test(text) || /^\{[\s\S]*["']?sops["']?\s*:/.test(text.trimStart());
     case 'json':
       return /"sops"\s*:/.test(text);
     case 'dotenv':
-      return /^sops_(version|mac|lastmodified)=/m.test(text);
+      return /^[ \t]*(?:export[ \t]+)?sops_\w+[ \t]*=/m.test(text);
     case 'ini':
-      return /^\[sops\]\s*$/m.test(text);
+      return /^[ \t]*\[[ \t]*sops[ \t]*\]/m.test(text);
+  }
+}
+
+/** SOPS content in any format, or a sops-encrypted value: such text is summarised, never printed. */
+export function looksLikeSopsAny(text: string): boolean {
+  return /ENC\[AES256_GCM,/.test(text) || (['yaml', 'json', 'dotenv', 'ini'] as const).some((f) => looksLikeSops(text, f));
+}
+
+/**
+ * A SOPS file that cannot be read. Its message says where (line, column) and what kind of fault,
+ * never the parser's own words nor any byte of the file: the file holds secrets, and a parser's
+ * message quotes what it choked on.
+ */
+export class SopsSyntaxError extends DotfleetError {
+  constructor(file: string, line: number | undefined, column: number | undefined, kind: string) {
+    super('yaml-syntax', `cannot read this SOPS file${line !== undefined ? ` at line ${line}${column !== undefined ? `, column ${column}` : ''}` : ''}: ${kind}`, {
+      file,
+      line,
+      column,
+      hint: 'fix the file by hand where it says, or re-create it with sops; dotfleet never prints its content',
+    });
+  }
+}
+
+/** 1-based line and column of a character offset. */
+function lineCol(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
+
+/** The first fault of a YAML text, by position and the parser's code (never its message). */
+function yamlFault(docs: YAML.Document.Parsed[]): { offset?: number; kind: string } | undefined {
+  for (const doc of docs) {
+    const e = doc.errors[0];
+    if (e) return { offset: e.pos?.[0], kind: `a YAML error (${e.code})` };
+  }
+  return undefined;
+}
+
+function parseYamlSops(path: string, text: string): unknown {
+  const docs = YAML.parseAllDocuments(text, { logLevel: 'silent', prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const fault = yamlFault(list);
+  if (fault) {
+    const at = fault.offset === undefined ? undefined : lineCol(text, fault.offset);
+    throw new SopsSyntaxError(path, at?.line, at?.column, fault.kind);
+  }
+  if (list.length > 1) {
+    const second = list[1]!.range?.[0];
+    const at = second === undefined ? undefined : lineCol(text, second);
+    throw new SopsSyntaxError(path, at?.line, undefined, `${list.length} YAML documents; a SOPS file that dotfleet reads holds one (split it into one file per document)`);
+  }
+  try {
+    return list[0]?.toJS({ maxAliasCount: 100 }) ?? null;
+  } catch {
+    throw new SopsSyntaxError(path, undefined, undefined, 'YAML aliases that cannot be expanded');
+  }
+}
+
+function parseJsonSops(path: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    // Only the position is taken from the message; YAML (a superset of JSON) places the fault otherwise.
+    const m = /position (\d+)/.exec((e as Error).message);
+    let offset = m ? Number(m[1]) : undefined;
+    if (offset === undefined) offset = yamlFault([YAML.parseDocument(text, { logLevel: 'silent', prettyErrors: false })])?.offset;
+    const at = offset === undefined ? undefined : lineCol(text, offset);
+    throw new SopsSyntaxError(path, at?.line, at?.column, 'a JSON syntax error');
   }
 }
 
@@ -93,40 +179,52 @@ function unflatten(flat: Map<string, string>): Record<string, unknown> {
   return root;
 }
 
-function parseDotenv(text: string): { data: Map<string, string>; sops: Record<string, unknown> } {
-  const data = new Map<string, string>();
+function parseDotenv(path: string, text: string): { data: Map<string, unknown>; sops: Record<string, unknown> } {
+  const data = new Map<string, unknown>();
   const meta = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const eq = line.indexOf('=');
-    if (eq < 0) continue;
-    const key = line.slice(0, eq).trim();
+    if (eq < 0) throw new SopsSyntaxError(path, i + 1, undefined, 'not a KEY=VALUE line');
+    const key = line.slice(0, eq).trim().replace(/^export\s+/, '');
+    if (key === '') throw new SopsSyntaxError(path, i + 1, 1, 'a value with no key');
     const value = line.slice(eq + 1);
     if (key.startsWith('sops_')) meta.set(key.slice(5), value);
     else data.set(key, value);
-  }
+  });
   return { data, sops: unflatten(meta) };
 }
 
-function parseIni(text: string): { data: Map<string, string>; sops: Record<string, unknown> } {
-  const data = new Map<string, string>();
+/**
+ * INI as sops reads it (go-ini): each section is a branch of the tree, so `[db] password` is
+ * the path ["db", "password"], and keys before any section are in the section "DEFAULT".
+ */
+function parseIni(path: string, text: string): { data: Map<string, unknown>; sops: Record<string, unknown> } {
+  const data = new Map<string, unknown>();
   const meta = new Map<string, string>();
-  let section = '';
-  for (const raw of text.split('\n')) {
+  let section = 'DEFAULT';
+  text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
-    if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
-    const s = /^\[(.+)\]$/.exec(line);
-    if (s) {
-      section = s[1]!;
-      continue;
+    if (line === '' || line.startsWith(';') || line.startsWith('#')) return;
+    if (line.startsWith('[')) {
+      const s = /^\[([^\]]*)\]/.exec(line);
+      if (!s) throw new SopsSyntaxError(path, i + 1, 1, 'a section header with no closing "]"');
+      section = s[1]!.trim() || 'DEFAULT';
+      return;
     }
-    const eq = line.indexOf('=');
-    if (eq < 0) continue;
+    const eq = line.search(/[=:]/);
+    if (eq < 0) throw new SopsSyntaxError(path, i + 1, undefined, 'not a KEY = VALUE line');
     const key = line.slice(0, eq).trim();
     const value = line.slice(eq + 1).trim();
-    if (section === 'sops') meta.set(key, value);
-    else data.set(section ? `${section}.${key}` : key, value);
-  }
+    if (section === 'sops') {
+      meta.set(key, value);
+      return;
+    }
+    let table = data.get(section) as Record<string, unknown> | undefined;
+    if (!table) data.set(section, (table = {}));
+    table[key] = value;
+  });
   return { data, sops: unflatten(meta) };
 }
 
@@ -161,40 +259,77 @@ function recipientsOf(table: Record<string, unknown>, group: number): Recipient[
   return out;
 }
 
-/** Whether sops encrypts the value at this key path, by the file's rules (sops' own logic). */
-function expectEncrypted(path: string[], rules: EncryptionRules): boolean {
-  const keys = path.filter((p) => !/^\d+$/.test(p));
-  const str = (k: keyof EncryptionRules) => (typeof rules[k] === 'string' ? (rules[k] as string) : undefined);
+/**
+ * Whether sops encrypts the value at this key path (the keys from the root; list positions are
+ * not part of it), by the file's rules, in sops' own order (shouldBeEncrypted). Undefined when
+ * the file uses comment rules, which depend on comments dotfleet does not track.
+ */
+function expectEncrypted(keys: string[], rules: EncryptionRules): boolean | undefined {
+  const str = (k: keyof EncryptionRules) => (typeof rules[k] === 'string' && rules[k] !== '' ? (rules[k] as string) : undefined);
+  if (str('unencrypted_comment_regex') !== undefined || str('encrypted_comment_regex') !== undefined) return undefined;
   const us = str('unencrypted_suffix');
   const es = str('encrypted_suffix');
   const ur = str('unencrypted_regex');
   const er = str('encrypted_regex');
-  if (es !== undefined) return keys.some((k) => k.endsWith(es));
-  if (er !== undefined) return keys.some((k) => new RegExp(er).test(k));
-  if (ur !== undefined) return !keys.some((k) => new RegExp(ur).test(k));
-  return !keys.some((k) => k.endsWith(us ?? '_unencrypted'));
+  const none = us === undefined && es === undefined && ur === undefined && er === undefined;
+  let encrypted = true;
+  const suffix = none ? '_unencrypted' : us;
+  if (suffix !== undefined && keys.some((k) => k.endsWith(suffix))) encrypted = false;
+  if (es !== undefined) encrypted = keys.some((k) => k.endsWith(es));
+  if (ur !== undefined && keys.some((k) => safeRegex(ur).test(k))) encrypted = false;
+  if (er !== undefined) encrypted = keys.some((k) => safeRegex(er).test(k));
+  return encrypted;
+}
+
+const regexes = new Map<string, RegExp>();
+/** A rule's regular expression; one that JavaScript cannot compile matches nothing (and is reported by the caller). */
+function safeRegex(source: string): RegExp {
+  let r = regexes.get(source);
+  if (!r) {
+    try {
+      r = new RegExp(source);
+    } catch {
+      r = /(?!)/;
+    }
+    regexes.set(source, r);
+  }
+  return r;
 }
 
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function walk(value: unknown, path: string[], rules: EncryptionRules, out: Map<string, SopsValue>): void {
-  if (Array.isArray(value)) return value.forEach((v, i) => walk(v, [...path, String(i)], rules, out));
+function walk(value: unknown, path: string[], keys: string[], rules: EncryptionRules, out: Map<string, SopsValue>): void {
+  if (Array.isArray(value)) return value.forEach((v, i) => walk(v, [...path, String(i)], keys, rules, out));
   if (isPlainObject(value)) {
-    for (const [k, v] of Object.entries(value)) walk(v, [...path, k], rules, out);
+    for (const [k, v] of Object.entries(value)) walk(v, [...path, k], [...keys, k], rules, out);
     return;
   }
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   const m = ENC.exec(text);
   // sops leaves empty strings as they are: there is nothing to protect.
-  const expect = text !== '' && text !== '""' && expectEncrypted(path, rules);
+  const expect = text !== '' && text !== '""' ? expectEncrypted(keys, rules) : false;
   out.set(path.join('.'), { encrypted: !!m, type: m?.[1], digest: digest(text), expectEncrypted: expect });
+}
+
+/** Age recipients that are not valid age keys, with the line that names them. */
+function badAgeRecipients(text: string, recipients: Recipient[]): BadRecipient[] {
+  const out: BadRecipient[] = [];
+  for (const r of recipients) {
+    if (r.kind !== 'age') continue;
+    const problem = ageRecipientProblem(r.id);
+    if (!problem) continue;
+    const at = text.indexOf(r.id);
+    out.push({ id: r.id, problem, line: at < 0 ? undefined : lineCol(text, at).line });
+  }
+  return out;
 }
 
 /**
  * Parse a SOPS file; null when the file is not one (no metadata). A file that claims to be one
- * but cannot be read throws a DotfleetError naming it.
+ * but cannot be read throws a SopsSyntaxError naming its line and the kind of fault, and nothing
+ * of its content.
  */
 export function parseSopsFile(path: string, bytes: Uint8Array): SopsFile | null {
   const format = formatOf(path);
@@ -203,27 +338,24 @@ export function parseSopsFile(path: string, bytes: Uint8Array): SopsFile | null 
   if (!looksLikeSops(text, format)) return null;
   let data: unknown;
   let meta: Record<string, unknown>;
-  try {
-    if (format === 'yaml' || format === 'json') {
-      const doc = format === 'json' ? JSON.parse(text) : YAML.parse(text);
-      if (!isPlainObject(doc) || !isPlainObject(doc.sops)) return null;
-      const { sops, ...rest } = doc;
-      data = rest;
-      meta = sops as Record<string, unknown>;
-    } else {
-      const parsed = format === 'dotenv' ? parseDotenv(text) : parseIni(text);
-      data = Object.fromEntries(parsed.data);
-      meta = parsed.sops;
-    }
-  } catch (e) {
-    throw new DotfleetError('yaml-syntax', `cannot read the SOPS file: ${(e as Error).message.split('\n')[0]}`, { file: path, hint: 'is it a valid SOPS file? sops --decrypt would say more' });
+  if (format === 'yaml' || format === 'json') {
+    const doc = format === 'json' ? parseJsonSops(path, text) : parseYamlSops(path, text);
+    if (!isPlainObject(doc) || !isPlainObject(doc.sops)) throw new SopsSyntaxError(path, undefined, undefined, 'a "sops" entry that is not a table at the top of the file');
+    const { sops, ...rest } = doc;
+    data = rest;
+    meta = sops as Record<string, unknown>;
+  } else {
+    const parsed = format === 'dotenv' ? parseDotenv(path, text) : parseIni(path, text);
+    data = Object.fromEntries(parsed.data);
+    meta = parsed.sops;
   }
   const rules: EncryptionRules = {};
   for (const r of ENCRYPTION_RULES) if (meta[r] !== undefined) rules[r] = meta[r] as string | boolean;
   const groups = Array.isArray(meta.key_groups) ? meta.key_groups.filter(isPlainObject) : [];
   const recipients = groups.length > 0 ? groups.flatMap((g, i) => recipientsOf(g, i)) : recipientsOf(meta, 0);
   const values = new Map<string, SopsValue>();
-  walk(data, [], rules, values);
+  walk(data, [], [], rules, values);
+  const threshold = Number(meta.shamir_threshold);
   return {
     path,
     format,
@@ -232,8 +364,11 @@ export function parseSopsFile(path: string, bytes: Uint8Array): SopsFile | null 
     mac: typeof meta.mac === 'string' && meta.mac !== '',
     recipients,
     keyGroups: Math.max(groups.length, 1),
-    shamirThreshold: typeof meta.shamir_threshold === 'number' ? meta.shamir_threshold : undefined,
+    // sops: the shares needed are shamir_threshold, or every group when it is not set.
+    shamirThreshold: Number.isInteger(threshold) && threshold > 0 ? threshold : Math.max(groups.length, 1),
     rules,
     values,
+    badRecipients: badAgeRecipients(text, recipients),
+    invalidRules: (['unencrypted_regex', 'encrypted_regex', 'unencrypted_comment_regex', 'encrypted_comment_regex'] as const).filter((k) => typeof rules[k] === 'string' && safeRegex(rules[k] as string).source === '(?!)'),
   };
 }
