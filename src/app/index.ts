@@ -1,7 +1,7 @@
 /**
- * The Probot app: wiring only. Pull-request events become jobs, one at a time per pull request
- * (a newer head supersedes queued ones), and a redelivered webhook (same delivery id) is not
- * processed twice.
+ * The Probot app: wiring only. Pull-request events become jobs, one at a time per pull request,
+ * each ending on the head GitHub reports; a delivery that succeeded is not processed again, one
+ * that failed is (and answers non-2xx, so GitHub's delivery log shows it).
  */
 import type { ApplicationFunctionOptions, Probot } from 'probot';
 import { OctokitGitHub, TreeCache, type RetryPolicy } from '../github/octokit.js';
@@ -9,7 +9,8 @@ import type { FleetGitHub, RepoRef, StateGitHub } from '../github/port.js';
 import { workerCompute, workerRenderHashes, type ComputeReport } from './compute.js';
 import { intakeHandler, type HttpOptions } from './intake/http.js';
 import { Intake, type IntakeOptions } from './intake/service.js';
-import { runPullRequest, type JobOutcome, type PullRequestJob } from './pull-request.js';
+import { runPullRequest, type PullRequestJob } from './pull-request.js';
+import { COMMENT_MARKER } from '../core/pull-request.js';
 
 export interface AppOptions {
   compute?: ComputeReport;
@@ -48,16 +49,31 @@ export function intakeOptionsFromEnv(): Partial<IntakeOptions> {
   return out;
 }
 
-/** The last delivery ids seen, so a redelivery does nothing. */
-class RecentIds {
-  private readonly ids = new Set<string>();
-  constructor(private readonly size = 2048) {}
-  /** True the first time an id is seen. */
-  add(id: string): boolean {
-    if (this.ids.has(id)) return false;
-    this.ids.add(id);
-    if (this.ids.size > this.size) this.ids.delete(this.ids.values().next().value!);
-    return true;
+/**
+ * Deliveries by id: one that succeeded is not processed again (GitHub redelivers with the same
+ * id); one under way is joined, not started twice; one that failed is forgotten, so its
+ * redelivery runs again.
+ */
+class Deliveries {
+  private readonly done = new Set<string>();
+  private readonly running = new Map<string, Promise<unknown>>();
+  constructor(private readonly size = 4096) {}
+
+  /** Run `work` for this delivery unless it already succeeded; 'repeat' when it had. */
+  async run<T>(id: string, work: () => Promise<T>): Promise<T | 'repeat'> {
+    if (this.done.has(id)) return 'repeat';
+    const under = this.running.get(id);
+    if (under) return (await under) as T;
+    const p = work();
+    this.running.set(id, p);
+    try {
+      const out = await p;
+      this.done.add(id);
+      if (this.done.size > this.size) this.done.delete(this.done.values().next().value!);
+      return out;
+    } finally {
+      this.running.delete(id);
+    }
   }
 }
 
@@ -106,15 +122,10 @@ export function dotfleetApp(options: AppOptions = {}) {
       const p = context.payload;
       intake.pushed({ owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '', repo: p.repository.name }, p.ref.replace(/^refs\/heads\//, ''), p.repository.default_branch);
     });
-    const seen = new RecentIds();
-    const latest = new Map<string, string>();
+    const deliveries = new Deliveries();
     const queues = new Map<string, Promise<unknown>>();
 
     app.on([...PULL_REQUEST_EVENTS], async (context) => {
-      if (!seen.add(context.id)) {
-        context.log.info(`delivery ${context.id} was already handled`);
-        return;
-      }
       const pr = context.payload.pull_request;
       const repo = context.payload.repository;
       const job: PullRequestJob = {
@@ -124,19 +135,29 @@ export function dotfleetApp(options: AppOptions = {}) {
         headSha: pr.head.sha,
         baseRef: pr.base.ref,
         defaultBranch: repo.default_branch,
+        htmlUrl: pr.html_url,
       };
       const key = `${repo.full_name}#${pr.number}`;
-      latest.set(key, job.headSha);
       const port = github(context.octokit);
-      const run = async (): Promise<JobOutcome | 'superseded'> => {
-        if (latest.get(key) !== job.headSha) return 'superseded';
-        return runPullRequest(job, port, compute, context.log);
+      // While a render waits for a free slot for more than a few seconds, the comment says so.
+      const queued = async (j: PullRequestJob) => {
+        const existing = await port.findComment(j.ref, j.number, COMMENT_MARKER);
+        const note = `> ⏳ Rendering \`${j.headSha.slice(0, 7)}\` is queued behind other renders; this comment is updated when it is done.`;
+        if (!existing) await port.createComment(j.ref, j.number, `${COMMENT_MARKER}\n### dotfleet · fleet diff\n\n${note}\n`);
+        else if (!existing.body.includes(note)) await port.updateComment(j.ref, existing.id, existing.body.replace(/\n/, `\n${note}\n\n`));
       };
-      const next = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(run);
-      queues.set(key, next);
-      const outcome = await next;
-      if (queues.get(key) === next) queues.delete(key);
-      context.log.info(`${key} @ ${job.headSha.slice(0, 7)}: ${outcome}`);
+      // One job at a time per pull request; each describes the head GitHub reports when it ends.
+      const outcome = await deliveries.run(context.id, async () => {
+        const next = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => runPullRequest(job, port, compute, context.log, queued));
+        queues.set(key, next);
+        try {
+          return await next;
+        } finally {
+          if (queues.get(key) === next) queues.delete(key);
+        }
+      });
+      if (outcome === 'repeat') context.log.info(`delivery ${context.id} was already handled`);
+      else context.log.info(`${key} @ ${job.headSha.slice(0, 7)}: ${outcome}`);
     });
   };
 }

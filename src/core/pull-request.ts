@@ -8,8 +8,7 @@ import { loadFleet, type Fleet } from './fleet.js';
 import { diffFleets, type FleetDiff } from './fleet-diff.js';
 import { Renderer } from './render.js';
 import { diffFleetSecrets } from './secrets/report.js';
-import { diffTrust, type TrustReport } from './trust.js';
-import { parseSettings, SETTINGS_FILE } from './settings.js';
+import { diffTrustTrees, trustChangeCount, trustChanged, type TrustReport } from './trust.js';
 import type { RepoTree } from './tree.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
 import { changeLine, counts, headline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
@@ -44,7 +43,7 @@ export interface Annotation {
 }
 
 export interface CheckOutput {
-  conclusion: 'success' | 'neutral' | 'failure';
+  conclusion: 'success' | 'neutral' | 'failure' | 'action_required';
   title: string;
   summary: string;
   text: string;
@@ -70,21 +69,7 @@ function emptyLike(f: Fleet): Fleet {
 }
 
 function compute(input: PullRequestInput): Computed {
-  const allowedSignersPath = (() => {
-    try {
-      const s = input.trust.get(SETTINGS_FILE);
-      return parseSettings(s && Buffer.from(s).toString('utf8')).allowed_signers;
-    } catch (e) {
-      // The default branch's settings are broken: trust is still read from the default path.
-      if (!(e instanceof DotfleetError)) throw e;
-      return parseSettings(undefined).allowed_signers;
-    }
-  })();
-  const text = (t: RepoTree) => {
-    const b = t.get(allowedSignersPath);
-    return b && Buffer.from(b).toString('utf8');
-  };
-  const trust = diffTrust(text(input.trust), text(input.head));
+  const trust = diffTrustTrees(input.trust, input.head);
   let head: Fleet;
   try {
     head = loadFleet(input.head);
@@ -114,7 +99,7 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replac
 function headlineOf(c: Computed): string {
   if (c.headError) return 'the fleet does not load at head';
   const h = headline(c.diff!);
-  return c.trust.changes.length > 0 ? `${h} · ${plural(c.trust.changes.length, 'trust change')}` : h;
+  return trustChanged(c.trust) ? `${h} · ${plural(trustChangeCount(c.trust), 'trust change')}` : h;
 }
 
 /** The summary table: one row per host that changes or fails; compact (one row per group) when large. */
@@ -135,18 +120,33 @@ function table(diff: FleetDiff, compact: boolean): string {
     out.push('| Hosts | A | R | M | P | S | Status |', '|---|--:|--:|--:|--:|--:|---|');
     for (const [key, hosts] of rows) out.push(`| ${plural(hosts.length, 'host')}: ${hosts.join(', ')} | ${key} |`);
   }
-  if (unchanged.length > 0) out.push('', `_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`);
+  if (unchanged.length > 20) out.push('', `<details>\n<summary>Unchanged (${unchanged.length})</summary>\n\n${unchanged.map((h) => h.host).join(', ')}\n\n</details>`);
+  else if (unchanged.length > 0) out.push('', `_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`);
   return out.join('\n');
 }
 
 function trustSection(t: TrustReport): string {
-  if (t.changes.length === 0 && t.problems.length === 0) return '';
-  const out = ['#### ⚠️ Trust changes — need review', '', '_Compared with `allowed_signers` on the default branch; nothing here is trusted until it is merged._', ''];
-  for (const c of t.changes) {
-    const what = c.change === 'changed' ? `${cell(c.before!)} → ${cell(c.after!)}` : cell((c.after ?? c.before)!);
-    out.push(`- **${c.change}** ${code(c.principals)}: ${c.keyType} ${code(c.key)} ${what}`);
+  if (!trustChanged(t) && t.problems.length === 0) return '';
+  const out = ['#### ⚠️ Trust changes — need review', '', '_Who may sign attestations for which host once this is merged, against the default branch now; nothing here is trusted until it is merged._', ''];
+  const signer = (s: { keyType: string; key: string }) => `${s.keyType} ${code(s.key)}`;
+  for (const h of t.hosts) {
+    const what: string[] = [];
+    if (h.host_change === 'added') what.push('a new host');
+    if (h.host_change === 'removed') what.push('leaves the inventory: its keys can no longer attest');
+    if (h.principal) what.push(`signs as ${code(h.principal.after)} instead of ${code(h.principal.before)}`);
+    for (const s of h.added) what.push(`**may now sign**: ${signer(s)} ${cell(s.options)}`);
+    for (const s of h.removed) what.push(`no longer: ${signer(s)}`);
+    for (const s of h.changed) what.push(`${signer(s)}: ${cell(s.before)} → ${cell(s.after)}`);
+    out.push(`- **${cell(h.host)}**: ${what.join('; ')}`);
+  }
+  for (const i of t.inputs) out.push(`- ${cell(i)}`);
+  if (t.changes.length > 0) {
+    const lines = t.changes.map((c) => `- **${c.change}** ${code(c.principals)}: ${c.keyType} ${code(c.key)} ${c.change === 'changed' ? `${cell(c.before!)} → ${cell(c.after!)}` : cell((c.after ?? c.before)!)}`);
+    if (lines.length <= 20) out.push('', `allowed_signers lines${t.hosts.length > 0 ? '' : ' (no host of the inventory is affected now; a host that later takes such a name would be)'}:`, '', ...lines);
+    else out.push('', '<details>', `<summary>allowed_signers lines (${lines.length})</summary>`, '', ...lines, '', '</details>');
   }
   for (const p of t.problems) out.push(`- ${p.severity}: line ${p.line}: ${cell(p.message)}`);
+  if (trustChanged(t)) out.push('', `_The **${CHECK_NAME}** check is "action required" while trust changes: see docs/app.md, "Trust changes"._`);
   return out.join('\n');
 }
 
@@ -184,15 +184,33 @@ function errorLines(errors: DotfleetError[]): string[] {
   });
 }
 
-function groupLevels(diff: FleetDiff): string[][] {
+/** A patch larger than this does not go into the check run's text either (65,535 bytes in all). */
+const MAX_PATCH_IN_CHECK = 48_000;
+
+interface GroupPlace {
+  /** Where the text goes: the comment, or the check run's text. */
+  where: 'comment' | 'check';
+  /** Groups (by index) whose full text made it into the check run. */
+  inCheck?: Set<number>;
+  /** The command that prints everything (`dotfleet diff --base … --head …`). */
+  hint?: string;
+}
+
+function groupLevels(diff: FleetDiff, place: GroupPlace): string[][] {
   return diff.groups.map((g, i) => {
     const title = `#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`;
-    const header = `${title}\n\n_${plural(g.changes.length, 'change')}: details in the check run._`;
+    const cli = place.hint ? `\`${place.hint} --host ${g.hosts[0]}\`` : `\`dotfleet diff --host ${g.hosts[0]}\``;
+    const inCheck = place.where === 'check' || (place.inCheck?.has(i) ?? false);
+    const header = `${title}\n\n_${plural(g.changes.length, 'change')}: ${inCheck ? 'details in the check run' : `run ${cli}`}._`;
     const lines = `${title}\n\n${g.changes.map((c) => `- ${cell(changeLine(c))}`).join('\n')}`;
     const body = g.changes.map((c) => {
       const head = `**${cell(changeLine(c))}**`;
       if (!c.patch) return head;
-      if (c.patch.length > MAX_PATCH_IN_COMMENT) return `${head}\n\n_patch of ${c.patch.length.toLocaleString('en')} characters: in the check run_`;
+      const size = `patch of ${c.patch.length.toLocaleString('en')} characters`;
+      if (place.where === 'check' && c.patch.length > MAX_PATCH_IN_CHECK) return `${head}\n\n_${size}: too large for GitHub; run ${cli}_`;
+      if (place.where === 'comment' && c.patch.length > MAX_PATCH_IN_COMMENT) {
+        return `${head}\n\n_${size}: ${inCheck && c.patch.length <= MAX_PATCH_IN_CHECK ? 'in the check run' : `too large for this comment; run ${cli}`}_`;
+      }
       const fence = fenceFor(c.patch);
       return `${head}\n\n${fence}diff\n${c.patch}\n${fence}`;
     });
@@ -232,7 +250,7 @@ function nextHistory(input: Pick<PullRequestInput, 'headSha' | 'previousComment'
   return [{ sha: input.headSha, headline: title }, ...readHistory(input.previousComment).filter((e) => e.sha !== input.headSha)].slice(0, MAX_HISTORY);
 }
 
-function commentBody(c: Computed, input: PullRequestInput, title: string): string {
+function commentBody(c: Computed, input: PullRequestInput, title: string, inCheck: Set<number>): string {
   const { visible: historyText, hidden } = historyBlocks(nextHistory(input, title));
   const top = [COMMENT_MARKER, `### dotfleet · fleet diff`, '', `**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
   const notes: string[] = [];
@@ -264,10 +282,12 @@ function commentBody(c: Computed, input: PullRequestInput, title: string): strin
   room -= chars(errorText) + 2;
   const historyFits = chars(historyText) + 2 <= room / 4;
   if (historyFits) room -= chars(historyText) + 2;
-  const groups = c.diff ? fitLevels(groupLevels(c.diff), room, (s) => chars(s) + 2) : { chosen: [], omitted: 0 };
+  const groups = c.diff ? fitLevels(groupLevels(c.diff, { where: 'comment', inCheck, hint: input.repoHint }), room, (s) => chars(s) + 2) : { chosen: [], omitted: 0 };
   const detailed = groups.chosen.filter((g) => g.includes('<details>')).length;
   if (c.diff && (groups.omitted > 0 || detailed < groups.chosen.length)) {
-    notes.push(`GitHub limits a comment to 65,536 characters: ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${groups.chosen.length - detailed > 0 ? `${plural(groups.chosen.length - detailed, 'group')} without patches, ` : ''}all of it in the **${CHECK_NAME}** check run${input.repoHint ? ` and \`${input.repoHint}\`` : ''}.`);
+    const total = c.diff.groups.length;
+    const where = inCheck.size === total ? `every group is in the **${CHECK_NAME}** check run` : inCheck.size > 0 ? `groups 1–${inCheck.size} of ${total} are in the **${CHECK_NAME}** check run, the rest only` : 'the check run has no room for them either; all of it is';
+    notes.push(`GitHub limits a comment to 65,536 characters: ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${groups.chosen.length - detailed > 0 ? `${plural(groups.chosen.length - detailed, 'group')} without patches; ` : ''}${where}${input.repoHint ? ` with \`${input.repoHint}\`` : ''}.`);
   }
   const parts = [fixed, ...groups.chosen, errorText, notes.map((n) => `> ${n}`).join('\n'), historyFits ? historyText : '', hidden].filter((p) => p !== '');
   return parts.join('\n\n') + '\n';
@@ -291,11 +311,12 @@ function annotations(c: Computed): Annotation[] {
   return out;
 }
 
-function checkOutput(c: Computed, input: PullRequestInput, title: string): CheckOutput {
+function checkOutput(c: Computed, input: PullRequestInput, title: string): CheckOutput & { groupsInText: number } {
   const hostErrors = c.headError || (c.diff && (c.diff.sourceErrors.length > 0 || c.diff.hosts.some((h) => h.status === 'error')));
   const secretErrors = c.diff?.secrets?.findings?.some((f) => f.severity === 'error');
-  const changed = (c.diff?.hosts.some((h) => h.changes.length > 0) ?? false) || (c.diff?.secrets?.changes.length ?? 0) > 0 || c.trust.changes.length > 0;
-  const conclusion = hostErrors || secretErrors ? 'failure' : changed ? 'success' : 'neutral';
+  const changed = (c.diff?.hosts.some((h) => h.changes.length > 0) ?? false) || (c.diff?.secrets?.changes.length ?? 0) > 0;
+  // A trust change is never a success: it needs a person (docs/app.md, "Trust changes").
+  const conclusion = hostErrors || secretErrors ? 'failure' : trustChanged(c.trust) ? 'action_required' : changed ? 'success' : 'neutral';
 
   const summaryBlocks = [`**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
   if (c.diff) summaryBlocks.push(bytes(table(c.diff, false)) > CHECK_LIMIT / 2 ? table(c.diff, true) : table(c.diff, false));
@@ -306,19 +327,21 @@ function checkOutput(c: Computed, input: PullRequestInput, title: string): Check
   let summary = summaryFit.kept.join('');
   if (summaryFit.dropped > 0) summary += `> ${plural(summaryFit.dropped, 'section')} did not fit GitHub's 65,535-byte limit${input.repoHint ? `; run \`${input.repoHint}\`` : ''}.\n`;
 
-  const textBlocks = (c.diff ? groupLevels(c.diff).map((l) => l[2]!) : []).map((b) => b + '\n\n');
+  const textBlocks = (c.diff ? groupLevels(c.diff, { where: 'check', hint: input.repoHint }).map((l) => l[2]!) : []).map((b) => b + '\n\n');
   const textFit = fitBlocks(textBlocks, CHECK_LIMIT - 300, bytes);
   let text = textFit.kept.join('');
   if (textFit.dropped > 0) text += `> ${plural(textFit.dropped, 'more group')} did not fit GitHub's 65,535-byte limit${input.repoHint ? `; run \`${input.repoHint}\` to see everything` : ''}.\n`;
-  return { conclusion, title: title.length > 255 ? title.slice(0, 254) + '…' : title, summary, text, annotations: annotations(c) };
+  return { conclusion, title: title.length > 255 ? title.slice(0, 254) + '…' : title, summary, text, annotations: annotations(c), groupsInText: textFit.kept.length };
 }
 
 export function pullRequestReport(input: PullRequestInput): PullRequestResult {
   const c = compute(input);
   const title = headlineOf(c);
+  // The check run first: the comment then says truly what the check run holds.
+  const { groupsInText, ...check } = checkOutput(c, input, title);
   return {
-    comment: commentBody(c, input, title),
-    check: checkOutput(c, input, title),
+    comment: commentBody(c, input, title, new Set(Array.from({ length: groupsInText }, (_, i) => i))),
+    check,
     stats: { hosts: c.diff?.hosts.length ?? 0, changed: c.diff?.hosts.filter((h) => h.changes.length > 0).length ?? 0, renders: c.diff?.renders ?? 0 },
   };
 }

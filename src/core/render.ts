@@ -32,6 +32,11 @@ const NON_SPACE = /\S/;
  * diff share compilations of unchanged templates; no other state.
  */
 export class Renderer {
+  /**
+   * Told of each template about to render (host, source): a worker reports where it is, so a
+   * render stopped at its time limit can say which template it was in.
+   */
+  static onTemplate?: (host: string, source: string) => void;
   /** Template renders so far (benchmarks and tests read it to see what a diff rendered). */
   renders = 0;
 
@@ -153,6 +158,7 @@ export class Renderer {
     const raw = fleet.tree.get(entry.source)!;
     let content: string | Uint8Array = raw;
     if (entry.template) {
+      Renderer.onTemplate?.(host, entry.source);
       const template = this.template(fleet, entry.source);
       this.renders++;
       const out = template.secretFiles.length > 0 ? template.render(context, this.runtime(fleet, host)) : template.render(context);

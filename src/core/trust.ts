@@ -1,10 +1,23 @@
 /**
- * Trust changes in a pull request: `allowed_signers` at head against the default branch (trust
- * is only ever taken from the default branch). Keys added, removed or changed per principal, and
- * option changes; every one needs a reviewer's eye.
+ * Trust changes in a pull request: what the head would trust once merged, against what the
+ * default branch trusts now (trust is only ever taken from the default branch).
+ *
+ * Not a diff of one file: "who may sign attestations for which host" is computed on both sides
+ * from everything that decides it (the settings keys that choose the allowed_signers file and the
+ * inventory, that file's lines with their patterns, namespaces and validity, each host's
+ * principal, the hosts themselves), and those answers are compared host by host. Inputs that
+ * decide what hosts are held to or who reads secrets (fleet/policy.toml, secrets.admins) are
+ * trust changes too. Every one needs a reviewer's eye.
  */
 import { fingerprint } from './ssh/keys.js';
-import { parseAllowedSigners, lintAllowedSigners, type AllowedSigner, type SignersProblem } from './ssh/allowed-signers.js';
+import { parseAllowedSigners, lintAllowedSigners, toBytes, type AllowedSigner, type AllowedSigners, type SignersProblem } from './ssh/allowed-signers.js';
+import { matchPatternList } from './ssh/patterns.js';
+import { parseSettings, SETTINGS_FILE, type Settings } from './settings.js';
+import { parseInventory } from './inventory.js';
+import { POLICY_FILE } from './attestation/policy.js';
+import { ATTESTATION_NAMESPACE } from './attestation/format.js';
+import { bytesEqual, type RepoTree } from './tree.js';
+import { DotfleetError } from './errors.js';
 import { compareStrings } from './paths.js';
 import { formatSshTime } from './ssh/time.js';
 
@@ -20,10 +33,43 @@ export interface TrustChange {
   line: number;
 }
 
+/** A key that may sign attestations for a host, and when (its lines' options, any of which lets it). */
+export interface HostSigner {
+  key: string;
+  keyType: string;
+  options: string;
+}
+
+/** How who may sign for one host changes. */
+export interface HostTrustChange {
+  host: string;
+  /** The host is new in the inventory, or leaves it. */
+  host_change?: 'added' | 'removed';
+  principal?: { before: string; after: string };
+  added: HostSigner[];
+  removed: HostSigner[];
+  changed: { key: string; keyType: string; before: string; after: string }[];
+}
+
 export interface TrustReport {
+  /** allowed_signers lines added, removed or changed (by principal pattern and key). */
   changes: TrustChange[];
+  /** The effect: who may sign attestations for which host, before and after. */
+  hosts: HostTrustChange[];
+  /** Changed inputs that decide trust: settings keys, the policy, secrets.admins. */
+  inputs: string[];
   /** Lint of allowed_signers at head (lines ssh-keygen skips, hygiene). */
   problems: SignersProblem[];
+}
+
+/** Whether the report holds any change (lint alone is not one). */
+export function trustChanged(t: TrustReport): boolean {
+  return t.changes.length > 0 || t.hosts.length > 0 || t.inputs.length > 0;
+}
+
+/** The number of trust changes a headline counts: per host, per input, and lines that touch no host. */
+export function trustChangeCount(t: TrustReport): number {
+  return t.hosts.length + t.inputs.length + (t.hosts.length === 0 && t.inputs.length === 0 ? t.changes.length : 0);
 }
 
 function options(e: AllowedSigner): string {
@@ -35,6 +81,95 @@ function options(e: AllowedSigner): string {
   return out.join(',') || '(no options)';
 }
 
+/** What decides trust in one tree. Broken files are read as their defaults and say so. */
+interface TrustSide {
+  settings: Settings;
+  signersText?: string;
+  signers: AllowedSigners;
+  /** Host → principal. */
+  hosts: Map<string, string>;
+  policy?: Uint8Array;
+}
+
+function side(tree: RepoTree): TrustSide {
+  let settings: Settings;
+  try {
+    const s = tree.get(SETTINGS_FILE);
+    settings = parseSettings(s && Buffer.from(s).toString('utf8'));
+  } catch (e) {
+    if (!(e instanceof DotfleetError)) throw e;
+    settings = parseSettings(undefined);
+  }
+  const raw = tree.get(settings.allowed_signers);
+  const signersText = raw && Buffer.from(raw).toString('utf8');
+  const hosts = new Map<string, string>();
+  const inv = tree.get(settings.inventory);
+  if (inv) {
+    try {
+      for (const h of parseInventory(Buffer.from(inv).toString('utf8'), settings.inventory)) hosts.set(h.name, h.principal);
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
+    }
+  }
+  return { settings, signersText, signers: parseAllowedSigners(raw ?? new Uint8Array()), hosts, policy: tree.get(POLICY_FILE) };
+}
+
+/** The keys that may sign attestations as `principal`, as ssh-keygen's lookup allows them. */
+export function signersFor(signers: AllowedSigners, principal: string): Map<string, HostSigner> {
+  const wanted = toBytes(principal);
+  const out = new Map<string, { keyType: string; options: string[] }>();
+  for (const e of signers.entries) {
+    if (e.certAuthority || matchPatternList(wanted, e.principalBytes) !== 1) continue;
+    if (e.namespaces !== undefined && matchPatternList(ATTESTATION_NAMESPACE, e.namespaces) !== 1) continue;
+    const fp = fingerprint(e.key);
+    const have = out.get(fp) ?? { keyType: e.key.type, options: [] };
+    // A key on several lines may sign within any of their windows (ssh-keygen tries each line).
+    have.options.push(`${options(e)}${e.principals !== principal ? ` (via "${e.principals}")` : ''}`);
+    out.set(fp, have);
+  }
+  return new Map([...out].map(([key, v]) => [key, { key, keyType: v.keyType, options: v.options.join(' or ') }]));
+}
+
+/**
+ * The trust report: `defaultBranch` is the default branch's tree at its head, `head` the pull
+ * request's (what would be trusted once merged).
+ */
+export function diffTrustTrees(defaultBranch: RepoTree, head: RepoTree): TrustReport {
+  const a = side(defaultBranch);
+  const b = side(head);
+  const report = diffTrust(a.signersText, b.signersText);
+  const inputs: string[] = [];
+  if (a.settings.allowed_signers !== b.settings.allowed_signers) inputs.push(`the allowed_signers file (${SETTINGS_FILE} \`allowed_signers\`): \`${a.settings.allowed_signers}\` → \`${b.settings.allowed_signers}\``);
+  if (a.settings.inventory !== b.settings.inventory) inputs.push(`the inventory (${SETTINGS_FILE} \`inventory\`): \`${a.settings.inventory}\` → \`${b.settings.inventory}\``);
+  if (!(a.policy === undefined ? b.policy === undefined : b.policy !== undefined && bytesEqual(a.policy, b.policy))) {
+    inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === undefined ? 'is added' : b.policy === undefined ? 'is removed' : 'changes'}`);
+  }
+  const adminsA = new Set(a.settings.secrets.admins);
+  const adminsB = new Set(b.settings.secrets.admins);
+  for (const x of adminsB) if (!adminsA.has(x)) inputs.push(`secrets admin added (may read every secret): \`${x}\``);
+  for (const x of adminsA) if (!adminsB.has(x)) inputs.push(`secrets admin removed: \`${x}\``);
+  const hosts: HostTrustChange[] = [];
+  for (const host of [...new Set([...a.hosts.keys(), ...b.hosts.keys()])].sort(compareStrings)) {
+    const pa = a.hosts.get(host);
+    const pb = b.hosts.get(host);
+    const before = pa === undefined ? new Map<string, HostSigner>() : signersFor(a.signers, pa);
+    const after = pb === undefined ? new Map<string, HostSigner>() : signersFor(b.signers, pb);
+    const change: HostTrustChange = { host, added: [], removed: [], changed: [] };
+    if (pa === undefined) change.host_change = 'added';
+    if (pb === undefined) change.host_change = 'removed';
+    if (pa !== undefined && pb !== undefined && pa !== pb) change.principal = { before: pa, after: pb };
+    for (const [k, s] of after) {
+      const was = before.get(k);
+      if (!was) change.added.push(s);
+      else if (was.options !== s.options) change.changed.push({ key: k, keyType: s.keyType, before: was.options, after: s.options });
+    }
+    for (const [k, s] of before) if (!after.has(k)) change.removed.push(s);
+    if (change.host_change || change.principal || change.added.length || change.removed.length || change.changed.length) hosts.push(change);
+  }
+  return { ...report, hosts, inputs };
+}
+
+/** allowed_signers lines, compared by principal pattern and key. */
 export function diffTrust(defaultBranchText: string | undefined, headText: string | undefined): TrustReport {
   const before = parseAllowedSigners(defaultBranchText ?? '');
   const after = parseAllowedSigners(headText ?? '');
@@ -53,5 +188,5 @@ export function diffTrust(defaultBranchText: string | undefined, headText: strin
   }
   changes.sort((a, b) => compareStrings(a.principals, b.principals) || compareStrings(a.change, b.change));
   const problems = headText === undefined || headText === defaultBranchText ? [] : lintAllowedSigners(after);
-  return { changes, problems };
+  return { changes, hosts: [], inputs: [], problems };
 }

@@ -105,10 +105,22 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     }
   }
 
+  private readonly reading = new Map<string, Promise<RepoTree>>();
+
   async readTree(ref: RepoRef, sha: string): Promise<RepoTree> {
     const key = `${ref.owner}/${ref.repo}@${sha}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
+    // Two reads of one commit at once (base = the default branch's head) make one request.
+    let p = this.reading.get(key);
+    if (!p) {
+      p = this.fetchTree(ref, sha, key).finally(() => this.reading.delete(key));
+      this.reading.set(key, p);
+    }
+    return p;
+  }
+
+  private async fetchTree(ref: RepoRef, sha: string, key: string): Promise<RepoTree> {
     // One request whatever the fleet's size (GitHub redirects it to codeload).
     let res;
     try {
@@ -122,9 +134,9 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     return tree;
   }
 
-  async pullRequestHead(ref: RepoRef, number: number): Promise<string> {
+  async pullRequest(ref: RepoRef, number: number): Promise<{ headSha: string; baseSha: string; baseRef: string }> {
     const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { ...ref, pull_number: number });
-    return data.head.sha as string;
+    return { headSha: data.head.sha as string, baseSha: data.base?.sha as string, baseRef: data.base?.ref as string };
   }
 
   /** The first bot-authored item whose body starts with `marker`, paging 100 at a time. */
@@ -163,23 +175,31 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     });
   }
 
-  async createCheckRun(ref: RepoRef, run: CheckRunRequest): Promise<number> {
+  async findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined> {
+    const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { ...ref, ref: headSha, check_name: name, filter: 'latest' });
+    return (data.check_runs as any[])[0]?.id as number | undefined;
+  }
+
+  async createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number> {
     const output = (annotations: CheckRunRequest['annotations']) => ({ title: run.title, summary: run.summary, text: run.text, annotations });
     const pages: CheckRunRequest['annotations'][] = [];
     for (let i = 0; i < run.annotations.length; i += ANNOTATIONS_PER_REQUEST) pages.push(run.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
     const started = new Date().toISOString();
-    const id = await this.write(
+    const fields = { status: 'completed', conclusion: run.conclusion, completed_at: started, ...(run.detailsUrl ? { details_url: run.detailsUrl } : {}), output: output(pages[0] ?? []), ...NO_PLUGIN_RETRY };
+    if (existing !== undefined) {
+      // The same head again (a redelivery, a re-run): the one check run is brought up to date.
+      await this.write(async () => {
+        await this.octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { ...ref, check_run_id: existing, ...fields });
+      });
+    }
+    const id = existing ?? await this.write(
       async () =>
         (
           await this.octokit.request('POST /repos/{owner}/{repo}/check-runs', {
             ...ref,
             name: run.name,
             head_sha: run.headSha,
-            status: 'completed',
-            conclusion: run.conclusion,
-            completed_at: started,
-            output: output(pages[0] ?? []),
-            ...NO_PLUGIN_RETRY,
+            ...fields,
           })
         ).data.id as number,
       async () => {

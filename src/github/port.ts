@@ -13,7 +13,9 @@ export interface RepoRef {
 export interface CheckRunRequest {
   name: string;
   headSha: string;
-  conclusion: 'success' | 'neutral' | 'failure';
+  conclusion: 'success' | 'neutral' | 'failure' | 'action_required';
+  /** Where a person acts on an action_required conclusion (the pull-request comment). */
+  detailsUrl?: string;
   title: string;
   summary: string;
   text: string;
@@ -23,14 +25,21 @@ export interface CheckRunRequest {
 export interface FleetGitHub {
   /** Every file of the repository at a commit. */
   readTree(ref: RepoRef, sha: string): Promise<RepoTree>;
-  /** The pull request's head commit now. */
-  pullRequestHead(ref: RepoRef, number: number): Promise<string>;
+  /** The pull request as GitHub has it now: its head, and its base branch and commit. */
+  pullRequest(ref: RepoRef, number: number): Promise<{ headSha: string; baseSha: string; baseRef: string }>;
+  /** A branch's head commit, or undefined when there is no such branch. */
+  branchHead(ref: RepoRef, branch: string): Promise<string | undefined>;
   /** The bot's comment on an issue or pull request carrying `marker`. */
   findComment(ref: RepoRef, issue: number, marker: string): Promise<{ id: number; body: string } | undefined>;
   createComment(ref: RepoRef, issue: number, body: string): Promise<number>;
   updateComment(ref: RepoRef, id: number, body: string): Promise<void>;
-  /** A completed check run; annotations beyond GitHub's 50 per request are added by updates. */
-  createCheckRun(ref: RepoRef, run: CheckRunRequest): Promise<number>;
+  /** The latest check run of that name on a commit, if any. */
+  findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined>;
+  /**
+   * A completed check run (or `existing` brought up to date); annotations beyond GitHub's 50 per
+   * request are added by updates.
+   */
+  createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number>;
 }
 
 /** GitHub accepts at most 50 annotations per check-run request. */

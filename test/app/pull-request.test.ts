@@ -2,23 +2,14 @@ import nock from 'nock';
 import { dotfleetApp } from '../../src/app/index.js';
 import { workerCompute } from '../../src/app/compute.js';
 import { commit, exampleTree, git, gitRepo, text } from '../helpers/fleet.js';
-import { expectCheckRun, expectWrites, mockPullRequest, newProbot, pullRequestPayload } from '../helpers/github.js';
+import { expectCheckRun, expectWrites, mockPullRequest, newProbot, pullRequestPayload, changer, useStrictNock } from '../helpers/github.js';
 
 const tree = exampleTree();
 const repo = gitRepo(tree);
 const base = git(repo, 'rev-parse', 'HEAD').trim();
 
-function change(files: Record<string, string | null>, message: string): string {
-  git(repo, 'checkout', '-q', '--detach', base);
-  return commit(repo, files, message);
-}
-
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
+const change = changer(repo, base);
+useStrictNock();
 
 const edit = (path: string, from: string, to: string) => ({ [path]: text(tree, path).replace(from, to) });
 
@@ -47,19 +38,30 @@ describe('the fleet-diff comment and check run', () => {
     expect(run.output.title).toBe('1 of 12 hosts changes · 1 group');
     expect(run.output.text).toContain('+size = 18');
     expect({ summary: run.output.summary, text: run.output.text }).toMatchSnapshot('check run');
-    expect(rec.requests.filter((r) => !r.includes('access_tokens'))).toHaveLength(6);
+    // The default branch's head, two trees (the trust is the base here), the comment, the head now,
+    // the comment written, the check run looked up and written.
+    expect(rec.requests.filter((r) => !r.includes('access_tokens'))).toHaveLength(8);
   });
 
-  it('no host changes: a neutral check', async () => {
+  it('no host changes and no earlier comment: no comment, a neutral check that says so', async () => {
     const head = change({ 'README.md': 'notes\n' }, 'docs only');
     const rec = mockPullRequest({ repo, base, head });
-    expectWrites(rec, { comment: 'create' });
     expectCheckRun(rec);
     await deliver(head);
-    expect(rec.comments[0]).toContain('**0 of 12 hosts change**');
-    expect(rec.comments[0]).toMatchSnapshot();
+    expect(rec.comments).toEqual([]);
     expect(rec.checkRuns[0].conclusion).toBe('neutral');
+    expect(rec.checkRuns[0].output.title).toBe('0 of 12 hosts change');
     expect(rec.checkRuns[0].output).toMatchSnapshot('check run');
+  });
+
+  it('no host changes, with an earlier comment: the comment is brought up to date', async () => {
+    const head = change({ 'README.md': 'notes again\n' }, 'docs only');
+    const rec = mockPullRequest({ repo, base, head, existingComments: [{ id: 99, user: { type: 'Bot' }, body: '<!-- dotfleet:fleet-diff -->\nan older run' }] });
+    expectWrites(rec, { comment: 'update' });
+    expectCheckRun(rec);
+    await deliver(head);
+    expect(rec.commentUpdates[0]).toContain('**0 of 12 hosts change**');
+    expect(rec.commentUpdates[0]).toMatchSnapshot();
   });
 
   it('groups hosts with identical changes and names them', async () => {
@@ -104,6 +106,9 @@ describe('the fleet-diff comment and check run', () => {
     expect(body).toMatch(/- \*\*added\*\* `intruder`: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-attestation"/);
     expect(body).toContain('this key is also listed for "atlas" (line 5): one key under two principals');
     expect(body).toMatchSnapshot();
+    // A trust change is never a success.
+    expect(rec.checkRuns[0].conclusion).toBe('action_required');
+    expect(rec.checkRuns[0].details_url).toBe('https://github.com/Codertocat/Hello-World/pull/2#issuecomment-99');
   });
 
   it('a secret change: keys and recipients, never values', async () => {
@@ -139,11 +144,18 @@ describe('pull requests in the real world', () => {
     expect(rec.comments[0]).toMatchSnapshot();
   });
 
-  it('drops a result whose head is no longer the pull request head', async () => {
+  it('when the head moved while rendering, renders the head the pull request has now', async () => {
     const head = simple();
-    mockPullRequest({ repo, base, head, currentHead: 'f'.repeat(40) });
+    const newer = change(edit('home/dot_tmux.conf.hbs', 'set -g mouse on', 'set -g mouse off # newer'), 'tmux: newer');
+    // The first render (head) finds the pull request at newer; the second (newer) finds it still there.
+    const rec = mockPullRequest({ repo, base, head, currentHead: newer, noCheckRun: true });
+    const rec2 = mockPullRequest({ repo, base, head: newer, tokens: false, cached: [base] });
+    expectWrites(rec2, { comment: 'create' });
+    expectCheckRun(rec2);
     await deliver(head, { app: fast() });
-    // No comment and no check run were mocked: a write would have failed the test.
+    expect(rec.comments).toEqual([]);
+    expect(rec2.checkRuns.map((r) => r.head_sha)).toEqual([newer]);
+    expect(rec2.comments[0]).toContain(`→ \`${newer.slice(0, 7)}\``);
   });
 
   it('handles a redelivered webhook (same delivery id) once', async () => {
@@ -242,7 +254,7 @@ describe('pull requests in the real world', () => {
     expectCheckRun(rec);
     const app = newProbot(dotfleetApp({ compute: workerCompute({ timeoutMs: 1500, maxHeapMb: 256 }) }));
     await deliver(head, { app });
-    expect(rec.comments[0]).toMatch(/\*\*the fleet could not be rendered\*\*[\s\S]*The bot stopped rendering this pull request: rendering (did not finish within 2 s|needed more than 256 MB)/);
+    expect(rec.comments[0]).toMatch(/\*\*the fleet could not be rendered\*\*[\s\S]*The bot stopped rendering this pull request: rendering (did not finish within 2 s|needed more than 256 MB) \(it was rendering home\/dot_bomb\.hbs for \w+\)/);
     expect(rec.checkRuns[0]).toMatchObject({ conclusion: 'failure', output: { title: 'the fleet could not be rendered' } });
     // The next event is served normally (the base tree is still cached: trees are kept by commit).
     const next = simple();

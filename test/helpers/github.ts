@@ -4,6 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
+import { commit as commitFiles } from './fleet.js';
 
 const require = createRequire(import.meta.url);
 const examples = require('@octokit/webhooks-examples') as { name: string; examples: any[] }[];
@@ -48,18 +49,36 @@ export interface Recorded {
 }
 
 /** Mocks for one pull-request event; returns what the app wrote. */
-export function mockPullRequest(opts: { repo: string; base: string; head: string; currentHead?: string; existingComments?: any[]; tokens?: boolean; cached?: string[] }): Recorded {
+export function mockPullRequest(opts: {
+  repo: string;
+  base: string;
+  head: string;
+  currentHead?: string;
+  existingComments?: any[];
+  tokens?: boolean;
+  cached?: string[];
+  /** The default branch's head (default: the base). */
+  defaultHead?: string;
+  /** Check runs already on the head commit. */
+  existingCheckRuns?: { id: number }[];
+  /** No check-run lookup is expected (the flow stops before writing). */
+  noCheckRun?: boolean;
+}): Recorded {
   const rec: Recorded = { comments: [], commentUpdates: [], checkRuns: [], checkRunUpdates: [], requests: [] };
   const api = nock(API);
   record(api, rec);
   if (opts.tokens !== false) api.post('/app/installations/1/access_tokens').reply(200, { token: 'test', permissions: { contents: 'read', pull_requests: 'write', checks: 'write', issues: 'write' } });
-  for (const sha of new Set([opts.base, opts.head])) {
+  api.get(new RegExp(`^/repos/${OWNER}/${REPO}/git/ref/heads(%2F|/)master$`)).reply(200, { ref: 'refs/heads/master', object: { type: 'commit', sha: opts.defaultHead ?? opts.base } });
+  if (!opts.noCheckRun) {
+    api.get(new RegExp(`^/repos/${OWNER}/${REPO}/commits/${opts.currentHead ?? opts.head}/check-runs\\?`)).reply(200, { total_count: opts.existingCheckRuns?.length ?? 0, check_runs: opts.existingCheckRuns ?? [] });
+  }
+  for (const sha of new Set([opts.base, opts.head, opts.defaultHead ?? opts.base])) {
     if (opts.cached?.includes(sha)) continue;
     api.get(`/repos/${OWNER}/${REPO}/tarball/${sha}`).reply(302, '', { location: `${CODELOAD}/${OWNER}/${REPO}/legacy.tar.gz/${sha}` });
     nock(CODELOAD).get(`/${OWNER}/${REPO}/legacy.tar.gz/${sha}`).reply(200, tarball(opts.repo, sha), { 'content-type': 'application/x-gzip' });
   }
   api.get(`/repos/${OWNER}/${REPO}/issues/2/comments`).query({ per_page: 100, page: 1 }).reply(200, opts.existingComments ?? []);
-  api.get(`/repos/${OWNER}/${REPO}/pulls/2`).reply(200, { number: 2, head: { sha: opts.currentHead ?? opts.head } });
+  api.get(`/repos/${OWNER}/${REPO}/pulls/2`).reply(200, { number: 2, head: { sha: opts.currentHead ?? opts.head }, base: { sha: opts.base, ref: 'master' } });
   return rec;
 }
 
@@ -86,3 +105,22 @@ export function expectCheckRun(rec: Recorded, updates = 0): void {
       .reply(200, (_u: string, body: any) => (rec.checkRunUpdates.push(body), { id: 7 }));
   }
 }
+
+/** Strict mocking for a test file: no network, and every mocked request must have been made. */
+export function useStrictNock(): void {
+  beforeAll(() => nock.disableNetConnect());
+  afterEach(() => {
+    const pending = nock.pendingMocks();
+    nock.cleanAll();
+    expect(pending).toEqual([]);
+  });
+}
+
+/** Commits `files` on a detached head from `from` (default: `base`) of `repo`; returns the commit. */
+export function changer(repo: string, base: string): (files: Record<string, string | null>, message: string, from?: string) => string {
+  return (files, message, from = base) => {
+    execFileSync('git', ['-C', repo, 'checkout', '-q', '--detach', from]);
+    return commitFiles(repo, files, message);
+  };
+}
+
