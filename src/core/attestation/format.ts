@@ -166,7 +166,8 @@ export function parseStatement(bytes: Uint8Array): Statement {
   // The schema's verdict, fast where the statement is well formed; the schema itself (for its
   // message) otherwise. A test holds the two to the same answer on every corpus case.
   if (wellFormed(value)) {
-    if (JSON.stringify(statement(value.subject[0]!.name, value.predicate), null, 2) + '\n' !== text) throw formError();
+    // Keys in the documented order (JSON.parse keeps the text's order), then the bytes themselves.
+    if (!inOrder(value) || JSON.stringify(value, null, 2) + '\n' !== text) throw formError();
     return value;
   }
   const res = StatementSchema.safeParse(value);
@@ -204,6 +205,35 @@ const all = (a: unknown, ok: (x: unknown) => boolean): boolean => {
   for (let i = 0; i < a.length; i++) if (!ok(a[i])) return false;
   return true;
 };
+
+const ORDER = {
+  statement: ['_type', 'subject', 'predicateType', 'predicate'],
+  subject: ['name', 'digest'],
+  predicate: ['host', 'appliedCommit', 'rolloutTarget', 'renderHash', 'policyHash', 'tools', 'drift', 'tests', 'status', 'agentVersion', 'sequence', 'issuedAt'],
+  tool: ['name', 'version', 'requirement', 'ok'],
+  drift: ['path', 'type'],
+  test: ['name', 'status', 'durationMs', 'output'],
+};
+const ordered = (o: object, keys: string[]) => {
+  let i = 0;
+  for (const k in o) {
+    while (i < keys.length && keys[i] !== k) i++;
+    if (i === keys.length) return false;
+  }
+  return true;
+};
+/** Every object's keys in the documented order (the statement is well formed). */
+function inOrder(v: Statement): boolean {
+  const p = v.predicate;
+  return (
+    ordered(v, ORDER.statement) &&
+    ordered(v.subject[0]!, ORDER.subject) &&
+    ordered(p, ORDER.predicate) &&
+    p.tools.every((t) => ordered(t, ORDER.tool)) &&
+    p.drift.every((d) => ordered(d, ORDER.drift)) &&
+    p.tests.every((t) => ordered(t, ORDER.test))
+  );
+}
 
 /**
  * The statement schema (StatementSchema) as plain checks: true only for what the schema accepts.
