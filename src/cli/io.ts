@@ -1,4 +1,5 @@
 /** What every CLI command shares: opening a fleet from a repository, output, exit codes. */
+import { Option } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { loadFleet, type Fleet } from '../core/fleet.js';
 import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
@@ -38,6 +39,11 @@ export async function openFleet(repo: string, ref?: string): Promise<OpenedFleet
 }
 
 export type ColorChoice = 'auto' | 'always' | 'never';
+
+/** `--color <when>`: auto, always or never, refused otherwise (by commander, as a usage error). */
+export function colorOption(): Option {
+  return new Option('--color <when>', 'auto, always or never').choices(['auto', 'always', 'never']).default('auto');
+}
 
 export function paintFor(choice: ColorChoice = 'auto', stream: NodeJS.WriteStream = process.stdout): Paint | undefined {
   if (choice === 'always') return ansi;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commit, exampleTree, git, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
@@ -143,4 +143,40 @@ describe('dotfleet CLI', () => {
     expect(r.stderr).toMatch(new RegExp(`node \\S*main\\.js diff --repo ${dir} --base main --head bigger-terminal-font`));
     expect(git(dir, 'log', '--oneline').trim().split('\n')).toHaveLength(2);
   });
+
+  it('refuses a --dir that holds anything: it never makes a git repository in, or commits, a user\'s files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dotfleet-demo-mine-'));
+    writeFileSync(join(dir, 'notes.txt'), 'mine\n');
+    const r = dotfleet('demo', '--dir', dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`dotfleet: error: ${dir}: --dir ${dir} is not empty: the demo makes a git repository there and commits to it\n  hint: pass --dir with a new or empty directory (or leave it out for a temporary one)\n`);
+    expect(readdirSync(dir)).toEqual(['notes.txt']);
+  });
+
+  it('render --out onto a file, a device, an impossible place: one clear line, exit 2, never a stack trace or a spin', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'dotfleet-out-')), 'a-file');
+    writeFileSync(file, 'x');
+    for (const [out, said] of [
+      [file, 'is a file'],
+      ['/dev/null', 'is not a directory (a device, a socket or a pipe)'],
+      [join(file, 'under'), 'is not a directory (or a parent of it is a file)'],
+      ['/proc/dotfleet-nope/out', 'cannot be made there'],
+    ] as const) {
+      const r = dotfleet('render', '--repo', repo, '--host', 'kestrel', '--out', out);
+      expect([out, r.code]).toEqual([out, 2]);
+      expect(r.stderr).toContain(said);
+      expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(2);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('validates --color, and names "fleet" for an unknown fleet command', () => {
+    const color = dotfleet('diff', '--repo', repo, '--base', base, '--color', 'purple');
+    expect(color.code).toBe(2);
+    expect(color.stderr).toContain("argument 'purple' is invalid. Allowed choices are auto, always, never");
+    const bogus = dotfleet('fleet', 'bogus', '--repo', repo);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toBe('dotfleet: error: "bogus" is not a fleet command\n  hint: dotfleet fleet has: hosts, status, diff (dotfleet fleet --help)\n');
+  });
 });
+

@@ -2,7 +2,7 @@
  * The README's first command: build a real git repository from the bundled sample fleet, make a
  * realistic change on a branch, and print the fleet diff a reviewer would see. No network.
  */
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import type { Command } from 'commander';
@@ -11,7 +11,7 @@ import { diffFleets } from '../../core/fleet-diff.js';
 import { Renderer } from '../../core/render.js';
 import { diffFleetSecrets } from '../../core/secrets/report.js';
 import { runGit } from '../../host/git.js';
-import { openFleet, packageRoot, write, type ColorChoice } from '../io.js';
+import { openFleet, packageRoot, write, type ColorChoice, colorOption } from '../io.js';
 import { diffExitCode, parseFormat, printFleetDiff, type Format } from './diff.js';
 
 const GIT_ID = ['-c', 'user.name=dotfleet demo', '-c', 'user.email=demo@dotfleet.invalid', '-c', 'commit.gpgsign=false'];
@@ -29,6 +29,14 @@ async function edit(file: string, from: string, to: string): Promise<void> {
 
 /** The demo change: a bigger terminal font everywhere, a new niri binding, and one more SSH host. */
 export async function makeDemoRepo(dir?: string): Promise<{ repo: string; base: string; head: string }> {
+  if (dir !== undefined) {
+    // The demo makes a git repository and commits: never in a directory that holds anything.
+    const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+    if (info && !info.isDirectory()) throw new DotfleetError('usage', `--dir ${dir} is not a directory`, { file: dir, hint: 'pass --dir with a new or empty directory' });
+    if (info && (await readdir(dir)).length > 0) {
+      throw new DotfleetError('usage', `--dir ${dir} is not empty: the demo makes a git repository there and commits to it`, { file: dir, hint: 'pass --dir with a new or empty directory (or leave it out for a temporary one)' });
+    }
+  }
   const repo = dir ?? (await mkdtemp(join(tmpdir(), 'dotfleet-demo-')));
   await cp(join(packageRoot(), 'examples', 'fleet'), repo, { recursive: true });
   await git(repo, 'init', '-q', '-b', 'main');
@@ -60,7 +68,7 @@ export function demoCommand(program: Command): void {
     .description('build a git repository from the sample fleet, change it on a branch, and print the fleet diff')
     .option('--dir <dir>', 'where to create the repository (default: a new temporary directory)')
     .option('--format <format>', 'text, markdown or json', parseFormat, 'markdown' as Format)
-    .option('--color <when>', 'auto, always or never', 'auto')
+    .addOption(colorOption())
     .action(async (opts: { dir?: string; format: Format; color: ColorChoice }) => {
       const { repo, base, head } = await makeDemoRepo(opts.dir);
       const b = await openFleet(repo, base);

@@ -7,7 +7,7 @@ import { fleetDiffText } from '../../core/report/text.js';
 import { getHost } from '../../core/fleet.js';
 import { Renderer } from '../../core/render.js';
 import { diffFleetSecrets } from '../../core/secrets/report.js';
-import { EXIT, openFleet, paintFor, write, type ColorChoice } from '../io.js';
+import { EXIT, openFleet, paintFor, write, type ColorChoice, colorOption } from '../io.js';
 
 export type Format = 'text' | 'markdown' | 'json';
 
@@ -40,7 +40,7 @@ export function diffCommand(program: Command): void {
     .option('--format <format>', 'text, markdown or json', parseFormat, 'text' as Format)
     .option('--exit-code', 'exit 1 when any host changes (as git diff --exit-code)')
     .option('--full', 'render every host completely on both sides instead of only what the change can affect')
-    .option('--color <when>', 'auto, always or never', 'auto')
+    .addOption(colorOption())
     .action(async (opts: { repo: string; base: string; head?: string; host?: string[]; format: Format; exitCode?: boolean; full?: boolean; color: ColorChoice }) => {
       const base = await openFleet(opts.repo, opts.base);
       const head = await openFleet(opts.repo, opts.head);

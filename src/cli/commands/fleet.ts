@@ -4,7 +4,7 @@ import { getHost } from '../../core/fleet.js';
 import { changesText } from '../../core/report/text.js';
 import { changeLine } from '../../core/report/common.js';
 import { fenceFor } from '../../core/report/markdown.js';
-import { EXIT, openFleet, paintFor, write, type ColorChoice } from '../io.js';
+import { EXIT, openFleet, paintFor, write, type ColorChoice, colorOption } from '../io.js';
 import { DotfleetError, isDotfleetError } from '../../core/errors.js';
 import { FLEET_JSON, parseFleetState, type FleetState } from '../../core/state/fleet-state.js';
 import { fleetStatus, shortTime, statusTableText } from '../../core/state/status.js';
@@ -36,11 +36,16 @@ export function fleetCommand(program: Command): void {
   fleet
     .command('hosts', { isDefault: true })
     .description('the hosts of the inventory and when each last reported (from the state branch)')
+    // `dotfleet fleet bogus` lands here as an argument: name it, and what fleet offers.
+    .argument('[command]')
     .option('--repo <dir>', 'fleet repository', '.')
     .option('--ref <rev>', 'read the inventory at this revision (default: the working tree)')
     .option('--branch <name>', 'the state branch (default: state_branch in the settings)')
     .option('--json', 'print JSON')
-    .action(async (opts: StateOptions) => {
+    .action(async (unknown: string | undefined, opts: StateOptions) => {
+      if (unknown !== undefined) {
+        throw new DotfleetError('usage', `"${unknown}" is not a fleet command`, { hint: `dotfleet fleet has: ${fleet.commands.map((c) => c.name()).join(', ')} (dotfleet fleet --help)` });
+      }
       const { fleet: f } = await openFleet(opts.repo, opts.ref);
       let state: FleetState | undefined;
       try {
@@ -82,7 +87,7 @@ export function fleetCommand(program: Command): void {
     .option('--ref <rev>', 'read the fleet at this revision (default: the working tree)')
     .option('--format <format>', 'text, markdown or json', parseFormat, 'text' as Format)
     .option('--exit-code', 'exit 1 when the two hosts differ')
-    .option('--color <when>', 'auto, always or never', 'auto')
+    .addOption(colorOption())
     .action(async (a: string, b: string, opts: { repo: string; ref?: string; format: Format; exitCode?: boolean; color: ColorChoice }) => {
       const { fleet: f, commit } = await openFleet(opts.repo, opts.ref);
       const { changes, errors } = diffHosts(f, getHost(f, a), getHost(f, b));

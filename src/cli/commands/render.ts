@@ -1,5 +1,5 @@
-import { mkdir, readdir, symlink, writeFile, chmod } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
 import { getHost } from '../../core/fleet.js';
@@ -10,12 +10,62 @@ import { EXIT, openFleet, write } from '../io.js';
 import { MARKER } from '../../core/secrets/marker.js';
 import { resolveSecrets, runSops } from '../../host/secrets.js';
 
+/** A file-system failure as one clear line naming the path (never a stack trace). */
+function fsError(e: unknown, out: string): never {
+  const err = e as NodeJS.ErrnoException;
+  const why: Record<string, string> = {
+    ENOTDIR: 'is not a directory (or a parent of it is a file)',
+    ENOENT: 'cannot be made there (a parent cannot hold directories)',
+    EEXIST: 'is in the way: a file exists where a directory must be made',
+    EACCES: 'cannot be written: permission denied',
+    EPERM: 'cannot be written: operation not permitted',
+    EROFS: 'is on a read-only file system',
+    ENOSPC: 'has no space left',
+    ELOOP: 'has a symbolic link loop in its path',
+  };
+  if (err?.code && why[err.code]) {
+    const at = err.path && err.path !== out ? ` (at ${err.path})` : '';
+    throw new DotfleetError('usage', `--out ${out} ${why[err.code]}${at}`, { file: out, hint: 'pass --out with a new or empty directory you can write to' });
+  }
+  throw e;
+}
+
 async function writeTree(out: string, tree: RenderedTree): Promise<void> {
-  const existing = await readdir(out).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+  const info = await lstat(out).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : fsError(e, out)));
+  if (info && !info.isDirectory()) {
+    throw new DotfleetError('usage', `--out ${out} is ${info.isSymbolicLink() ? 'a symbolic link' : info.isFile() ? 'a file' : 'not a directory (a device, a socket or a pipe)'}`, { file: out, hint: 'pass --out with a new or empty directory; render never overwrites files' });
+  }
+  const existing = info ? await readdir(out).catch((e) => fsError(e, out)) : [];
   if (existing.length > 0) {
     throw new DotfleetError('usage', `${out} is not empty`, { file: out, hint: 'pass --out with a new or empty directory; render never overwrites files' });
   }
-  await mkdir(out, { recursive: true });
+  try {
+    await writeEntries(out, tree);
+  } catch (e) {
+    fsError(e, out);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: node's recursive mkdir spins forever where a directory cannot
+ * be made but is reported as missing (under /proc, for one).
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const parts = resolve(dir).split(sep).filter(Boolean);
+  let at: string = sep;
+  for (const part of parts) {
+    at = join(at, part);
+    try {
+      await mkdir(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!(await lstat(at)).isDirectory()) throw Object.assign(new Error(`${at} is not a directory`), { code: 'ENOTDIR', path: at });
+    }
+  }
+}
+
+async function writeEntries(out: string, tree: RenderedTree): Promise<void> {
+  await makeDirs(out);
   // Sorted, so parents come before children; modes are set after writing, so a read-only
   // directory is made read-only once its content is in.
   const paths = [...tree.keys()].sort();
