@@ -294,8 +294,14 @@ export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {
 }
 
 /** Compare two hosts' rendered trees at one commit (`dotfleet fleet diff A B`). */
-export function diffHosts(fleet: Fleet, a: Host, b: Host, renderer: Renderer = new Renderer()): { changes: Change[]; errors: DotfleetError[] } {
+/**
+ * How host `b`'s configuration differs from host `a`'s. When either fails to render, its tree
+ * is incomplete: no changes are given (they would list what did not render as removed), and
+ * `failed` names the hosts.
+ */
+export function diffHosts(fleet: Fleet, a: Host, b: Host, renderer: Renderer = new Renderer()): { changes: Change[]; errors: DotfleetError[]; failed: string[] } {
   const ra = renderer.renderHost(fleet, a);
   const rb = renderer.renderHost(fleet, b);
-  return { changes: compareTrees(ra.tree, rb.tree), errors: [...ra.errors, ...rb.errors] };
+  const failed = [...new Set([...(ra.errors.length > 0 ? [a.name] : []), ...(rb.errors.length > 0 ? [b.name] : [])])];
+  return { changes: failed.length > 0 ? [] : compareTrees(ra.tree, rb.tree), errors: [...ra.errors, ...rb.errors], failed };
 }

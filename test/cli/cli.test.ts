@@ -178,5 +178,19 @@ describe('dotfleet CLI', () => {
     expect(bogus.code).toBe(2);
     expect(bogus.stderr).toBe('dotfleet: error: "bogus" is not a fleet command\n  hint: dotfleet fleet has: hosts, status, diff (dotfleet fleet --help)\n');
   });
+
+  it('a host that fails to render has no render hash, and fleet diff says it cannot compare it', () => {
+    const broken = commit(repo, { 'home/dot_tmux.conf.hbs': text(exampleTree(), 'home/dot_tmux.conf.hbs').replace('set -g mouse on', 'set -g mouse {{tmux.mouse}}') }, 'broken tmux');
+    const r = dotfleet('render', '--repo', repo, '--ref', broken, '--host', 'kestrel');
+    expect(r.code).toBe(3);
+    expect(r.stdout).not.toMatch(/sha256:/);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('no render hash: kestrel has a render error (the entries above are what did render)');
+    expect(JSON.parse(dotfleet('render', '--repo', repo, '--ref', broken, '--host', 'kestrel', '--json').stdout).renderHash).toBeNull();
+    const f = dotfleet('fleet', 'diff', '--repo', repo, '--ref', broken, 'kestrel', 'tern');
+    expect(f.code).toBe(3);
+    expect(f.stdout.trim()).toBe('cannot compare kestrel and tern: kestrel and tern fail to render');
+    expect(f.stdout).not.toMatch(/^R /m);
+    git(repo, 'reset', '-q', '--hard', 'HEAD~1');
+  });
 });
 

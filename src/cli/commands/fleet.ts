@@ -90,9 +90,12 @@ export function fleetCommand(program: Command): void {
     .addOption(colorOption())
     .action(async (a: string, b: string, opts: { repo: string; ref?: string; format: Format; exitCode?: boolean; color: ColorChoice }) => {
       const { fleet: f, commit } = await openFleet(opts.repo, opts.ref);
-      const { changes, errors } = diffHosts(f, getHost(f, a), getHost(f, b));
+      const { changes, errors, failed } = diffHosts(f, getHost(f, a), getHost(f, b));
+      const cannot = `cannot compare ${a} and ${b}: ${failed.join(' and ')} ${failed.length === 1 ? 'fails' : 'fail'} to render`;
       if (opts.format === 'json') {
-        write(JSON.stringify({ version: 1, commit, from: a, to: b, changes, errors: errors.map((e) => e.toJSON()) }, null, 2));
+        write(JSON.stringify({ version: 1, commit, from: a, to: b, failed, changes: failed.length > 0 ? null : changes, errors: errors.map((e) => e.toJSON()) }, null, 2));
+      } else if (failed.length > 0) {
+        write(opts.format === 'markdown' ? `### ${a} → ${b}\n\n${cannot}` : cannot);
       } else if (opts.format === 'markdown') {
         const out = [`### ${a} → ${b}`, '', `${changes.length} difference${changes.length === 1 ? '' : 's'}`, ''];
         for (const c of changes) {

@@ -101,7 +101,8 @@ export function renderCommand(program: Command): void {
       const host = getHost(fleet, opts.host);
       const r = new Renderer().renderHost(fleet, host);
       const errors = [...fleet.sources.errors, ...r.errors];
-      const hash = renderHash(r.tree);
+      // A host that does not render has no render hash: its tree is incomplete.
+      const hash = errors.length === 0 ? renderHash(r.tree) : null;
       if (opts.out && errors.length === 0) {
         if (opts.decrypt) {
           const cache = new Map<string, string>();
@@ -122,7 +123,7 @@ export function renderCommand(program: Command): void {
           const what = e.kind === 'symlink' ? `-> ${e.target}` : e.kind === 'file' ? `${e.content.length} B` : '';
           write(`${e.kind === 'symlink' ? 'link' : formatMode(e.mode)}  ${e.kind.padEnd(7)}  ${path}${e.kind === 'dir' ? '/' : ''}  ${what}`.trimEnd());
         }
-        write(`render hash ${hash}${opts.out && errors.length === 0 ? ` · written to ${opts.out}` : ''}`);
+        write(hash ? `render hash ${hash}${opts.out ? ` · written to ${opts.out}` : ''}` : `no render hash: ${host.name} has ${errors.length === 1 ? 'a render error' : `${errors.length} render errors`} (the entries above are what did render)`);
         for (const e of errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
       }
       if (errors.length > 0) {
