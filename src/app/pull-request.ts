@@ -50,7 +50,7 @@ export async function runPullRequest(start: PullRequestJob, github: FleetGitHub,
   for (let round = 1; ; round++) {
     // Trust is the default branch's head commit now, by SHA (never a tree cached by branch name).
     const trustSha = (await github.branchHead(ref, job.defaultBranch)) ?? job.baseSha;
-    const [base, head, trust, existing] = await Promise.all([
+    const [base, head, trust, found] = await Promise.all([
       github.readTree(ref, job.baseSha),
       github.readTree(ref, job.headSha),
       github.readTree(ref, trustSha),
@@ -62,10 +62,14 @@ export async function runPullRequest(start: PullRequestJob, github: FleetGitHub,
       trust,
       baseSha: job.baseSha,
       headSha: job.headSha,
-      previousComment: existing?.body,
+      previousComment: found?.body,
       repoHint: `dotfleet diff --base ${job.baseSha.slice(0, 12)} --head ${job.headSha.slice(0, 12)}`,
     };
-    const outcome = await compute(input, onQueued ? () => onQueued(job) : undefined);
+    // A "queued" note written while waiting for a render slot is a comment too: find it again.
+    let queuedNote: Promise<void> | undefined;
+    const current = job;
+    const outcome = await compute(input, onQueued ? () => (queuedNote = onQueued(current).catch((e) => log.warn(`${name}: the queued note: ${describeFailure(e)}`))) : undefined);
+    const existing = queuedNote ? (await queuedNote, await github.findComment(ref, number, COMMENT_MARKER)) : found;
     const result = outcome.ok ? outcome.result : pullRequestFailure(outcome.reason, input);
     if (!outcome.ok) log.warn(`${name}: ${outcome.reason}`);
 

@@ -361,8 +361,12 @@ export class Intake {
       // expired since): if these very bytes are on the branch, they were verified when recorded.
       if (verdict.statement && TRUST_REFUSALS.has(verdict.code) && verdict.key) {
         const record = hostRecord(verdict.statement, s.payload, { render: 'unknown-commit', key: verdict.key, receivedAt: now.toISOString() });
-        const { head, found } = await repo.writer(trust).lookUp(record);
-        if (found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: head, path: record.path });
+        // If the branch cannot be read now, the refusal stands (and is true of the key today).
+        const seen = await repo
+          .writer(trust)
+          .lookUp(record)
+          .catch(() => undefined);
+        if (seen?.found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: seen.head, path: record.path });
       }
       return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.target.branch})` : ''}`);
     }

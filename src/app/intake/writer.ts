@@ -2,8 +2,9 @@
  * The state-branch writer: accepted attestations wait up to a window (default 2 s), then go into
  * one commit made with createCommitOnBranch and expectedHeadOid. When the head moved (another
  * replica, a person), it re-reads the branch, rebuilds the commit and tries again with backoff.
- * A submission is answered only once its commit exists; when the writer gives up, nothing of the
- * batch was committed and each waiting host is told to come back later.
+ * A submission is answered only once its commit exists. When the writer gives up, it first looks
+ * whether its last commit landed after all; each host still waiting is told to come back later,
+ * and told that nothing was recorded only when that is certain.
  */
 import { digestOf, hostOf, nextState, parseFleetState, serialiseFleetState, sequenceMessage, standing, batchFiles, FLEET_JSON, FLEET_MD, STATE_README, STATE_README_TEXT, type FleetState, type HostRecord, type Submission } from '../../core/state/fleet-state.js';
 import { fleetMarkdown, fleetStatus } from '../../core/state/status.js';
