@@ -44,13 +44,12 @@ export function parseYaml(text: string, file: string): unknown {
   const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, logLevel: 'silent' });
   const err = doc.errors[0];
   if (err) {
-    const pos = err.linePos?.[0];
-    throw new DotfleetError('yaml-syntax', `invalid YAML: ${err.message.split('\n')[0]}`, {
-      file,
-      line: pos?.line,
-      column: pos?.col,
-      hint: 'fix the YAML syntax at that line',
-    });
+    // The parser's first line says what is wrong; the position comes from its offset.
+    const before = text.slice(0, err.pos?.[0] ?? 0);
+    const line = err.pos ? before.split('\n').length : undefined;
+    const column = err.pos ? before.length - before.lastIndexOf('\n') : undefined;
+    const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new DotfleetError('yaml-syntax', `invalid YAML: ${what}`, { file, line, column, hint: 'fix the YAML syntax at that line' });
   }
   return doc.toJS() ?? {};
 }

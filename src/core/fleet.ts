@@ -68,6 +68,14 @@ export function dataFilesOf(tree: RepoTree, sourceRoot: string): string[] {
 export function loadFleet(tree: RepoTree): Fleet {
   const settings = parseSettings(text(tree, SETTINGS_FILE));
   const sourceRoot = sourceRootOf(tree);
+  // No source tree at all: one error, not "unknown preset" on every host.
+  const prefix = sourceRoot === '' || sourceRoot === '.' ? '' : `${sourceRoot.replace(/\/+$/, '')}/`;
+  if (prefix !== '' && ![...tree.keys()].some((p) => p.startsWith(prefix))) {
+    throw new DotfleetError('schema', `the source directory ${prefix} does not exist`, {
+      file: tree.has(ROOT_FILE) ? ROOT_FILE : undefined,
+      hint: tree.has(ROOT_FILE) ? `${ROOT_FILE} names ${sourceRoot}: create that directory or fix the name` : `the dotfiles live under ${prefix} (or name another directory in ${ROOT_FILE}); see docs/fleet-repo.md`,
+    });
+  }
   const dataFiles = dataFilesOf(tree, sourceRoot);
   let data: PlainObject = {};
   let presetFile = dataFiles[0] ?? joinPath(sourceRoot, '.chezmoidata/hardware.toml');

@@ -63,11 +63,25 @@ export interface Host {
 
 export function parseInventory(text: string, file: string): Host[] {
   const raw = parseToml(text, file);
+  if (!isPlainObject(raw.hosts) || Object.keys(raw.hosts).length === 0) {
+    throw new DotfleetError('schema', `${file} has no hosts`, { file, hint: 'add a [hosts.NAME] table per host, with machine, platform and wave; see docs/fleet-repo.md' });
+  }
   const res = InventorySchema.safeParse(raw);
   if (!res.success) {
     throw schemaError(res.error.issues[0]!, file, text, 'each host is a [hosts.NAME] table with machine, platform and wave; see docs/fleet-repo.md');
   }
+  const byLower = new Map<string, string>();
   for (const name of Object.keys(res.data.hosts)) {
+    // Names that differ only by case would share files and principals on a case-insensitive disk.
+    const other = byLower.get(name.toLowerCase());
+    if (other !== undefined) {
+      throw new DotfleetError('schema', `hosts "${other}" and "${name}" differ only by case`, {
+        file,
+        line: locateTomlPath(text, ['hosts', name]),
+        hint: 'host names name files, directories and SSH principals; give each host a name of its own',
+      });
+    }
+    byLower.set(name.toLowerCase(), name);
     if (!HOST_NAME.test(name)) {
       throw new DotfleetError('schema', `"${name}" is not a valid host name`, {
         file,

@@ -100,3 +100,33 @@ describe('inventory and presets', () => {
     expect(err.message).toMatch(/inventory: must be a path inside the repository/);
   });
 });
+
+describe('the fleet says plainly what is wrong with it', () => {
+  it('an empty inventory: no hosts, and where to add them', () => {
+    const err = loadError(miniFleet({ hosts: '' }));
+    expect(err.message).toBe('fleet/hosts.toml has no hosts');
+    expect(err.hint).toMatch(/\[hosts\.NAME\] table per host/);
+  });
+
+  it('host names that differ only by case are refused, at the second one\'s line', () => {
+    const err = loadError(miniFleet({ hosts: '[hosts.alpha]\nmachine = "laptop"\nplatform = "darwin"\n\n[hosts.Alpha]\nmachine = "laptop"\nplatform = "darwin"\n' }));
+    expect(err.message).toBe('hosts "alpha" and "Alpha" differ only by case');
+    expect(err.line).toBe(5);
+  });
+
+  it('a missing source directory is one error, not "unknown preset" on every host', () => {
+    const tree = new Map([...miniFleet()].filter(([p]) => !p.startsWith('home/')));
+    const err = loadError(tree);
+    expect(err.message).toBe('the source directory home/ does not exist');
+    const named = new Map(miniFleet()).set('.chezmoiroot', Buffer.from('dotfiles\n'));
+    expect(loadError(named)).toMatchObject({ message: 'the source directory dotfiles/ does not exist', file: '.chezmoiroot' });
+  });
+
+  it('a YAML error in the settings names its line and column', () => {
+    const err = loadError(new Map(miniFleet()).set('.github/dotfleet.yml', Buffer.from('state_branch: x\ninventory: [\n')));
+    expect(err.file).toBe('.github/dotfleet.yml');
+    expect(err.line).toBe(3);
+    expect(err.message).toMatch(/^invalid YAML: /);
+    expect(err.message).not.toMatch(/at line/);
+  });
+});
