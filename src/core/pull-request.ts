@@ -11,7 +11,7 @@ import { diffFleetSecrets } from './secrets/report.js';
 import { diffTrustTrees, trustChangeCount, trustChanged, type TrustReport } from './trust.js';
 import type { RepoTree } from './tree.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
-import { changeLine, counts, headline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
+import { changeLine, counts, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
 import { errorLine, fenceFor } from './report/markdown.js';
 
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
@@ -94,7 +94,7 @@ function compute(input: PullRequestInput): Computed {
 
 const short = (sha: string) => sha.slice(0, 7);
 const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\n/g, ' ');
+const cell = inline;
 
 function headlineOf(c: Computed): string {
   if (c.headError) return 'the fleet does not load at head';
@@ -139,7 +139,7 @@ function trustSection(t: TrustReport): string {
     for (const s of h.changed) what.push(`${signer(s)}: ${cell(s.before)} → ${cell(s.after)}`);
     out.push(`- **${cell(h.host)}**: ${what.join('; ')}`);
   }
-  for (const i of t.inputs) out.push(`- ${cell(i)}`);
+  for (const i of t.inputs) out.push(`- ${i}`);
   if (t.changes.length > 0) {
     const lines = t.changes.map((c) => `- **${c.change}** ${code(c.principals)}: ${c.keyType} ${code(c.key)} ${c.change === 'changed' ? `${cell(c.before!)} → ${cell(c.after!)}` : cell((c.after ?? c.before)!)}`);
     if (lines.length <= 20) out.push('', `allowed_signers lines${t.hosts.length > 0 ? '' : ' (no host of the inventory is affected now; a host that later takes such a name would be)'}:`, '', ...lines);

@@ -56,7 +56,7 @@ export interface TrustReport {
   changes: TrustChange[];
   /** The effect: who may sign attestations for which host, before and after. */
   hosts: HostTrustChange[];
-  /** Changed inputs that decide trust: settings keys, the policy, secrets.admins. */
+  /** Changed inputs that decide trust (settings keys, the policy, secrets.admins), as markdown with untrusted parts in code spans. */
   inputs: string[];
   /** Lint of allowed_signers at head (lines ssh-keygen skips, hygiene). */
   problems: SignersProblem[];
@@ -80,6 +80,9 @@ function options(e: AllowedSigner): string {
   if (e.validBefore) out.push(`valid-before="${formatSshTime(new Date(e.validBefore.seconds * 1000))}"`);
   return out.join(',') || '(no options)';
 }
+
+/** A code span for untrusted text: no backtick can close it, no newline can end the line. */
+const code = (s: string) => '`' + s.replace(/`/g, "'").replace(/[\r\n]+/g, ' ') + '`';
 
 /** What decides trust in one tree. Broken files are read as their defaults and say so. */
 interface TrustSide {
@@ -139,15 +142,15 @@ export function diffTrustTrees(defaultBranch: RepoTree, head: RepoTree): TrustRe
   const b = side(head);
   const report = diffTrust(a.signersText, b.signersText);
   const inputs: string[] = [];
-  if (a.settings.allowed_signers !== b.settings.allowed_signers) inputs.push(`the allowed_signers file (${SETTINGS_FILE} \`allowed_signers\`): \`${a.settings.allowed_signers}\` → \`${b.settings.allowed_signers}\``);
-  if (a.settings.inventory !== b.settings.inventory) inputs.push(`the inventory (${SETTINGS_FILE} \`inventory\`): \`${a.settings.inventory}\` → \`${b.settings.inventory}\``);
+  if (a.settings.allowed_signers !== b.settings.allowed_signers) inputs.push(`the allowed_signers file (${SETTINGS_FILE} \`allowed_signers\`): ${code(a.settings.allowed_signers)} → ${code(b.settings.allowed_signers)}`);
+  if (a.settings.inventory !== b.settings.inventory) inputs.push(`the inventory (${SETTINGS_FILE} \`inventory\`): ${code(a.settings.inventory)} → ${code(b.settings.inventory)}`);
   if (!(a.policy === undefined ? b.policy === undefined : b.policy !== undefined && bytesEqual(a.policy, b.policy))) {
     inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === undefined ? 'is added' : b.policy === undefined ? 'is removed' : 'changes'}`);
   }
   const adminsA = new Set(a.settings.secrets.admins);
   const adminsB = new Set(b.settings.secrets.admins);
-  for (const x of adminsB) if (!adminsA.has(x)) inputs.push(`secrets admin added (may read every secret): \`${x}\``);
-  for (const x of adminsA) if (!adminsB.has(x)) inputs.push(`secrets admin removed: \`${x}\``);
+  for (const x of adminsB) if (!adminsA.has(x)) inputs.push(`secrets admin added (may read every secret): ${code(x)}`);
+  for (const x of adminsA) if (!adminsB.has(x)) inputs.push(`secrets admin removed: ${code(x)}`);
   const hosts: HostTrustChange[] = [];
   for (const host of [...new Set([...a.hosts.keys(), ...b.hosts.keys()])].sort(compareStrings)) {
     const pa = a.hosts.get(host);

@@ -52,7 +52,7 @@ describe('every trust change is flagged, whatever carries it', () => {
     put('.github/dotfleet.yml', text(tree, '.github/dotfleet.yml').replace('  admins:\n', '  admins:\n    - age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n'));
     const r = pullRequestReport({ base: tree, head, trust: tree, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40) });
     const c = r.comment;
-    expect(c).toMatch(/- \*\*tern\*\*: signs as `tern\.lan` instead of `tern`; \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-attestation" \(via "\*\.lan"\); no longer: ssh-ed25519/);
+    expect(c).toMatch(/- \*\*tern\*\*: signs as `tern\.lan` instead of `tern`; \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-attestation" \(via "\\\*\.lan"\); no longer: ssh-ed25519/);
     expect(c).not.toContain('secrets admin removed');
     expect(c).toMatch(/- \*\*ibis\*\*: a new host; \*\*may now sign\*\*/);
     expect(c).toMatch(/- \*\*wren\*\*: leaves the inventory: its keys can no longer attest; no longer: ssh-ed25519/);

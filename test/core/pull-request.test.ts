@@ -58,3 +58,47 @@ describe('the pull-request report stays inside GitHub\'s limits', () => {
     expect(r.comment.slice(0, 1500)).toMatchSnapshot();
   });
 });
+
+describe('the report is safe for any file name a pull request brings', () => {
+  const hostile = [
+    'x\n## pwned\n- [ ] task.txt',
+    'a`b``c```.txt',
+    '<details>open.txt',
+    '</summary></details>.txt',
+    '@octocat please look.txt',
+    '[click](https://evil.example).txt',
+    '**bold** _em_ ~~s~~.txt',
+    '| a | b |.txt',
+    '#1 fixes.txt',
+    '```diff.txt',
+    '<img src=x onerror=alert(1)>.txt',
+  ];
+
+  it('keeps fences, <details> and <summary> balanced, and mentions, links and tags inert, in the comment, the check run and the CLI markdown', async () => {
+    const { exampleTree } = await import('../helpers/fleet.js');
+    const { loadFleet } = await import('../../src/core/fleet.js');
+    const { diffFleets } = await import('../../src/core/fleet-diff.js');
+    const { fleetDiffMarkdown } = await import('../../src/core/report/markdown.js');
+    const base = exampleTree();
+    const head = new Map(base);
+    hostile.forEach((name, i) => head.set(`home/dot_hostile/${name}`, Buffer.from(`line ${i}\n${name}\n`)));
+    // And one in a template whose render fails, so an error line quotes a hostile path.
+    head.set('home/dot_hostile/@octocat `x` <b>.hbs', Buffer.from('{{no.such.key}}\n'));
+    const r = pullRequestReport({ base, head, trust: base, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40), repoHint: 'dotfleet diff --base a --head b' });
+    const cli = fleetDiffMarkdown(diffFleets(loadFleet(base), loadFleet(head)));
+    for (const [where, md] of [['comment', r.comment], ['check summary', r.check.summary], ['check text', r.check.text], ['cli markdown', cli]] as const) {
+      // Outside code (inside a fence, text is inert), nothing a name brings is live markdown or HTML.
+      const prose = md.replace(/^(`{3,})[^\n]*\n[\s\S]*?^\1$/gm, '').replace(/`[^`\n]*`/g, '');
+      expect([where, balanced(md)]).toEqual([where, true]);
+      for (const tag of ['details', 'summary']) {
+        expect([where, tag, (prose.match(new RegExp(`<${tag}>`, 'g')) ?? []).length]).toEqual([where, tag, (prose.match(new RegExp(`</${tag}>`, 'g')) ?? []).length]);
+      }
+      expect([where, /@octocat/.test(prose)]).toEqual([where, false]);
+      expect([where, /\[click\]\(https:\/\/evil/.test(prose)]).toEqual([where, false]);
+      expect([where, /<img|<details>open|<b>/.test(prose)]).toEqual([where, false]);
+      expect([where, /^## pwned/m.test(prose)]).toEqual([where, false]);
+      expect([where, /(^|[^#])#1 fixes/.test(prose)]).toEqual([where, false]);
+    }
+    expect(r.comment).toContain('pwned');
+  });
+});

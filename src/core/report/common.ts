@@ -70,3 +70,23 @@ export function secretChangeLine(c: SecretChange): string {
 export function findingLine(f: SecretFinding): string {
   return `${f.severity === 'error' ? 'error' : 'warning'}: ${f.file}: ${f.message}`;
 }
+
+/**
+ * Untrusted text (a file name from a pull request, a message quoting one) as inline markdown
+ * that shows exactly those characters and does nothing else: no emphasis, link, image, table
+ * cell, HTML tag or entity; no @mention that notifies someone or #123 that links an issue; a
+ * newline shown as ␤ so that a list item, a table row or a <summary> stays one line.
+ */
+export function inline(s: string): string {
+  return s
+    .replace(/\r\n|\r|\n/g, '␤')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/[\\`*[\]~|]/g, (c) => `\\${c}`)
+    // Underscores emphasise only at a word's edge (GitHub leaves snake_case alone).
+    .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
+    .replace(/@(?=[A-Za-z0-9])/g, '@&#8203;')
+    .replace(/#(?=\d)/g, '#&#8203;');
+}
+

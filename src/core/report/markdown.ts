@@ -1,7 +1,7 @@
 /** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
 import type { FleetDiff } from '../fleet-diff.js';
 import type { DotfleetError } from '../errors.js';
-import { changeLine, counts, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
+import { changeLine, counts, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
 export function fenceFor(text: string): string {
@@ -15,9 +15,7 @@ function code(text: string): string {
   return `${ticks}${text.replace(/\n/g, ' ')}${ticks}`;
 }
 
-function escapeCell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/</g, '&lt;');
-}
+const escapeCell = inline;
 
 export function errorLine(e: DotfleetError): string {
   const where = e.where();
