@@ -100,5 +100,11 @@ describe('the report is safe for any file name a pull request brings', () => {
       expect([where, /(^|[^#])#1 fixes/.test(prose)]).toEqual([where, false]);
     }
     expect(r.comment).toContain('pwned');
+    // What people read is the name itself: the inserted zero-width space is one well-formed entity.
+    for (const md of [r.comment, cli]) {
+      expect(md).toContain('@&#8203;octocat please look');
+      expect(md).toContain('#&#8203;1 fixes');
+      expect(md).not.toMatch(/&#&|&amp;#8203;/);
+    }
   });
 });

@@ -86,7 +86,7 @@ export function inline(s: string): string {
     .replace(/[\\`*[\]~|]/g, (c) => `\\${c}`)
     // Underscores emphasise only at a word's edge (GitHub leaves snake_case alone).
     .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
-    .replace(/@(?=[A-Za-z0-9])/g, '@&#8203;')
-    .replace(/#(?=\d)/g, '#&#8203;');
+    // One pass: the entity's own "#" must not be taken for an issue reference.
+    .replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
 }
 
