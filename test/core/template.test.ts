@@ -185,3 +185,22 @@ describe('the text pre-filter for dependencies', () => {
     expect(mayRead('{{terminal.font}}', [['terminal', 'font_size']])).toBe(true);
   });
 });
+
+describe('a Go template in an .hbs file', () => {
+  it.each([
+    ['{{ .x }}', 'template-syntax'],
+    ['{{ if eq .os "darwin" }}mac{{ end }}', 'template-missing-key'],
+    ['{{- name -}}', 'template-helper'],
+    ['{{ range .hosts }}{{ . }}{{ end }}', 'template-missing-key'],
+    ['{{ $x := 1 }}', 'template-helper'],
+  ])('%s: the error says templates are Handlebars', (src, code) => {
+    const err = failure(src, { name: 'x' });
+    expect(err.code).toBe(code);
+    expect(err.hint).toMatch(/^this looks like a Go template \(chezmoi's \.tmpl syntax\), but dotfleet templates are Handlebars/);
+  });
+
+  it('a Handlebars template with {{else}} and a real mistake gets the usual hint', () => {
+    const err = failure('{{#if a}}x{{else}}{{missing}}{{/if}}', { a: false });
+    expect(err.hint).not.toMatch(/Go template/);
+  });
+});

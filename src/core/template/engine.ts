@@ -74,6 +74,7 @@ export class TemplateEngine {
   }
 
   private compileUncached(text: string, file: string): CompiledTemplate {
+    const goHint = goTemplateHint(text);
     let ast: hbs.AST.Program;
     try {
       ast = this.hb.parse(text);
@@ -83,7 +84,7 @@ export class TemplateEngine {
         file,
         line: loc?.first_line,
         column: loc ? loc.first_column + 1 : undefined,
-        hint: 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
+        hint: goHint ?? 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
       });
     }
     const { deps, helpers: used, secretFiles, pathsAt } = analyzeTemplate(ast, file);
@@ -103,7 +104,8 @@ export class TemplateEngine {
           e = located2;
         }
       }
-      return located(e, file, pathsAt, 'template-runtime');
+      const err = located(e, file, pathsAt, 'template-runtime');
+      return goHint ? new DotfleetError(err.code, err.message, { ...err.fields(), hint: goHint }) : err;
     };
     return {
       deps,
@@ -125,6 +127,17 @@ function missingKeyPath(written: string | undefined, key: string): string {
   let end = -1;
   for (const m of written.matchAll(/[^./]+/g)) if (m[0] === key) end = m.index! + key.length;
   return end < 0 ? written : written.slice(0, end);
+}
+
+/**
+ * A hint when a template is written in chezmoi's Go-template syntax (`{{ .x }}`, `{{ if … }}`,
+ * `{{ end }}`, `{{- x -}}`): dotfleet's templates are Handlebars, and the error alone would not
+ * say so.
+ */
+export function goTemplateHint(text: string): string | undefined {
+  const go = /\{\{-?\s*\.[A-Za-z_]|\{\{-?\s*(if|range|with|end|define|template|block)\b[^}]*\}\}|\{\{-\s|\s-\}\}|\{\{\s*\$[A-Za-z_]/.exec(text);
+  if (!go) return undefined;
+  return 'this looks like a Go template (chezmoi\'s .tmpl syntax), but dotfleet templates are Handlebars: {{x}} not {{ .x }}, {{#if x}}…{{/if}} not {{ if .x }}…{{ end }}, {{#each xs}} not {{ range .xs }}, {{~x~}} not {{- x -}} (docs/fleet-repo.md, Templates)';
 }
 
 function located(e: unknown, file: string, pathsAt: Map<string, string>, fallback: 'template-syntax' | 'template-runtime'): DotfleetError {
