@@ -1,7 +1,7 @@
 /** Parsing data files (TOML, YAML) into plain values with located errors, and merging data layers. */
 import { parse as parseTomlText, TomlError, TomlDate } from 'smol-toml';
 import YAML from 'yaml';
-import { DotfleetError } from './errors.js';
+import { DotfleetError, lineColumnAt } from './errors.js';
 
 export type PlainValue = string | number | boolean | PlainValue[] | PlainObject;
 export type PlainObject = { [key: string]: PlainValue };
@@ -45,9 +45,7 @@ export function parseYaml(text: string, file: string): unknown {
   const err = doc.errors[0];
   if (err) {
     // The parser's first line says what is wrong; the position comes from its offset.
-    const before = text.slice(0, err.pos?.[0] ?? 0);
-    const line = err.pos ? before.split('\n').length : undefined;
-    const column = err.pos ? before.length - before.lastIndexOf('\n') : undefined;
+    const { line, column } = err.pos ? lineColumnAt(text, err.pos[0]) : { line: undefined, column: undefined };
     const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new DotfleetError('yaml-syntax', `invalid YAML: ${what}`, { file, line, column, hint: 'fix the YAML syntax at that line' });
   }

@@ -13,6 +13,12 @@ export interface ErrorLocation {
   column?: number;
 }
 
+/** The 1-based line and column of a character offset in `text`. */
+export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  return { line: before.split('\n').length, column: before.length - before.lastIndexOf('\n') };
+}
+
 export interface DotfleetErrorFields extends ErrorLocation {
   host?: string;
   hint?: string;

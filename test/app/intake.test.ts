@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nock from 'nock';
@@ -340,6 +340,19 @@ describe('attestation intake', () => {
     expect(again).toMatchObject({ status: 200, body: { code: 'already-recorded' } });
     // A new attestation with that key is refused.
     expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).body.code).toBe('unknown-key');
+    gh.branches.set('main', fleet.main);
+  });
+
+  it('a recorded attestation of a host retired from the inventory since is still "already-recorded"; a new one is unknown-host', async () => {
+    const gh = standIn(fleet);
+    app = await startApp();
+    const a = signed(fleet, 'wren');
+    expect((await submit(app, 'wren', a)).status).toBe(201);
+    const hosts = readFileSync(join(fleet.repo, 'fleet/hosts.toml'), 'utf8').replace(/\[hosts\.wren\][\s\S]*?(?=\n\[hosts\.|$)/, '');
+    const merged = addCommit(fleet, gh, { 'fleet/hosts.toml': hosts }, { onMain: true });
+    await app.probot.receive({ id: 'push-retire', name: 'push', payload: { ref: 'refs/heads/main', after: merged, repository: { name: 'Hello-World', owner: { login: 'Codertocat' }, default_branch: 'main' }, installation: { id: 1 } } } as never);
+    expect(await submit(app, 'wren', a)).toMatchObject({ status: 200, body: { code: 'already-recorded' } });
+    expect((await submit(app, 'wren', signed(fleet, 'wren'))).body.code).toBe('unknown-host');
     gh.branches.set('main', fleet.main);
   });
 

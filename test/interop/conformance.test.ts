@@ -532,3 +532,11 @@ describe('signers lint: "ssh-keygen skips this line" is said of exactly the line
   });
 });
 
+describe('the corpus', () => {
+  // Runs last in this file: every case above has been counted.
+  it('holds at least 600 cases, and every one agrees but the documented stricter ones', () => {
+    expect(tally.total).toBeGreaterThanOrEqual(600);
+    expect(tally.agree + tally.stricter).toBe(tally.total);
+  });
+});
+

@@ -349,17 +349,18 @@ export class Intake {
       return reply(503, 'trust-unavailable', `the app cannot read the fleet on the default branch: ${why}`, {}, { 'retry-after': '60' });
     }
     const host = trust.fleet.hosts.get(s.host);
-    if (!host) return reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.target.branch}`);
+    const unknownHost = () => reply(403, 'unknown-host', `"${s.host}" is not a host in ${trust.fleet.settings.inventory} on ${trust.target.branch}`);
 
     // Who signed, and whether they may: no freshness yet, so that a recorded attestation sent
     // again later is answered "already recorded", not "stale".
     const now = this.options.clock();
-    const { verdict, ns } = await this.pool.verify(trust.signers, s.payload, s.signature, s.host, host.principal);
+    const { verdict, ns } = await this.pool.verify(trust.signers, s.payload, s.signature, s.host, host?.principal);
     this.stats.verifyNs += BigInt(ns);
-    if (!verdict.ok) {
-      // A good signature over a well-formed attestation whose key is no longer trusted (rotated,
-      // expired since): if these very bytes are on the branch, they were verified when recorded.
-      if (verdict.statement && TRUST_REFUSALS.has(verdict.code) && verdict.key) {
+    if (!host || !verdict.ok) {
+      // A good signature over a well-formed attestation whose key or host is no longer trusted
+      // (rotated, expired since, the host retired): if these very bytes are on the branch, they
+      // were verified when recorded.
+      if (verdict.statement && verdict.key && (verdict.ok || TRUST_REFUSALS.has(verdict.code))) {
         const record = hostRecord(verdict.statement, s.payload, { render: 'unknown-commit', key: verdict.key, receivedAt: now.toISOString() });
         // If the branch cannot be read now, the refusal stands (and is true of the key today).
         const seen = await repo
@@ -368,6 +369,7 @@ export class Intake {
           .catch(() => undefined);
         if (seen?.found.kind === 'recorded') return reply(200, 'already-recorded', 'this attestation is already recorded', { commit: seen.head, path: record.path });
       }
+      if (!host) return unknownHost();
       return reply(statusForVerdict(verdict.code), verdict.code, `${verdict.message}${verdict.code === 'unknown-key' || verdict.code === 'principal' ? ` (${trust.fleet.settings.allowed_signers} on ${trust.target.branch})` : ''}`);
     }
     this.stats.verified++;

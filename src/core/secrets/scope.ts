@@ -13,7 +13,7 @@ import { compareStrings } from '../paths.js';
 import { globMatcher } from '../ignore.js';
 import { parseSopsConfig, ruleFor, SOPS_CONFIG, type CreationRule } from './sops-config.js';
 import { parseSopsFile, type SopsFile } from './sops-file.js';
-import { DotfleetError } from '../errors.js';
+import { DotfleetError, lineColumnAt } from '../errors.js';
 import { shortRecipient } from './marker.js';
 import { ageRecipientProblem } from './age.js';
 
@@ -92,7 +92,7 @@ export function checkSecrets(fleet: Fleet, usage: Map<string, Set<string>>): Sec
           const problem = r.kind === 'age' ? ageRecipientProblem(r.id) : undefined;
           if (!problem) continue;
           const at = text.indexOf(r.id);
-          findings.push({ code: 'bad-recipient', severity: 'error', file: SOPS_CONFIG, recipient: r.id, message: `line ${at < 0 ? '?' : text.slice(0, at).split('\n').length}: creation rule ${rule.index + 1} names ${r.id}, which is not a valid age key: ${problem}`, hint: 'copy the recipient again from age-keygen -y (or the host\'s key file)' });
+          findings.push({ code: 'bad-recipient', severity: 'error', file: SOPS_CONFIG, recipient: r.id, message: `line ${at < 0 ? '?' : lineColumnAt(text, at).line}: creation rule ${rule.index + 1} names ${r.id}, which is not a valid age key: ${problem}`, hint: 'copy the recipient again from age-keygen -y (or the host\'s key file)' });
         }
       }
     } catch (e) {

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import YAML from 'yaml';
-import { DotfleetError } from '../errors.js';
+import { DotfleetError, lineColumnAt } from '../errors.js';
 import { isPlainObject } from '../data.js';
 import { ageRecipientProblem } from './age.js';
 
@@ -112,13 +112,6 @@ export class SopsSyntaxError extends DotfleetError {
   }
 }
 
-/** 1-based line and column of a character offset. */
-function lineCol(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const line = before.split('\n').length;
-  return { line, column: offset - before.lastIndexOf('\n') };
-}
-
 /** The first fault of a YAML text, by position and the parser's code (never its message). */
 function yamlFault(docs: YAML.Document.Parsed[]): { offset?: number; kind: string } | undefined {
   for (const doc of docs) {
@@ -133,12 +126,12 @@ function parseYamlSops(path: string, text: string): unknown {
   const list = Array.isArray(docs) ? docs : [];
   const fault = yamlFault(list);
   if (fault) {
-    const at = fault.offset === undefined ? undefined : lineCol(text, fault.offset);
+    const at = fault.offset === undefined ? undefined : lineColumnAt(text, fault.offset);
     throw new SopsSyntaxError(path, at?.line, at?.column, fault.kind);
   }
   if (list.length > 1) {
     const second = list[1]!.range?.[0];
-    const at = second === undefined ? undefined : lineCol(text, second);
+    const at = second === undefined ? undefined : lineColumnAt(text, second);
     throw new SopsSyntaxError(path, at?.line, undefined, `${list.length} YAML documents; a SOPS file that dotfleet reads holds one (split it into one file per document)`);
   }
   try {
@@ -156,7 +149,7 @@ function parseJsonSops(path: string, text: string): unknown {
     const m = /position (\d+)/.exec((e as Error).message);
     let offset = m ? Number(m[1]) : undefined;
     if (offset === undefined) offset = yamlFault([YAML.parseDocument(text, { logLevel: 'silent', prettyErrors: false })])?.offset;
-    const at = offset === undefined ? undefined : lineCol(text, offset);
+    const at = offset === undefined ? undefined : lineColumnAt(text, offset);
     throw new SopsSyntaxError(path, at?.line, at?.column, 'a JSON syntax error');
   }
 }
@@ -321,7 +314,7 @@ function badAgeRecipients(text: string, recipients: Recipient[]): BadRecipient[]
     const problem = ageRecipientProblem(r.id);
     if (!problem) continue;
     const at = text.indexOf(r.id);
-    out.push({ id: r.id, problem, line: at < 0 ? undefined : lineCol(text, at).line });
+    out.push({ id: r.id, problem, line: at < 0 ? undefined : lineColumnAt(text, at).line });
   }
   return out;
 }
