@@ -1,4 +1,5 @@
 /** Pieces shared by the fleet-diff reports. */
+import { DotfleetError } from '../errors.js';
 import { CHANGE_LETTER, countByType, type Change } from '../diff.js';
 import type { FleetDiff, HostDiff } from '../fleet-diff.js';
 import { formatMode } from '../tree.js';
@@ -90,3 +91,22 @@ export function inline(s: string): string {
     .replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
 }
 
+
+/** Errors that are the same but for the host, once each with the hosts they happened on. */
+export function foldByHost(errors: DotfleetError[]): { e: DotfleetError; hosts: string[] }[] {
+  const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
+  for (const e of errors) {
+    const k = `${e.code}\u0000${e.where()}\u0000${e.message}\u0000${e.hint ?? ''}`;
+    const g = byWhat.get(k) ?? { e, hosts: [] };
+    if (e.host) g.hosts.push(e.host);
+    byWhat.set(k, g);
+  }
+  return [...byWhat.values()];
+}
+
+/** One error as the CLI prints it, naming every host it happened on (`describe()` names one). */
+export function describeFolded(e: DotfleetError, hosts: string[]): string {
+  if (hosts.length <= 1) return e.describe();
+  const named = hosts.length > 8 ? `${hosts.slice(0, 8).join(', ')} and ${hosts.length - 8} more` : hosts.join(', ');
+  return new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }).describe().replace(/^/, `hosts ${named}: `);
+}

@@ -1,7 +1,7 @@
 /** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
 import type { FleetDiff } from '../fleet-diff.js';
-import type { DotfleetError } from '../errors.js';
-import { changeLine, counts, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
+import { DotfleetError } from '../errors.js';
+import { changeLine, counts, foldByHost, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
 export function fenceFor(text: string): string {
@@ -62,7 +62,11 @@ export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}
 
   const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
   if (errors.length > 0) {
-    out.push('#### Render errors', '', ...errors.map(errorLine), '');
+    const lines = foldByHost(errors).map(({ e, hosts }) => {
+      const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
+      return hosts.length > 0 ? line.replace(/^- /, `- **${hosts.map(inline).join(', ')}** `) : line;
+    });
+    out.push('#### Render errors', '', ...lines, '');
   }
   return out.join('\n');
 }

@@ -1,7 +1,7 @@
 /** The fleet diff for a terminal, `git diff`-like; colour only when asked (the CLI asks on a TTY). */
 import type { Change } from '../diff.js';
 import type { FleetDiff } from '../fleet-diff.js';
-import { changeLine, counts, findingLine, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
+import { changeLine, counts, describeFolded, findingLine, foldByHost, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 export interface Paint {
   bold(s: string): string;
@@ -54,10 +54,11 @@ export function fleetDiffText(diff: FleetDiff, paint: Paint = plain): string {
   diff.groups.forEach((g, i) => {
     out.push('', paint.bold(`── group ${i + 1}: ${plural(g.hosts.length, 'host')} (${g.hosts.join(', ')})`), changesText(g.changes, paint));
   });
-  const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
+  // An error shared by several hosts (a template every host renders) is printed once.
+  const errors = foldByHost([...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)]);
   if (errors.length > 0) {
     out.push('', paint.bold(paint.red(`${plural(errors.length, 'error')}:`)));
-    for (const e of errors) out.push(paint.red(e.describe()));
+    for (const { e, hosts } of errors) out.push(paint.red(describeFolded(e, hosts)));
   }
   return out.join('\n') + '\n';
 }
