@@ -27,6 +27,7 @@ export interface DotfleetErrorFields extends ErrorLocation {
 export type ErrorCode =
   | 'toml-syntax'
   | 'yaml-syntax'
+  | 'json-syntax'
   | 'schema'
   | 'unknown-preset'
   | 'template-syntax'

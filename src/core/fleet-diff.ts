@@ -97,8 +97,12 @@ class Side {
     this.ignoreDeps = renderer.ignoreDeps(fleet);
     // A template is changed when its source is, or a SOPS file it reads through {{secret}}.
     const dataFiles = changed ? [...changed].filter((p) => formatOf(p) !== undefined) : [];
+    const partialsChanged = !!changed && [...changed].some((p) => p.includes('/.chezmoitemplates/') || p.startsWith('.chezmoitemplates/'));
     const isChanged = (e: SourceEntry) =>
-      !!changed && (changed.has(e.source) || (e.template && dataFiles.length > 0 && renderer.secretFilesOf(fleet, e).some((f) => changed.has(f))));
+      !!changed &&
+      (changed.has(e.source) ||
+        (e.template && dataFiles.length > 0 && renderer.secretFilesOf(fleet, e).some((f) => changed.has(f))) ||
+        (e.template && partialsChanged && renderer.partialFilesOf(fleet, e).some((f) => changed.has(f))));
     this.changedTargets = fleet.sources.entries.filter(isChanged).map((e) => e.target);
     this.templates = fleet.sources.entries.filter((e) => e.template && !isChanged(e));
   }
@@ -241,7 +245,7 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
   if (keys.length > 0) {
     for (const side of [b, h]) for (const e of side.templates) if (!targets.has(e.target) && side.reads(e, keys)) targets.add(e.target);
   }
-  const ignoreChanged = changed.has(h.fleet.ignoreFile) || changed.has(b.fleet.ignoreFile) || overlaps(b.ignoreDeps, keys) || overlaps(h.ignoreDeps, keys);
+  const ignoreChanged = [...h.fleet.sources.ignoreFiles, ...b.fleet.sources.ignoreFiles].some((f) => changed.has(f.source)) || overlaps(b.ignoreDeps, keys) || overlaps(h.ignoreDeps, keys);
   if (targets.size === 0 && !ignoreChanged) return { changes: [], errors };
   const c = contexts();
   if (!c.ok) return c.result;

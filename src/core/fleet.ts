@@ -4,32 +4,29 @@
  * that concern one host (an unknown preset) are raised when that host is rendered.
  */
 import { DotfleetError } from './errors.js';
-import { mergeData, parseToml, type PlainObject } from './data.js';
+import { mergeData, parseDataFile, type PlainObject } from './data.js';
 import { hostContext, parseInventory, parsePresets, type Host, type Preset } from './inventory.js';
 import { locateTomlPath } from './schema-errors.js';
 import { parseSettings, SETTINGS_FILE, type Settings } from './settings.js';
 import { indexSources, type SourceIndex } from './source-names.js';
-import { compareStrings, joinPath } from './paths.js';
-import type { RepoTree } from './tree.js';
+import { joinPath } from './paths.js';
+import { notFiles, repoPaths, type RepoTree } from './tree.js';
 
 export const ROOT_FILE = '.chezmoiroot';
 export const DEFAULT_SOURCE_ROOT = 'home';
-export const IGNORE_FILE = '.chezmoiignore';
 
 export interface Fleet {
   tree: RepoTree;
   settings: Settings;
   /** Directory of the source tree inside the repository. */
   sourceRoot: string;
-  /** Data files in merge order. */
+  /** Data files in merge order (chezmoi's). */
   dataFiles: string[];
   /** Merged data, `hardware` (the presets) included. */
   data: PlainObject;
   presets: Map<string, Preset>;
   hosts: Map<string, Host>;
   sources: SourceIndex;
-  /** Repository path of the per-host ignore template (may not exist). */
-  ignoreFile: string;
   /** Where the presets are defined, for error messages. */
   presetFile: string;
   /** Hosts that cannot be rendered at all (an unknown preset), with the reason. */
@@ -55,34 +52,30 @@ export function sourceRootOf(tree: RepoTree): string {
   return declared.replace(/\/+$/, '');
 }
 
-/** Data files in merge order: `.chezmoidata.toml`, then `.chezmoidata/*.toml` in lexical order. */
-export function dataFilesOf(tree: RepoTree, sourceRoot: string): string[] {
-  const top = joinPath(sourceRoot, '.chezmoidata.toml');
-  const dir = joinPath(sourceRoot, '.chezmoidata') + '/';
-  const layered = [...tree.keys()]
-    .filter((p) => p.startsWith(dir) && p.endsWith('.toml') && !p.slice(dir.length).includes('/'))
-    .sort(compareStrings);
-  return tree.has(top) ? [top, ...layered] : layered;
-}
-
 export function loadFleet(tree: RepoTree): Fleet {
   const settings = parseSettings(text(tree, SETTINGS_FILE));
   const sourceRoot = sourceRootOf(tree);
+  const paths = repoPaths(tree);
   // No source tree at all: one error, not "unknown preset" on every host.
   const prefix = sourceRoot === '' || sourceRoot === '.' ? '' : `${sourceRoot.replace(/\/+$/, '')}/`;
-  if (prefix !== '' && ![...tree.keys()].some((p) => p.startsWith(prefix))) {
+  const refused = notFiles(tree);
+  if (prefix !== '' && ![...paths, ...refused.keys()].some((p) => p.startsWith(prefix))) {
     throw new DotfleetError('schema', `the source directory ${prefix} does not exist`, {
       file: tree.has(ROOT_FILE) ? ROOT_FILE : undefined,
       hint: tree.has(ROOT_FILE) ? `${ROOT_FILE} names ${sourceRoot}: create that directory or fix the name` : `the dotfiles live under ${prefix} (or name another directory in ${ROOT_FILE}); see docs/fleet-repo.md`,
     });
   }
-  const dataFiles = dataFilesOf(tree, sourceRoot);
+  const sources = indexSources(paths, sourceRoot, refused);
+  // Data: every .chezmoidata.* and .chezmoidata/ file, in the order chezmoi reads them.
+  const dataFiles = sources.dataFiles;
   let data: PlainObject = {};
   let presetFile = dataFiles[0] ?? joinPath(sourceRoot, '.chezmoidata/hardware.toml');
   let presetText: string | undefined;
   for (const file of dataFiles) {
+    const why = refused.get(file);
+    if (why !== undefined) throw new DotfleetError('schema', `the data file ${file} is ${why}`, { file, hint: 'commit the data file itself' });
     const body = text(tree, file)!;
-    const layer = parseToml(body, file);
+    const layer = parseDataFile(body, file);
     if ('hardware' in layer) {
       presetFile = file;
       presetText = body;
@@ -93,7 +86,8 @@ export function loadFleet(tree: RepoTree): Fleet {
 
   const inventoryText = text(tree, settings.inventory);
   if (inventoryText === undefined) {
-    throw new DotfleetError('schema', `the host inventory ${settings.inventory} does not exist`, {
+    const why = refused.get(settings.inventory);
+    throw new DotfleetError('schema', `the host inventory ${settings.inventory} ${why ? `is ${why}` : 'does not exist'}`, {
       file: settings.inventory,
       hint: `create it with a [hosts.NAME] table per host, or set "inventory:" in ${SETTINGS_FILE}`,
     });
@@ -119,8 +113,7 @@ export function loadFleet(tree: RepoTree): Fleet {
     }
   }
 
-  const sources = indexSources(tree.keys(), sourceRoot);
-  return { tree, settings, sourceRoot, dataFiles, data, presets, hosts, sources, ignoreFile: joinPath(sourceRoot, IGNORE_FILE), presetFile, hostErrors };
+  return { tree, settings, sourceRoot, dataFiles, data, presets, hosts, sources, presetFile, hostErrors };
 }
 
 export function getHost(fleet: Fleet, name: string): Host {

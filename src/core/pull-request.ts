@@ -10,8 +10,9 @@ import { Renderer } from './render.js';
 import { diffFleetSecrets } from './secrets/report.js';
 import { diffTrustTrees, trustChangeCount, trustChanged, type TrustReport } from './trust.js';
 import type { RepoTree } from './tree.js';
+import { emptyIndex } from './source-names.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
-import { changeLine, counts, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
+import { changeLine, counts, foldByHost, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
 import { errorLine, fenceFor } from './report/markdown.js';
 
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
@@ -65,7 +66,7 @@ interface Computed {
 
 /** A fleet with the head's shape and no hosts: the base when the base cannot be read. */
 function emptyLike(f: Fleet): Fleet {
-  return { ...f, tree: new Map(), hosts: new Map(), hostErrors: new Map(), data: {}, presets: new Map(), dataFiles: [], sources: { root: f.sourceRoot, entries: [], byTarget: new Map(), contested: new Map(), errors: [] } };
+  return { ...f, tree: new Map(), hosts: new Map(), hostErrors: new Map(), data: {}, presets: new Map(), dataFiles: [], sources: emptyIndex(f.sourceRoot) };
 }
 
 function compute(input: PullRequestInput): Computed {
@@ -164,21 +165,9 @@ function allErrors(c: Computed): DotfleetError[] {
   return [...c.diff!.sourceErrors, ...c.diff!.hosts.flatMap((h) => h.errors)];
 }
 
-/** Errors that are the same but for the host, once each with the hosts they happened on. */
-function byLocation(errors: DotfleetError[]): { e: DotfleetError; hosts: string[] }[] {
-  const byWhat = new Map<string, { e: DotfleetError; hosts: string[] }>();
-  for (const e of errors) {
-    const k = `${e.where()}\u0000${e.message}`;
-    const g = byWhat.get(k) ?? { e, hosts: [] };
-    if (e.host) g.hosts.push(e.host);
-    byWhat.set(k, g);
-  }
-  return [...byWhat.values()];
-}
-
 /** One line per error, naming the hosts it happened on. */
 function errorLines(errors: DotfleetError[]): string[] {
-  return byLocation(errors).map(({ e, hosts }) => {
+  return foldByHost(errors).map(({ e, hosts }) => {
     const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
     return hosts.length > 0 ? line.replace(/^- /, `- **${hosts.length > 3 ? `${hosts.slice(0, 3).join(', ')} +${hosts.length - 3}` : hosts.join(', ')}** `) : line;
   });
@@ -295,7 +284,7 @@ function commentBody(c: Computed, input: PullRequestInput, title: string, inChec
 
 function annotations(c: Computed): Annotation[] {
   const out: Annotation[] = [];
-  for (const { e, hosts } of byLocation(allErrors(c).filter((e) => e.file))) {
+  for (const { e, hosts } of foldByHost(allErrors(c).filter((e) => e.file))) {
     out.push({
       path: e.file!,
       start_line: e.line ?? 1,

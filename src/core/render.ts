@@ -9,7 +9,7 @@ import { IgnoreList } from './ignore.js';
 import type { Host } from './inventory.js';
 import type { PlainObject } from './data.js';
 import type { SourceEntry } from './source-names.js';
-import { TemplateEngine, type CompiledTemplate } from './template/engine.js';
+import { PARTIAL_CALL, TemplateEngine, type CompiledTemplate, type Partials } from './template/engine.js';
 import type { TemplateRuntime } from './template/helpers.js';
 import { parseSopsFile, type SopsFile } from './secrets/sops-file.js';
 import { secretMarker } from './secrets/marker.js';
@@ -25,7 +25,27 @@ export interface HostRender {
 const MAX_LINK_TARGET = 4096;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const NON_SPACE = /\S/;
+/** Go's unicode.IsSpace: chezmoi's test for an empty file (bytes.TrimSpace), not JavaScript's \s. */
+const GO_SPACE = '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const NON_SPACE = new RegExp(`[^${GO_SPACE}]`);
+const EDGE_SPACE = new RegExp(`^[${GO_SPACE}]+|[${GO_SPACE}]+$`, 'g');
+
+const keepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** chezmoi's isEmpty: nothing but white space (invalid UTF-8 is not white space). */
+export function isBlank(content: string | Uint8Array): boolean {
+  if (typeof content === 'string') return !NON_SPACE.test(content);
+  for (const b of content) if (b >= 0x80 || !(b === 0x20 || (b >= 0x09 && b <= 0x0d))) {
+    try {
+      return !NON_SPACE.test(keepBom.decode(content));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+/** Marks a blob whose template includes shared templates (not cached by its bytes alone). */
+const PARTIAL_USER = Symbol('includes shared templates');
 
 /**
  * Renders hosts of one or more fleets. Holds the compiled-template cache, so base and head of a
@@ -41,7 +61,8 @@ export class Renderer {
   renders = 0;
 
   /** Compiled templates by blob: the same bytes object is looked up once per host. */
-  private readonly byBlob = new WeakMap<Uint8Array, CompiledTemplate | DotfleetError>();
+  private readonly byBlob = new WeakMap<Uint8Array, CompiledTemplate | DotfleetError | typeof PARTIAL_USER>();
+  private readonly partialMaps = new WeakMap<Fleet, Partials>();
   /** Host contexts by fleet; contexts are never mutated (templates only read). */
   private readonly contexts = new WeakMap<Fleet, Map<string, PlainObject>>();
   /** Parsed SOPS files by blob (null: not a SOPS file). */
@@ -53,7 +74,7 @@ export class Renderer {
 
   template(fleet: Fleet, source: string): CompiledTemplate {
     const blob = fleet.tree.get(source)!;
-    return memoised(this.byBlob, blob, () => {
+    const compile = (): CompiledTemplate => {
       let text: string;
       try {
         text = decoder.decode(blob);
@@ -63,8 +84,27 @@ export class Renderer {
           hint: 'remove the .hbs suffix from binary files',
         });
       }
-      return this.engine.compile(text, source);
-    });
+      return this.engine.compile(text, source, PARTIAL_CALL.test(text) ? this.partials(fleet) : undefined);
+    };
+    // A template that includes shared templates depends on more than its own bytes: the
+    // engine's cache is keyed by the shared templates too.
+    const cached = this.byBlob.get(blob);
+    if (cached === PARTIAL_USER) return compile();
+    if (cached === undefined && PARTIAL_CALL.test(Buffer.from(blob).toString('utf8'))) {
+      this.byBlob.set(blob, PARTIAL_USER);
+      return compile();
+    }
+    return memoised(this.byBlob as WeakMap<Uint8Array, CompiledTemplate | DotfleetError>, blob, compile);
+  }
+
+  /** The fleet's shared templates (`.chezmoitemplates/`), by name. */
+  partials(fleet: Fleet): Partials {
+    let m = this.partialMaps.get(fleet);
+    if (!m) {
+      m = new Map([...fleet.sources.partials].map(([name, file]) => [name, { file, text: Buffer.from(fleet.tree.get(file)!).toString('utf8') }]));
+      this.partialMaps.set(fleet, m);
+    }
+    return m;
   }
 
   /** Which hosts' renders (so far) used which SOPS files. */
@@ -117,39 +157,50 @@ export class Renderer {
     return ctx;
   }
 
-  /** Static dependencies of a template entry ([] for non-templates: they read no data). */
-  depsOf(fleet: Fleet, entry: SourceEntry): string[][] {
+  /** What a template entry reads (none for non-templates, and for a template that fails to compile). */
+  private reads<K extends 'deps' | 'secretFiles' | 'partialFiles'>(fleet: Fleet, entry: SourceEntry, what: K): CompiledTemplate[K] | [] {
     if (!entry.template) return [];
     try {
-      return this.template(fleet, entry.source).deps;
+      return this.template(fleet, entry.source)[what];
     } catch (e) {
       if (e instanceof DotfleetError) return [];
       throw e;
     }
+  }
+
+  /** Static dependencies of a template entry ([] for non-templates: they read no data). */
+  depsOf(fleet: Fleet, entry: SourceEntry): string[][] {
+    return this.reads(fleet, entry, 'deps');
   }
 
   /** SOPS files a template entry reads through {{secret}}. */
   secretFilesOf(fleet: Fleet, entry: SourceEntry): string[] {
-    if (!entry.template) return [];
-    try {
-      return this.template(fleet, entry.source).secretFiles;
-    } catch (e) {
-      if (e instanceof DotfleetError) return [];
-      throw e;
-    }
+    return this.reads(fleet, entry, 'secretFiles');
+  }
+
+  /** Shared template files a template entry includes. */
+  partialFilesOf(fleet: Fleet, entry: SourceEntry): string[] {
+    return this.reads(fleet, entry, 'partialFiles');
+  }
+
+  /** The `.chezmoiignore` files as template entries. */
+  private ignoreEntries(fleet: Fleet): SourceEntry[] {
+    return fleet.sources.ignoreFiles.map(({ source }) => ({ source, target: '', kind: 'file' as const, mode: 0, template: true, empty: false }));
   }
 
   ignoreDeps(fleet: Fleet): string[][] {
-    const body = fleet.tree.get(fleet.ignoreFile);
-    if (!body) return [];
-    return this.depsOf(fleet, { source: fleet.ignoreFile, target: '', kind: 'file', mode: 0, template: true, empty: false });
+    return this.ignoreEntries(fleet).flatMap((e) => this.depsOf(fleet, e));
   }
 
+  /** The host's ignore list: every `.chezmoiignore`, rendered for it. Throws DotfleetError. */
   ignoreList(fleet: Fleet, context: PlainObject): IgnoreList {
-    if (!fleet.tree.has(fleet.ignoreFile)) return IgnoreList.EMPTY;
-    const template = this.template(fleet, fleet.ignoreFile);
-    this.renders++;
-    return new IgnoreList(template.render(context));
+    const files = fleet.sources.ignoreFiles;
+    if (files.length === 0) return IgnoreList.EMPTY;
+    return new IgnoreList(files.map(({ source, dir }) => {
+      const template = this.template(fleet, source);
+      this.renders++;
+      return { source, dir, text: template.render(context), template: Buffer.from(fleet.tree.get(source)!).toString('utf8') };
+    }));
   }
 
   /** One entry for one host; null when the entry is absent on that host. Throws DotfleetError. */
@@ -161,17 +212,12 @@ export class Renderer {
       Renderer.onTemplate?.(host, entry.source);
       const template = this.template(fleet, entry.source);
       this.renders++;
-      const out = template.secretFiles.length > 0 ? template.render(context, this.runtime(fleet, host)) : template.render(context);
-      // A regex stops at the first non-space character; trim() would copy every output.
-      if (!NON_SPACE.test(out) && !entry.empty) return null;
-      content = out;
+      content = template.secretFiles.length > 0 ? template.render(context, this.runtime(fleet, host)) : template.render(context);
     }
     if (entry.kind === 'symlink') {
-      const target = (typeof content === 'string' ? content : Buffer.from(content).toString('utf8')).trim();
-      if (target === '') {
-        if (entry.template) return null;
-        throw new DotfleetError('bad-symlink', 'the symlink has an empty target', { file: entry.source, hint: 'write the link target as the file content' });
-      }
+      // As chezmoi: the target is the content with white space trimmed; none means no link.
+      const target = (typeof content === 'string' ? content : Buffer.from(content).toString('utf8')).replace(EDGE_SPACE, '');
+      if (target === '') return null;
       if (target.includes('\n') || target.includes('\0') || target.length > MAX_LINK_TARGET) {
         throw new DotfleetError('bad-symlink', 'a symlink target must be one line of at most 4096 characters', {
           file: entry.source,
@@ -180,7 +226,8 @@ export class Renderer {
       }
       return { kind: 'symlink', target };
     }
-    if (typeof content !== 'string' && content.length === 0 && !entry.empty) return null;
+    // As chezmoi: a file that is empty or only white space is absent unless it is empty_.
+    if (!entry.empty && isBlank(content)) return null;
     return { kind: 'file', mode: entry.mode, content: typeof content === 'string' ? Buffer.from(content, 'utf8') : content };
   }
 

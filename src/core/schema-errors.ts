@@ -1,7 +1,7 @@
 /** Turning zod issues into located DotfleetErrors. */
 import type { z } from 'zod';
 import { DotfleetError } from './errors.js';
-import { findLine } from './data.js';
+import { findLine, locateDataPath } from './data.js';
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -19,8 +19,10 @@ export function locateTomlPath(text: string, path: PropertyKey[]): number | unde
     if (at === undefined) continue;
     const rest = keys.slice(n);
     if (rest.length === 0) return at;
+    // The key inside this table only: up to the next table header.
     const keyLine = findLine(text, new RegExp(`^\\s*(?:"${escapeRe(rest[0]!)}"|${escapeRe(rest[0]!)})\\s*[=.]`), at + 1);
-    return keyLine ?? at;
+    const nextTable = findLine(text, /^\s*\[/, at + 1);
+    return keyLine !== undefined && (nextTable === undefined || keyLine < nextTable) ? keyLine : at;
   }
   const first = keys[keys.length - 1];
   return first === undefined ? undefined : findLine(text, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
@@ -33,6 +35,6 @@ export function schemaError(
   hint: string,
 ): DotfleetError {
   const field = issue.path.map(String).join('.');
-  const line = text === undefined ? undefined : locateTomlPath(text, issue.path);
+  const line = text === undefined ? undefined : locateDataPath(text, file, issue.path, locateTomlPath);
   return new DotfleetError('schema', `${field ? `${field}: ` : ''}${issue.message}`, { file, line, hint });
 }

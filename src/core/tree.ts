@@ -48,3 +48,90 @@ export function asText(bytes: Uint8Array): string | undefined {
 export function formatMode(mode: number): string {
   return mode.toString(8).padStart(4, '0');
 }
+
+/**
+ * The key under which a repository tree lists the paths git holds that are not files: git paths
+ * never contain NUL, so it cannot clash with one. Its value is JSON: path → why it is not a file.
+ */
+export const NOT_FILES_KEY = '\0not-files';
+
+/** Paths in the tree that are not files (a symlink leaving the repository, a submodule), with why. */
+export function notFiles(tree: RepoTree): Map<string, string> {
+  const raw = tree.get(NOT_FILES_KEY);
+  return raw ? new Map(Object.entries(JSON.parse(Buffer.from(raw).toString('utf8')) as Record<string, string>)) : new Map();
+}
+
+/** The tree's real paths (without the reserved key). */
+export function repoPaths(tree: RepoTree): string[] {
+  return [...tree.keys()].filter((p) => p !== NOT_FILES_KEY);
+}
+
+const MAX_LINK_HOPS = 40;
+
+/**
+ * A repository's files with its symlinks followed, as chezmoi follows symlinks in its source
+ * directory: a link to a file inside the repository holds that file's bytes, a link to a
+ * directory holds a copy of the files under it. A link that leaves the repository, dangles or
+ * loops, and a submodule, are listed under NOT_FILES_KEY so the fleet can refuse them by name.
+ */
+export function resolveRepoLinks(files: ReadonlyMap<string, Uint8Array>, links: ReadonlyMap<string, string>, gitlinks: Iterable<string> = []): Map<string, Uint8Array> {
+  const out = new Map(files);
+  const refused: Record<string, string> = {};
+  for (const g of gitlinks) refused[g] = 'a git submodule: its files are not in this repository';
+  const dirs = new Set<string>();
+  for (const p of [...files.keys(), ...links.keys()]) for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i));
+
+  /** Resolve a path whose components may be links, to a real path; a string explains a failure. */
+  const resolve = (path: string, hops: { n: number }): { real: string } | { why: string } => {
+    const parts = path.split('/');
+    let done: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (done.length === 0) return { why: 'a symlink that points outside the repository' };
+        done.pop();
+        continue;
+      }
+      done.push(part);
+      const target = links.get(done.join('/'));
+      if (target === undefined) continue;
+      if (++hops.n > MAX_LINK_HOPS) return { why: 'a symlink loop' };
+      if (target.startsWith('/')) return { why: `a symlink to the absolute path ${JSON.stringify(target)}, outside the repository` };
+      const via = resolve([...done.slice(0, -1), target].join('/'), hops);
+      if ('why' in via) return via;
+      done = via.real === '' ? [] : via.real.split('/');
+    }
+    return { real: done.join('/') };
+  };
+
+  for (const [link] of links) {
+    const r = resolve(link, { n: 0 });
+    if ('why' in r) {
+      refused[link] = r.why;
+      continue;
+    }
+    const blob = files.get(r.real);
+    if (blob) {
+      out.set(link, blob);
+      continue;
+    }
+    if (dirs.has(r.real) || r.real === '') {
+      if (r.real === '' || link.startsWith(r.real + '/')) {
+        refused[link] = 'a symlink to a directory that contains it (a loop)';
+        continue;
+      }
+      let any = false;
+      for (const [p, b] of files) {
+        if (p.startsWith(r.real + '/')) {
+          out.set(link + p.slice(r.real.length), b);
+          any = true;
+        }
+      }
+      if (any) continue;
+    }
+    refused[link] = `a symlink to ${JSON.stringify(links.get(link))}, which is not a file of the repository`;
+  }
+  if (Object.keys(refused).length > 0) out.set(NOT_FILES_KEY, Buffer.from(JSON.stringify(refused), 'utf8'));
+  return out;
+}

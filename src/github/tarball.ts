@@ -1,10 +1,10 @@
 /**
  * A repository tarball (GitHub's `GET /repos/{owner}/{repo}/tarball/{ref}`, or `git archive`)
  * → RepoTree. ustar with pax extended headers (long names, the commit id); the single top-level
- * directory GitHub adds is removed. Symlinks are kept as their target text, as git stores them.
+ * directory GitHub adds is removed. Symlinks are followed inside the repository (resolveRepoLinks).
  */
 import { gunzipSync } from 'node:zlib';
-import type { RepoTree } from '../core/tree.js';
+import { resolveRepoLinks, type RepoTree } from '../core/tree.js';
 
 export class TarballError extends Error {}
 
@@ -52,6 +52,7 @@ export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFile
     throw new TarballError(`cannot gunzip the repository archive: ${(e as Error).message}`);
   }
   const files = new Map<string, Uint8Array>();
+  const links = new Map<string, string>();
   let commit: string | undefined;
   let next: Record<string, string> = {};
   let at = 0;
@@ -77,13 +78,18 @@ export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFile
     next = {};
     if (type === '0' || type === '\0' || type === '2') {
       if (files.size >= maxFiles) throw new TarballError(`the repository has more than ${maxFiles} files`);
-      files.set(name, type === '2' ? Buffer.from(linkname, 'utf8') : Buffer.from(data));
+      if (type === '2') links.set(name, linkname);
+      else files.set(name, Buffer.from(data));
     }
   }
   // Remove the one top-level directory (owner-repo-sha/).
-  const tops = new Set([...files.keys()].map((p) => p.split('/')[0]));
-  const tree = new Map<string, Uint8Array>();
-  const strip = tops.size === 1 && [...files.keys()].every((p) => p.includes('/'));
-  for (const [p, b] of files) tree.set(strip ? p.slice(p.indexOf('/') + 1) : p, b);
+  const all = [...files.keys(), ...links.keys()];
+  const tops = new Set(all.map((p) => p.split('/')[0]));
+  const strip = tops.size === 1 && all.every((p) => p.includes('/'));
+  const rel = (p: string) => (strip ? p.slice(p.indexOf('/') + 1) : p);
+  const tree = resolveRepoLinks(
+    new Map([...files].map(([p, b]) => [rel(p), b])),
+    new Map([...links].map(([p, t]) => [rel(p), t])),
+  );
   return { tree, commit };
 }

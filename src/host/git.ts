@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DotfleetError } from '../core/errors.js';
-import type { RepoTree } from '../core/tree.js';
+import { resolveRepoLinks, type RepoTree } from '../core/tree.js';
 
 export interface GitResult {
   stdout: Buffer;
@@ -74,19 +74,26 @@ export async function resolveCommit(repo: string, rev: string): Promise<string> 
   return r.stdout.toString('utf8').trim();
 }
 
-/** Every file of the commit `rev` names. Submodules are skipped; symlinks hold their target. */
+/**
+ * Every file of the commit `rev` names. Symlinks are followed inside the repository and
+ * submodules listed as not files (resolveRepoLinks).
+ */
 export async function readTreeAtRef(repo: string, rev: string): Promise<RepoTree> {
   const commit = await resolveCommit(repo, rev);
   const listing = await git(repo, ['ls-tree', '-r', '-z', '--full-tree', commit], 'listing the tree');
   const paths: string[] = [];
   const shas: string[] = [];
+  const isLink: boolean[] = [];
+  const gitlinks: string[] = [];
   for (const rec of listing.toString('utf8').split('\0')) {
     if (!rec) continue;
     const tab = rec.indexOf('\t');
-    const [, type, sha] = rec.slice(0, tab).split(' ');
+    const [mode, type, sha] = rec.slice(0, tab).split(' ');
+    if (type === 'commit') gitlinks.push(rec.slice(tab + 1));
     if (type !== 'blob') continue;
     paths.push(rec.slice(tab + 1));
     shas.push(sha!);
+    isLink.push(mode === '120000');
   }
   const unique = [...new Set(shas)];
   const blobs = new Map<string, Buffer>();
@@ -102,28 +109,33 @@ export async function readTreeAtRef(repo: string, rev: string): Promise<RepoTree
       at = nl + 1 + size + 1;
     }
   }
-  const tree = new Map<string, Uint8Array>();
-  paths.forEach((p, i) => tree.set(p, blobs.get(shas[i]!)!));
-  return tree;
+  const files = new Map<string, Uint8Array>();
+  const links = new Map<string, string>();
+  paths.forEach((p, i) => (isLink[i] ? links.set(p, blobs.get(shas[i]!)!.toString('utf8')) : files.set(p, blobs.get(shas[i]!)!)));
+  return resolveRepoLinks(files, links, gitlinks);
 }
 
 /** The working tree: tracked and untracked files that are not ignored, as they are on disk. */
 export async function readWorkingTree(repo: string): Promise<RepoTree> {
   const listing = await git(repo, ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], 'listing files');
-  const tree = new Map<string, Uint8Array>();
+  const files = new Map<string, Uint8Array>();
+  const links = new Map<string, string>();
+  const gitlinks: string[] = [];
   for (const p of [...new Set(listing.toString('utf8').split('\0'))]) {
     if (!p) continue;
     const abs = join(repo, p);
     try {
       const st = await lstat(abs);
-      // Never follow a link: a fleet repo must not pull other files of this machine into a render.
-      if (st.isSymbolicLink()) tree.set(p, Buffer.from(await readlink(abs), 'utf8'));
-      else if (st.isFile()) tree.set(p, await readFile(abs));
+      // A link is followed only inside the repository (resolveRepoLinks): a fleet repo must not
+      // pull other files of this machine into a render.
+      if (st.isSymbolicLink()) links.set(p, await readlink(abs));
+      else if (st.isFile()) files.set(p, await readFile(abs));
+      else if (st.isDirectory()) gitlinks.push(p.replace(/\/+$/, ''));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
-  return tree;
+  return resolveRepoLinks(files, links, gitlinks);
 }
 
 /** The repository's top-level directory, or a clear error. */

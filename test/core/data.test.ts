@@ -15,14 +15,14 @@ describe('data layers', () => {
     expect(base).toEqual({ a: { x: 1 } });
   });
 
-  it('reads .chezmoidata.toml first, then .chezmoidata/*.toml in lexical order', () => {
+  it('reads .chezmoidata.toml first, then .chezmoidata/ depth first in lexical order (as chezmoi walks it)', () => {
     const tree = miniFleet({ data: 'editor = "vim"\nlist = [1]\n[t]\na = 1\n' });
     tree.set('home/.chezmoidata/b.toml', Buffer.from('editor = "b"\n[t]\nb = 2\n'));
     tree.set('home/.chezmoidata/a.toml', Buffer.from('editor = "a"\nlist = [2, 3]\n'));
-    tree.set('home/.chezmoidata/nested/c.toml', Buffer.from('editor = "ignored"\n'));
+    tree.set('home/.chezmoidata/nested/c.toml', Buffer.from('editor = "nested"\n'));
     const fleet = loadFleet(tree);
-    expect(fleet.dataFiles).toEqual(['home/.chezmoidata.toml', 'home/.chezmoidata/a.toml', 'home/.chezmoidata/b.toml', 'home/.chezmoidata/hardware.toml']);
-    expect(fleet.data.editor).toBe('b');
+    expect(fleet.dataFiles).toEqual(['home/.chezmoidata.toml', 'home/.chezmoidata/a.toml', 'home/.chezmoidata/b.toml', 'home/.chezmoidata/hardware.toml', 'home/.chezmoidata/nested/c.toml']);
+    expect(fleet.data.editor).toBe('nested');
     expect(fleet.data.list).toEqual([2, 3]);
     expect(fleet.data.t).toEqual({ a: 1, b: 2 });
   });

@@ -168,3 +168,19 @@ describe('fleet diff', () => {
     }
   });
 });
+
+describe('errors in the reports', () => {
+  it('a template error every host hits is printed once, with the hosts it affects', async () => {
+    const { fleetDiffText } = await import('../../src/core/report/text.js');
+    const { fleetDiffMarkdown } = await import('../../src/core/report/markdown.js');
+    const base = miniFleet({ files: { 'dot_a.hbs': 'ok' } });
+    const head = put(base, 'home/dot_a.hbs', '{{#if x}}never closed');
+    const diff = diffFleets(loadFleet(base), loadFleet(head));
+    const out = fleetDiffText(diff);
+    expect(out).toContain('1 error:\nhosts alpha, beta: home/dot_a.hbs:1:22: unexpected end of template');
+    expect(out.match(/unexpected end of template/g)).toHaveLength(1);
+    const md = fleetDiffMarkdown(diff);
+    expect(md.match(/unexpected end of template/g)).toHaveLength(1);
+    expect(md).toMatch(/- \*\*alpha, beta\*\* `home\/dot_a\.hbs:1:22`/);
+  });
+});

@@ -19,6 +19,18 @@ const failure = (src: string, ctx: object = {}): DotfleetError => {
 };
 
 describe('strict templates', () => {
+  it.each([
+    ['a\n {{host.name.length}}', 2, 4, '"host.name.length": host.name is not a table, so it has no key "length"', /\{\{len host\.name\}\}/],
+    ['x{{n.foo.bar}}', 1, 4, '"n.foo.bar": n is not a table, so it has no key "foo"', /len n/],
+    ['{{json}}', 1, 1, 'json takes 1 to 2 argument(s), got 0; usage: {{json VALUE [INDENT]}}', /helper list/],
+    ['z\n{{#each list}}{{#each ../list}}{{@root.big}}{{/each}}{{/each}}', 2, 1, 'the output is too large: more than 536,870,888 characters, the largest text JavaScript can hold', /this loop/],
+  ])('%s fails at its line and column with a plain message', (src, line, column, message, hint) => {
+    const ctx = { host: { name: 'alpha' }, n: 3, big: 'x'.repeat(1 << 20), list: Array.from({ length: 600 }, (_, i) => i) };
+    const err = failure(src, ctx);
+    expect([err.line, err.column, err.message]).toEqual([line, column, message]);
+    expect(err.hint).toMatch(hint);
+  });
+
   it('renders without HTML escaping (these are config files)', () => {
     expect(render('{{x}}', { x: '<a & "b">' })).toBe('<a & "b">');
   });
@@ -63,8 +75,8 @@ describe('strict templates', () => {
   });
 
   it.each([
-    ['{{> header}}', /partials/],
-    ['{{#> layout}}x{{/layout}}', /partials/],
+    ['{{#> layout}}x{{/layout}}', /a shared template is included as \{\{> NAME\}\}/],
+    ['{{> (lookup . "x")}}', /a literal name/],
     ['{{#section}}x{{/section}}', /is not a block helper/],
     ['{{#each}}x{{/each}}', /needs a value/],
   ])('refuses %s', (src, msg) => {

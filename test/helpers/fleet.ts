@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, lstatSync, writeFile
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RepoTree } from '../../src/core/tree.js';
+import { resolveRepoLinks, type RepoTree } from '../../src/core/tree.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE_FLEET = join(PROJECT_ROOT, 'examples', 'fleet');
@@ -13,21 +13,22 @@ export function treeOf(files: Record<string, string | Uint8Array>): Map<string, 
   return new Map(Object.entries(files).map(([p, c]) => [p, typeof c === 'string' ? Buffer.from(c) : c]));
 }
 
-/** Read a directory from disk as a RepoTree (symlinks as their target text, like git). */
+/** Read a directory from disk as a RepoTree (symlinks followed inside it, as the adapters do). */
 export function readDirTree(root: string): Map<string, Uint8Array> {
   const tree = new Map<string, Uint8Array>();
+  const links = new Map<string, string>();
   const walk = (d: string) => {
     for (const n of readdirSync(d)) {
       if (n === '.git') continue;
       const p = join(d, n);
       const st = lstatSync(p);
-      if (st.isSymbolicLink()) tree.set(relative(root, p), Buffer.from(readlinkSync(p)));
+      if (st.isSymbolicLink()) links.set(relative(root, p), readlinkSync(p));
       else if (st.isDirectory()) walk(p);
       else tree.set(relative(root, p), readFileSync(p));
     }
   };
   walk(root);
-  return tree;
+  return resolveRepoLinks(tree, links);
 }
 
 export function exampleTree(): Map<string, Uint8Array> {

@@ -50,7 +50,7 @@ function locKey(loc: hbs.AST.SourceLocation | undefined): string {
   return loc ? `${loc.start.line}:${loc.start.column}` : '';
 }
 
-export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysis {
+export function analyzeTemplate(program: hbs.AST.Program, file: string, knownHelpers: ReadonlySet<string> = new Set()): Analysis {
   const deps: KeyPath[] = [];
   const helpers = new Set<string>();
   const secretFiles = new Set<string>();
@@ -147,7 +147,9 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string): Analysi
       case 'MustacheStatement': {
         const path = s.path as Node;
         if (path.type !== 'PathExpression') return forbid(s, 'a literal cannot be called as a helper', 'remove the parameters');
-        if (s.params.length === 0 && !s.hash) {
+        // `{{json}}` with no arguments is a call of the helper (Handlebars calls it), not a read.
+        const isHelperName = !(path as any).data && (path as any).parts?.length === 1 && knownHelpers.has((path as any).original);
+        if (s.params.length === 0 && !s.hash && !isHelperName) {
           readPath(path as hbs.AST.PathExpression, scopes);
           return;
         }

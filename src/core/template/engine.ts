@@ -13,6 +13,8 @@ export interface CompiledTemplate {
   deps: KeyPath[];
   /** SOPS files it reads through {{secret}}. */
   secretFiles: string[];
+  /** Shared templates (`.chezmoitemplates/`) it includes, by repository path. */
+  partialFiles: string[];
   render(context: object, runtime?: TemplateRuntime): string;
 }
 
@@ -23,6 +25,9 @@ const KNOWN_HELPERS: Record<string, boolean> = {
   helperMissing: false,
   blockHelperMissing: false,
 };
+
+/** Helper names a bare `{{name}}` calls. */
+const CALLABLE: ReadonlySet<string> = new Set(HELPER_NAMES);
 
 const COMPILE_OPTIONS = {
   strict: true,
@@ -69,25 +74,97 @@ export class TemplateEngine {
    * Parse and analyse (cached by file and text); throws a DotfleetError for a template that
    * cannot be used. Handlebars' own code generation happens on the first render.
    */
-  compile(text: string, file: string): CompiledTemplate {
-    return memoised(this.cache, file + '\u0000' + text, () => this.compileUncached(text, file));
+  compile(text: string, file: string, partials: Partials = NO_PARTIALS): CompiledTemplate {
+    // The shared templates are part of the key only for a template that can include one.
+    const key = PARTIAL_CALL.test(text) ? `${file}\u0000${text}\u0000${[...partials].map(([n, p]) => `${n}\u0000${p.file}\u0000${p.text}`).join('\u0000')}` : `${file}\u0000${text}`;
+    return memoised(this.cache, key, () => this.compileUncached(text, file, partials));
   }
 
-  private compileUncached(text: string, file: string): CompiledTemplate {
-    const goHint = goTemplateHint(text);
-    let ast: hbs.AST.Program;
+  private parse(text: string, file: string): hbs.AST.Program {
     try {
-      ast = this.hb.parse(text);
+      return this.hb.parse(text);
     } catch (e) {
       const loc = (this.hb as any).Parser?.lexer?.yylloc;
       throw new DotfleetError('template-syntax', parseErrorMessage(String((e as Error).message)), {
         file,
         line: loc?.first_line,
         column: loc ? loc.first_column + 1 : undefined,
-        hint: goHint ?? 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
+        hint: goTemplateHint(text) ?? 'check that every {{#block}} has its {{/block}} and every {{ has its }}',
       });
     }
-    const { deps, helpers: used, secretFiles, pathsAt } = analyzeTemplate(ast, file);
+  }
+
+  /**
+   * Replace each `{{> NAME}}` by the body of `.chezmoitemplates/NAME`, so analysis sees the
+   * included keys in the scope where they are read. Lines of the k-th included file are shifted
+   * by k × PARTIAL_LINE, so an error inside it can name that file and its own line.
+   */
+  private inlinePartials(ast: hbs.AST.Program, file: string, partials: Partials, files: string[], stack: string[]): void {
+    const shift = (node: any, by: number): void => {
+      if (!node || typeof node !== 'object') return;
+      if (Array.isArray(node)) return node.forEach((n) => shift(n, by));
+      if (node.loc?.start && !node.loc.shifted) {
+        node.loc = { ...node.loc, shifted: true, start: { ...node.loc.start, line: node.loc.start.line + by }, end: { ...node.loc.end, line: node.loc.end.line + by } };
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== 'loc') shift(v, by);
+    };
+    const visit = (prog: any): void => {
+      if (!prog?.body) return;
+      const body: any[] = [];
+      for (const s of prog.body) {
+        for (const k of ['program', 'inverse']) visit(s[k]);
+        if (s.type !== 'PartialStatement' && s.type !== 'PartialBlockStatement') {
+          body.push(s);
+          continue;
+        }
+        const at = { ...unshift(s.loc?.start?.line ?? 0, files, file), column: s.loc ? s.loc.start.column + 1 : undefined };
+        const nameNode = s.name;
+        const name = nameNode?.type === 'PathExpression' ? nameNode.original : nameNode?.type === 'StringLiteral' ? nameNode.value : undefined;
+        if (s.type === 'PartialBlockStatement' || name === undefined || s.params.length > 0 || s.hash) {
+          throw new DotfleetError('template-forbidden', 'a shared template is included as {{> NAME}}: a literal name, no arguments, no block', {
+            ...at,
+            hint: 'name a file of .chezmoitemplates/ ({{> NAME}} or {{> "dir/NAME"}}); it sees the context of the place it is included',
+          });
+        }
+        const partial = partials.get(name);
+        if (!partial) {
+          throw new DotfleetError('template-syntax', `no shared template "${name}"`, {
+            ...at,
+            hint: partials.size ? `the shared templates in .chezmoitemplates/ are: ${[...partials.keys()].sort().join(', ')}` : 'put shared templates in .chezmoitemplates/ under the source directory',
+          });
+        }
+        if (stack.includes(partial.file) || stack.length > 16) {
+          throw new DotfleetError('template-syntax', `shared template "${name}" includes itself (${[...stack, partial.file].join(' → ')})`, { ...at, hint: 'break the cycle' });
+        }
+        const inner = this.parse(partial.text, partial.file);
+        files.push(partial.file);
+        const by = files.length * PARTIAL_LINE;
+        this.inlinePartials(inner, partial.file, partials, files, [...stack, partial.file]);
+        shift(inner, by);
+        if (s.indent) {
+          // A standalone include is indented like its line, as Handlebars indents partials.
+          const wrapper: any = this.hb.parse(`{{#indent ${s.indent.replace(/\t/g, '        ').length}}}x{{/indent}}`);
+          wrapper.body[0].program.body = inner.body;
+          body.push(wrapper.body[0]);
+        } else body.push(...inner.body);
+      }
+      prog.body = body;
+    };
+    visit(ast);
+  }
+
+  private compileUncached(text: string, file: string, partials: Partials): CompiledTemplate {
+    const goHint = goTemplateHint(text);
+    const ast = this.parse(text, file);
+    const files: string[] = [];
+    this.inlinePartials(ast, file, partials, files, [file]);
+    let analysis: ReturnType<typeof analyzeTemplate>;
+    try {
+      analysis = analyzeTemplate(ast, file, CALLABLE);
+    } catch (e) {
+      throw relocate(e, file, files);
+    }
+    const { deps, helpers: used, secretFiles, pathsAt } = analysis;
     const helpers = Object.fromEntries([...used].filter((n) => n in this.helpers).map((n) => [n, this.helpers[n]!]));
     const fn = this.hb.compile(ast, COMPILE_OPTIONS);
     const options = { helpers };
@@ -97,19 +174,48 @@ export class TemplateEngine {
       // last key finding no parent. The strict-everywhere code names the first missing key.
       if (e instanceof TypeError || / not defined in (undefined|null)$/.test(String((e as Error)?.message).replace(/ - \d+:\d+$/, ''))) {
         try {
-          const strictAst = this.locator.parse(text);
-          analyzeTemplate(strictAst, file);
+          const strictAst = this.parse(text, file);
+          this.inlinePartials(strictAst, file, partials, [], [file]);
+          analyzeTemplate(strictAst, file, CALLABLE);
           this.locator.compile(strictAst, COMPILE_OPTIONS)(context, optionsFor(runtime));
         } catch (located2) {
           e = located2;
         }
       }
-      const err = located(e, file, pathsAt, 'template-runtime');
+      if (e instanceof RangeError && /Invalid string length/.test(e.message)) {
+        // The output outgrew what one JavaScript string can hold: say so, at the first loop.
+        const loop = firstLoop(ast);
+        e = new DotfleetError('template-runtime', `the output is too large: more than ${MAX_STRING.toLocaleString('en-US')} characters, the largest text JavaScript can hold`, {
+          file,
+          line: loop?.loc?.start.line ?? 1,
+          column: (loop?.loc?.start.column ?? 0) + 1,
+          hint: loop ? 'this loop (or one inside it) repeats more than the data can fill; check what it iterates over' : 'a configuration file this large is a mistake; check the data it prints',
+        });
+      }
+      if (e instanceof TypeError) {
+        const notTable = /Cannot (?:use 'in' operator to search for|read properties of \S+ \(reading) '([^']+)'/.exec(e.message);
+        const at = notTable ? [...pathsAt].find(([, p]) => p.split(/[./]/).slice(1).includes(notTable[1]!)) : undefined;
+        if (at) {
+          const [lc, written] = at;
+          const [line, col] = lc.split(':').map(Number);
+          const key = notTable![1]!;
+          const m = new RegExp(`[./]${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[./]|$)`).exec(written);
+          const parent = m ? written.slice(0, m.index) : written;
+          e = new DotfleetError('template-runtime', `"${written}": ${parent} is not a table, so it has no key "${key}"`, {
+            file,
+            line,
+            column: col! + 1,
+            hint: `only tables have keys; for the length of a text or a list write {{len ${parent}}}`,
+          });
+        }
+      }
+      const err = relocate(located(e, file, pathsAt, 'template-runtime'), file, files);
       return goHint ? new DotfleetError(err.code, err.message, { ...err.fields(), hint: goHint }) : err;
     };
     return {
       deps,
       secretFiles: [...secretFiles],
+      partialFiles: [...new Set(files)],
       render: (context: object, runtime?: TemplateRuntime): string => {
         try {
           return fn(context, optionsFor(runtime));
@@ -119,6 +225,41 @@ export class TemplateEngine {
       },
     };
   }
+}
+
+/** V8's largest string (2^29 - 24 UTF-16 units on 64-bit). */
+const MAX_STRING = 2 ** 29 - 24;
+
+/** The first {{#each}} of a template, where a runaway output most likely grows. */
+function firstLoop(program: hbs.AST.Program): hbs.AST.BlockStatement | undefined {
+  for (const s of program.body as any[]) {
+    if (s.type === 'BlockStatement' && s.path?.original === 'each') return s;
+    for (const k of ['program', 'inverse']) {
+      const inner = s[k] ? firstLoop(s[k]) : undefined;
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}
+
+/** Shared templates by name (path under `.chezmoitemplates/`). */
+export type Partials = ReadonlyMap<string, { file: string; text: string }>;
+const NO_PARTIALS: Partials = new Map();
+export const PARTIAL_CALL = /\{\{~?\s*>/;
+/** Lines of included files are shifted by multiples of this (no template has a million lines). */
+const PARTIAL_LINE = 1_000_000;
+
+function unshift(line: number, files: string[], file: string): { file: string; line: number } {
+  const k = Math.floor(line / PARTIAL_LINE);
+  return k === 0 ? { file, line } : { file: files[k - 1]!, line: line % PARTIAL_LINE };
+}
+
+/** An error located in an included file names that file and its own line. */
+function relocate(e: unknown, file: string, files: string[]): DotfleetError {
+  if (!(e instanceof DotfleetError)) throw e;
+  if (e.line === undefined || e.line < PARTIAL_LINE) return e;
+  const at = unshift(e.line, files, file);
+  return new DotfleetError(e.code, e.message, { ...e.fields(), file: at.file, line: at.line, hint: e.file === at.file ? e.hint : `${e.hint ? `${e.hint}; ` : ''}included from ${file}` });
 }
 
 /** The written path up to the key that is missing: `hw.featurs` for `hw.featurs.tb`. */
