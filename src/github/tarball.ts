@@ -53,6 +53,7 @@ export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFile
   }
   const files = new Map<string, Uint8Array>();
   const links = new Map<string, string>();
+  const dirs = new Set<string>();
   let commit: string | undefined;
   let next: Record<string, string> = {};
   let at = 0;
@@ -76,6 +77,10 @@ export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFile
       continue;
     }
     next = {};
+    if (type === '5') {
+      dirs.add(name.replace(/\/+$/, ''));
+      continue;
+    }
     if (type === '0' || type === '\0' || type === '2') {
       if (files.size >= maxFiles) throw new TarballError(`the repository has more than ${maxFiles} files`);
       if (type === '2') links.set(name, linkname);
@@ -87,9 +92,14 @@ export function readTarball(gz: Uint8Array, limits: { maxBytes?: number; maxFile
   const tops = new Set(all.map((p) => p.split('/')[0]));
   const strip = tops.size === 1 && all.every((p) => p.includes('/'));
   const rel = (p: string) => (strip ? p.slice(p.indexOf('/') + 1) : p);
+  // git tracks no empty directory: an empty one in a git archive is a submodule.
+  const parents = new Set<string>();
+  for (const p of all) for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) parents.add(p.slice(0, i));
+  const submodules = [...dirs].filter((d) => !parents.has(d) && (!strip || d.includes('/')));
   const tree = resolveRepoLinks(
     new Map([...files].map(([p, b]) => [rel(p), b])),
     new Map([...links].map(([p, t]) => [rel(p), t])),
+    submodules.map(rel),
   );
   return { tree, commit };
 }
