@@ -37,9 +37,14 @@ export interface HostDiff {
 }
 
 export interface ChangeGroup {
-  /** Hosts with exactly these changes, sorted. */
+  /** Hosts with the same changes (the same files, and the same lines added and removed), sorted. */
   hosts: string[];
+  /** The changes as they are on `shownFor`. */
   changes: Change[];
+  /** The host whose patches `changes` shows (the first). */
+  shownFor: string;
+  /** True when every host's patches are byte for byte these; false when only their context lines or positions differ. */
+  exact: boolean;
 }
 
 export interface FleetDiff {
@@ -285,16 +290,32 @@ function failedTargets(fleet: Fleet, errors: DotfleetError[]): Set<string> {
   return new Set(fleet.sources.entries.filter((e) => files.has(e.source)).map((e) => e.target));
 }
 
+/**
+ * What a change does, without where: a patch's added and removed lines (not its context or line
+ * numbers), so one line added to a file whose first line names the host is one change on every
+ * host.
+ */
+function essence(c: Change): unknown {
+  if (!c.patch) return c;
+  const lines = c.patch.split('\n').filter((l) => l.startsWith('+') || l.startsWith('-'));
+  return { ...c, patch: lines.join('\n') };
+}
+
 export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {
-  const groups = new Map<string, ChangeGroup>();
+  const groups = new Map<string, ChangeGroup & { exactKey: string }>();
   for (const h of hosts) {
     if (h.changes.length === 0) continue;
-    const key = JSON.stringify(h.changes);
+    const key = JSON.stringify(h.changes.map(essence));
+    const exactKey = JSON.stringify(h.changes);
     const g = groups.get(key);
-    if (g) g.hosts.push(h.host);
-    else groups.set(key, { hosts: [h.host], changes: h.changes });
+    if (g) {
+      g.hosts.push(h.host);
+      if (g.exact && exactKey !== g.exactKey) g.exact = false;
+    } else groups.set(key, { hosts: [h.host], changes: h.changes, shownFor: h.host, exact: true, exactKey });
   }
-  return [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length || compareStrings(a.hosts[0]!, b.hosts[0]!));
+  return [...groups.values()]
+    .map(({ exactKey: _, ...g }) => g)
+    .sort((a, b) => b.hosts.length - a.hosts.length || compareStrings(a.hosts[0]!, b.hosts[0]!));
 }
 
 /** Compare two hosts' rendered trees at one commit (`dotfleet fleet diff A B`). */

@@ -12,7 +12,7 @@ import { diffTrustTrees, trustChangeCount, trustChanged, type TrustReport } from
 import type { RepoTree } from './tree.js';
 import { emptyIndex } from './source-names.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
-import { changeLine, counts, foldByHost, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
+import { changeLine, counts, foldByHost, headline, representedNote, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
 import { errorLine, fenceFor } from './report/markdown.js';
 
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
@@ -190,8 +190,9 @@ function groupLevels(diff: FleetDiff, place: GroupPlace): string[][] {
     const title = `#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`;
     const cli = place.hint ? `\`${place.hint} --host ${g.hosts[0]}\`` : `\`dotfleet diff --host ${g.hosts[0]}\``;
     const inCheck = place.where === 'check' || (place.inCheck?.has(i) ?? false);
-    const header = `${title}\n\n_${plural(g.changes.length, 'change')}: ${inCheck ? 'details in the check run' : `run ${cli}`}._`;
-    const lines = `${title}\n\n${g.changes.map((c) => `- ${cell(changeLine(c))}`).join('\n')}`;
+    const shown = g.exact ? '' : `\n\n_${cell(representedNote(g, place.hint ?? 'dotfleet diff'))}_`;
+    const header = `${title}${shown}\n\n_${plural(g.changes.length, 'change')}: ${inCheck ? 'details in the check run' : `run ${cli}`}._`;
+    const lines = `${title}${shown}\n\n${g.changes.map((c) => `- ${cell(changeLine(c))}`).join('\n')}`;
     const body = g.changes.map((c) => {
       const head = `**${cell(changeLine(c))}**`;
       if (!c.patch) return head;
@@ -204,7 +205,7 @@ function groupLevels(diff: FleetDiff, place: GroupPlace): string[][] {
       return `${head}\n\n${fence}diff\n${c.patch}\n${fence}`;
     });
     const summary = `${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 4).map((c) => cell(changeLine(c))).join(', ')}${g.changes.length > 4 ? ', …' : ''}`;
-    const full = `${title}\n\n<details>\n<summary>${summary}</summary>\n\n${body.join('\n\n')}\n\n</details>`;
+    const full = `${title}${shown}\n\n<details>\n<summary>${summary}</summary>\n\n${body.join('\n\n')}\n\n</details>`;
     return [header, lines, full];
   });
 }

@@ -184,3 +184,33 @@ describe('errors in the reports', () => {
     expect(md).toMatch(/- \*\*alpha, beta\*\* `home\/dot_a\.hbs:1:22`/);
   });
 });
+
+describe('grouping by what changes', () => {
+  const hosts = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'].map((h) => `[hosts.${h}]\nmachine = "laptop"\nplatform = "linux"\n`).join('\n');
+  const file = '# {{host.name}}\nset one\nset two\nset three\nset four\n';
+
+  it('one added line on six hosts whose files name the host is one group, shown for the first host', async () => {
+    const { fleetDiffText } = await import('../../src/core/report/text.js');
+    const base = miniFleet({ hosts, files: { 'dot_rc.hbs': file } });
+    const head = put(base, 'home/dot_rc.hbs', file.replace('set two\n', 'set two\nset added\n'));
+    const diff = diffFleets(loadFleet(base), loadFleet(head));
+    expect(diff.groups).toHaveLength(1);
+    expect(diff.groups[0]).toMatchObject({ hosts: ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'], shownFor: 'a1', exact: false });
+    expect(diff.groups[0]!.changes[0]!.patch).toContain('# a1');
+    const out = fleetDiffText(diff);
+    expect(out).toContain('── group 1: 6 hosts (a1, a2, a3, a4, a5, a6)');
+    expect(out).toContain("this is a1's patch");
+    expect(out.match(/\+set added/g)).toHaveLength(1);
+    // The exact per-host diff is one flag away.
+    const one = diffFleets(loadFleet(base), loadFleet(head), { hosts: ['a4'] });
+    expect(one.groups[0]!.changes[0]!.patch).toContain('# a4');
+  });
+
+  it('identical patches are an exact group; different added lines are different groups', () => {
+    const base = miniFleet({ hosts, files: { 'dot_rc.hbs': 'x\n', 'dot_h.hbs': '{{host.name}}\n' } });
+    const same = diffFleets(loadFleet(base), loadFleet(put(base, 'home/dot_rc.hbs', 'x\ny\n')));
+    expect(same.groups.map((g) => [g.hosts.length, g.exact])).toEqual([[6, true]]);
+    const differ = diffFleets(loadFleet(base), loadFleet(put(base, 'home/dot_h.hbs', '{{host.name}}\n{{host.name}} again\n')));
+    expect(differ.groups).toHaveLength(6);
+  });
+});

@@ -110,3 +110,8 @@ export function describeFolded(e: DotfleetError, hosts: string[]): string {
   const named = hosts.length > 8 ? `${hosts.slice(0, 8).join(', ')} and ${hosts.length - 8} more` : hosts.join(', ');
   return new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }).describe().replace(/^/, `hosts ${named}: `);
 }
+
+/** Under a group whose hosts' patches differ only in context or position: whose patch is shown. */
+export function representedNote(g: { hosts: string[]; shownFor: string; exact: boolean }, command: string): string {
+  return `each host adds and removes these same lines, but the lines around them differ: this is ${g.shownFor}'s patch (${command} --host HOST shows any one host's)`;
+}

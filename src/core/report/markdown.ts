@@ -1,7 +1,7 @@
 /** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
 import type { FleetDiff } from '../fleet-diff.js';
 import { DotfleetError } from '../errors.js';
-import { changeLine, counts, foldByHost, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
+import { changeLine, counts, foldByHost, representedNote, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
 export function fenceFor(text: string): string {
@@ -49,6 +49,7 @@ export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}
 
   diff.groups.forEach((g, i) => {
     out.push(`#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`, '');
+    if (!g.exact) out.push(`_${escapeCell(representedNote(g, 'dotfleet diff'))}_`, '');
     out.push('<details>', `<summary>${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(', ')}${g.changes.length > 6 ? ', …' : ''}</summary>`, '');
     for (const c of g.changes) {
       out.push(`**${escapeCell(changeLine(c))}**`, '');

@@ -1,7 +1,7 @@
 /** The fleet diff for a terminal, `git diff`-like; colour only when asked (the CLI asks on a TTY). */
 import type { Change } from '../diff.js';
 import type { FleetDiff } from '../fleet-diff.js';
-import { changeLine, counts, describeFolded, findingLine, foldByHost, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
+import { changeLine, counts, describeFolded, representedNote, findingLine, foldByHost, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 export interface Paint {
   bold(s: string): string;
@@ -52,7 +52,9 @@ export function fleetDiffText(diff: FleetDiff, paint: Paint = plain): string {
     for (const f of diff.secrets.findings ?? []) out.push((f.severity === 'error' ? paint.red : (s: string) => s)(findingLine(f)));
   }
   diff.groups.forEach((g, i) => {
-    out.push('', paint.bold(`── group ${i + 1}: ${plural(g.hosts.length, 'host')} (${g.hosts.join(', ')})`), changesText(g.changes, paint));
+    out.push('', paint.bold(`── group ${i + 1}: ${plural(g.hosts.length, 'host')} (${g.hosts.join(', ')})`));
+    if (!g.exact) out.push(paint.dim(representedNote(g, 'dotfleet diff')));
+    out.push(changesText(g.changes, paint));
   });
   // An error shared by several hosts (a template every host renders) is printed once.
   const errors = foldByHost([...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)]);
