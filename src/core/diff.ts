@@ -26,6 +26,11 @@ export interface Change {
   binary?: { from?: BlobSummary; to?: BlobSummary };
   /** Encrypted (SOPS) content: summarised like binary content, never printed. */
   encrypted?: boolean;
+  /**
+   * Text too large or too different to diff within the budget (as GitHub does with large
+   * diffs): line counts and hashes instead of a patch; `--full-patch` gives the exact diff.
+   */
+  rewrite?: { from?: BlobSummary & { lines: number }; to?: BlobSummary & { lines: number } };
   fromMode?: number;
   toMode?: number;
   fromTarget?: string;
@@ -49,18 +54,53 @@ function summary(bytes: Uint8Array): BlobSummary {
   return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-/** Unified diff hunks with 3 lines of context, without the ---/+++ header. */
-export function unifiedHunks(from: string, to: string): string {
-  const patch = structuredPatch('a', 'b', from, to, '', '', { context: 3 });
+/** Past this many lines on either side, a text is summarised rather than diffed. */
+export const MAX_DIFF_LINES = 50_000;
+/** Past this many inserted and deleted lines, the diff gives up and summarises (Myers' D). */
+export const MAX_EDIT_LENGTH = 2_000;
+
+export interface PatchOptions {
+  /** The exact patch whatever its size or cost (`--full-patch`). */
+  exact?: boolean;
+}
+
+/** Unified diff hunks with 3 lines of context, without the ---/+++ header; undefined past the budget. */
+export function unifiedHunks(from: string, to: string, options: PatchOptions = {}): string | undefined {
+  const patch = options.exact
+    ? structuredPatch('a', 'b', from, to, '', '', { context: 3 })
+    : structuredPatch('a', 'b', from, to, '', '', { context: 3, maxEditLength: MAX_EDIT_LENGTH });
+  if (!patch) return undefined;
   const out: string[] = [];
   for (const h of patch.hunks) {
     out.push(`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`);
-    out.push(...h.lines);
+    // One by one: spreading a hunk of 150,000 lines into push() overflows the stack.
+    for (const l of h.lines) out.push(l);
   }
   return out.join('\n');
 }
 
-function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined): Change {
+function lineCount(text: string): number {
+  if (text === '') return 0;
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return text.endsWith('\n') ? n : n + 1;
+}
+
+/** Patches by content: one file changed alike on many hosts is diffed once. */
+const patches = new WeakMap<Uint8Array, Map<Uint8Array | undefined, Change>>();
+const NOTHING = new Uint8Array(0);
+
+function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions = {}): Change {
+  if (options.exact) return computeContentChange(type, path, from, to, options);
+  const key = from ?? NOTHING;
+  let byTo = patches.get(key);
+  if (!byTo) patches.set(key, (byTo = new Map()));
+  let c = byTo.get(to);
+  if (!c) byTo.set(to, (c = computeContentChange(type, path, from, to, options)));
+  return { ...c, path, type };
+}
+
+function computeContentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions): Change {
   const fromText = from === undefined ? '' : asText(from);
   const toText = to === undefined ? '' : asText(to);
   const change: Change = { type, path, kind: 'file' };
@@ -70,20 +110,28 @@ function contentChange(type: 'added' | 'removed' | 'modified', path: string, fro
     change.binary = {};
     if (from) change.binary.from = summary(from);
     if (to) change.binary.to = summary(to);
-  } else {
-    change.patch = unifiedHunks(fromText, toText);
+    return change;
+  }
+  const fromLines = lineCount(fromText);
+  const toLines = lineCount(toText);
+  const patch = !options.exact && Math.max(fromLines, toLines) > MAX_DIFF_LINES ? undefined : unifiedHunks(fromText, toText, options);
+  if (patch !== undefined) change.patch = patch;
+  else {
+    change.rewrite = {};
+    if (from) change.rewrite.from = { ...summary(from), lines: fromLines };
+    if (to) change.rewrite.to = { ...summary(to), lines: toLines };
   }
   return change;
 }
 
-function describeEntry(type: 'added' | 'removed', path: string, e: RenderedEntry): Change {
+function describeEntry(type: 'added' | 'removed', path: string, e: RenderedEntry, options: PatchOptions = {}): Change {
   switch (e.kind) {
     case 'dir':
       return type === 'added' ? { type, path, kind: 'dir', toMode: e.mode } : { type, path, kind: 'dir', fromMode: e.mode };
     case 'symlink':
       return type === 'added' ? { type, path, kind: 'symlink', toTarget: e.target } : { type, path, kind: 'symlink', fromTarget: e.target };
     case 'file': {
-      const c = type === 'added' ? contentChange(type, path, undefined, e.content) : contentChange(type, path, e.content, undefined);
+      const c = type === 'added' ? contentChange(type, path, undefined, e.content, options) : contentChange(type, path, e.content, undefined, options);
       if (type === 'added') c.toMode = e.mode;
       else c.fromMode = e.mode;
       return c;
@@ -92,18 +140,18 @@ function describeEntry(type: 'added' | 'removed', path: string, e: RenderedEntry
 }
 
 /** The changes at one path. */
-export function compareEntries(path: string, from: RenderedEntry | undefined, to: RenderedEntry | undefined): Change[] {
+export function compareEntries(path: string, from: RenderedEntry | undefined, to: RenderedEntry | undefined, options: PatchOptions = {}): Change[] {
   if (!from && !to) return [];
-  if (!from) return [describeEntry('added', path, to!)];
-  if (!to) return [describeEntry('removed', path, from)];
-  if (from.kind !== to.kind) return [describeEntry('removed', path, from), describeEntry('added', path, to)];
+  if (!from) return [describeEntry('added', path, to!, options)];
+  if (!to) return [describeEntry('removed', path, from, options)];
+  if (from.kind !== to.kind) return [describeEntry('removed', path, from, options), describeEntry('added', path, to, options)];
   const out: Change[] = [];
   if (from.kind === 'symlink' && to.kind === 'symlink') {
     if (from.target !== to.target) out.push({ type: 'symlink', path, kind: 'symlink', fromTarget: from.target, toTarget: to.target });
     return out;
   }
   if (from.kind === 'file' && to.kind === 'file' && Buffer.compare(from.content, to.content) !== 0) {
-    out.push(contentChange('modified', path, from.content, to.content));
+    out.push(contentChange('modified', path, from.content, to.content, options));
   }
   const fromMode = (from as { mode: number }).mode;
   const toMode = (to as { mode: number }).mode;
@@ -116,10 +164,10 @@ export function sortChanges(changes: Change[]): Change[] {
 }
 
 /** Every change from `from` to `to`; `paths` limits the comparison to those targets. */
-export function compareTrees(from: RenderedTree, to: RenderedTree, paths?: Iterable<string>): Change[] {
+export function compareTrees(from: RenderedTree, to: RenderedTree, paths?: Iterable<string>, options: PatchOptions = {}): Change[] {
   const all = paths ? new Set(paths) : new Set([...from.keys(), ...to.keys()]);
   const out: Change[] = [];
-  for (const p of all) out.push(...compareEntries(p, from.get(p), to.get(p)));
+  for (const p of all) for (const c of compareEntries(p, from.get(p), to.get(p), options)) out.push(c);
   return sortChanges(out);
 }
 

@@ -18,7 +18,7 @@ import type { SourceEntry } from './source-names.js';
 import { mayRead, pathsOverlap, type KeyPath } from './template/analyze.js';
 import { formatOf } from './secrets/sops-file.js';
 import type { SecretsDiff } from './secrets/report.js';
-import { compareEntries, compareTrees, sortChanges, type Change } from './diff.js';
+import { compareEntries, compareTrees, sortChanges, type Change, type PatchOptions } from './diff.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 import { bytesEqual } from './tree.js';
 import { compareStrings } from './paths.js';
@@ -63,6 +63,8 @@ export interface DiffOptions {
   hosts?: string[];
   /** Render every entry of every host on both sides (slow; the reference the fast path is held to). */
   full?: boolean;
+  /** Exact patches whatever their size (otherwise a text too large or too different is summarised). */
+  fullPatch?: boolean;
 }
 
 function hostOf(base: Fleet, head: Fleet, name: string): Host {
@@ -160,6 +162,7 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     .filter((n) => !options.hosts || options.hosts.includes(n))
     .sort(compareStrings);
   const changed = options.full ? undefined : changedSources(base, head);
+  const patch: PatchOptions = { exact: options.fullPatch };
   const b = new Side(base, renderer, changed);
   const h = new Side(head, renderer, changed);
   const inputs = new InputComparison(base, head);
@@ -171,15 +174,15 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     const inHead = head.hosts.get(name);
     if (!inHead) {
       result.status = 'removed';
-      result.changes = compareTrees(renderer.renderHost(base, inBase!).tree, new Map());
+      result.changes = compareTrees(renderer.renderHost(base, inBase!).tree, new Map(), undefined, patch);
       return result;
     }
     if (inBase && changed) {
-      Object.assign(result, diffHost(b, h, inputs, inBase, inHead, changed, renderer));
+      Object.assign(result, diffHost(b, h, inputs, inBase, inHead, changed, renderer, patch));
     } else {
       const to = renderer.renderHost(head, inHead);
       const from = inBase ? renderer.renderHost(base, inBase).tree : new Map();
-      result.changes = compareTrees(from, to.tree);
+      result.changes = compareTrees(from, to.tree, undefined, patch);
       result.errors = to.errors;
     }
     if (result.errors.length > 0) {
@@ -218,7 +221,7 @@ class InputComparison {
 }
 
 /** The fast path for a host present on both sides. */
-function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, headHost: Host, changed: Set<string>, renderer: Renderer): Pick<HostDiff, 'changes' | 'errors'> {
+function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, headHost: Host, changed: Set<string>, renderer: Renderer, patch: PatchOptions): Pick<HostDiff, 'changes' | 'errors'> {
   const errors: DotfleetError[] = [];
   const same = inputs.same(baseHost, headHost);
   let ctxB: PlainObject | undefined;
@@ -230,7 +233,7 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
       if (!(e instanceof DotfleetError)) throw e;
       // The base cannot be rendered for this host: everything at head is new.
       const r = renderer.renderHost(h.fleet, headHost);
-      return { ok: false, result: { changes: compareTrees(new Map(), r.tree), errors: r.errors } };
+      return { ok: false, result: { changes: compareTrees(new Map(), r.tree, undefined, patch), errors: r.errors } };
     }
     try {
       ctxH ??= same ? ctxB : renderer.context(h.fleet, headHost);
@@ -279,7 +282,7 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
   for (const t of targets) {
     const from = b.renderTarget(t, ctxB!, ignB, baseHost.name, discard);
     const to = h.renderTarget(t, ctxH!, ignH, headHost.name, errors);
-    changes.push(...compareEntries(t, from, to));
+    for (const c of compareEntries(t, from, to, patch)) changes.push(c);
   }
   return { changes: sortChanges(changes), errors };
 }

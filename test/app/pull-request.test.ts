@@ -64,17 +64,18 @@ describe('the fleet-diff comment and check run', () => {
     expect(rec.commentUpdates[0]).toMatchSnapshot();
   });
 
-  it('groups hosts with identical changes and names them', async () => {
+  it('groups hosts whose change adds the same lines, naming them and whose patch is shown', async () => {
     const head = change(edit('home/dot_config/niri/config.kdl.hbs', '    Mod+Q { close-window; }\n', '    Mod+Q { close-window; }\n    Mod+F { maximize-column; }\n'), 'niri: Mod+F');
     const rec = mockPullRequest({ repo, base, head });
     expectWrites(rec, { comment: 'create' });
     expectCheckRun(rec);
     await deliver(head);
     const body = rec.comments[0]!;
-    expect(body).toContain('**3 of 12 hosts change · 2 groups**');
-    // tern's niri config has a trackpoint block: the same change lands at other line numbers.
-    expect(body).toContain('#### Group 1 · 2 hosts: `osprey`, `wren`');
-    expect(body).toContain('#### Group 2 · 1 host: `tern`');
+    expect(body).toContain('**3 of 12 hosts change · 1 group**');
+    // tern's niri config has a trackpoint block: the same change lands at other line numbers,
+    // and is still one change.
+    expect(body).toContain('#### Group 1 · 3 hosts: `osprey`, `tern`, `wren`');
+    expect(body).toContain("this is osprey's patch");
     expect(body).toMatchSnapshot();
   });
 
@@ -120,7 +121,7 @@ describe('the fleet-diff comment and check run', () => {
     await deliver(head);
     const body = rec.comments[0]!;
     expect(body).toContain('- secrets/tags/server/restic.sops.env (modified): changed B2_ACCOUNT_KEY');
-    expect(body).toContain('**2 of 12 hosts change · 2 groups · 1 secret file changed**');
+    expect(body).toContain('**2 of 12 hosts change · 1 group · 1 secret file changed**');
     expect(body).not.toContain('bmV3a2V5bmV3a2V5');
     expect(body).toMatchSnapshot();
   });

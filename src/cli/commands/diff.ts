@@ -40,13 +40,14 @@ export function diffCommand(program: Command): void {
     .option('--format <format>', 'text, markdown or json', parseFormat, 'text' as Format)
     .option('--exit-code', 'exit 1 when any host changes (as git diff --exit-code)')
     .option('--full', 'render every host completely on both sides instead of only what the change can affect')
+    .option('--full-patch', 'exact patches however large (otherwise a text over 50,000 lines, or more than 5,000 lines apart, is summarised)')
     .addOption(colorOption())
-    .action(async (opts: { repo: string; base: string; head?: string; host?: string[]; format: Format; exitCode?: boolean; full?: boolean; color: ColorChoice }) => {
+    .action(async (opts: { repo: string; base: string; head?: string; host?: string[]; format: Format; exitCode?: boolean; full?: boolean; fullPatch?: boolean; color: ColorChoice }) => {
       const base = await openFleet(opts.repo, opts.base);
       const head = await openFleet(opts.repo, opts.head);
       for (const h of opts.host ?? []) if (!base.fleet.hosts.has(h)) getHost(head.fleet, h);
       const renderer = new Renderer();
-      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full }, renderer);
+      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full, fullPatch: opts.fullPatch }, renderer);
       diff.secrets = diffFleetSecrets(base.fleet, head.fleet, renderer);
       printFleetDiff(diff, opts.format, opts.color, { base: base.commit, head: head.commit });
       process.exitCode = diffExitCode(diff, !!opts.exitCode);

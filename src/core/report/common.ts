@@ -38,6 +38,12 @@ export function changeLine(c: Change): string {
   if (c.type === 'symlink') line += ` (→ ${c.fromTarget} ⇒ → ${c.toTarget})`;
   if (c.type === 'added' && c.kind === 'symlink') line += ` → ${c.toTarget}`;
   if (c.type === 'added' && c.toMode !== undefined && c.kind === 'file' && c.toMode !== 0o644) line += ` (${formatMode(c.toMode)})`;
+  if (c.rewrite) {
+    const f = c.rewrite.from;
+    const t = c.rewrite.to;
+    const side = (x: { lines: number; sha256: string }) => `${x.lines.toLocaleString('en-US')} lines ${x.sha256.slice(0, 12)}`;
+    line += ` (too large to diff here:${f ? ` ${side(f)}` : ''}${f && t ? ' →' : ''}${t ? ` ${side(t)}` : ''}; --full-patch shows it)`;
+  }
   if (c.binary) {
     const f = c.binary.from;
     const t = c.binary.to;

@@ -1,6 +1,7 @@
 /** The fleet diff as GitHub-flavoured Markdown: what a reviewer reads. */
 import type { FleetDiff } from '../fleet-diff.js';
 import { DotfleetError } from '../errors.js';
+import { bytes, fitBlocks, fitLevels } from './budget.js';
 import { changeLine, counts, foldByHost, representedNote, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
@@ -24,7 +25,12 @@ export function errorLine(e: DotfleetError): string {
 
 export interface MarkdownOptions {
   title?: string;
+  /** The most bytes the report may take (GitHub's job summary holds 1 MiB); default 1,000,000. */
+  maxBytes?: number;
 }
+
+/** A job summary holds 1 MiB: leave room for what else a workflow writes there. */
+export const SUMMARY_LIMIT = 1_000_000;
 
 export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}): string {
   const out: string[] = [];
@@ -47,27 +53,38 @@ export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}
     out.push('');
   }
 
-  diff.groups.forEach((g, i) => {
-    out.push(`#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`, '');
-    if (!g.exact) out.push(`_${escapeCell(representedNote(g, 'dotfleet diff'))}_`, '');
-    out.push('<details>', `<summary>${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(', ')}${g.changes.length > 6 ? ', …' : ''}</summary>`, '');
+  // Each group at three levels of detail; the richest that fits in the byte budget is used.
+  const groupLevels = diff.groups.map((g, i) => {
+    const title = [`#### Group ${i + 1} · ${plural(g.hosts.length, 'host')}: ${g.hosts.map(code).join(', ')}`, ''];
+    if (!g.exact) title.push(`_${escapeCell(representedNote(g, 'dotfleet diff'))}_`, '');
+    const full = [...title, '<details>', `<summary>${plural(g.changes.length, 'change')}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(', ')}${g.changes.length > 6 ? ', …' : ''}</summary>`, ''];
     for (const c of g.changes) {
-      out.push(`**${escapeCell(changeLine(c))}**`, '');
+      full.push(`**${escapeCell(changeLine(c))}**`, '');
       if (c.patch) {
         const fence = fenceFor(c.patch);
-        out.push(`${fence}diff`, c.patch, fence, '');
+        full.push(`${fence}diff`, c.patch, fence, '');
       }
     }
-    out.push('</details>', '');
+    full.push('</details>', '');
+    const lines = [...title, ...g.changes.map((c) => `- ${escapeCell(changeLine(c))}`), ''];
+    const header = [...title, `_${plural(g.changes.length, 'change')}: \`dotfleet diff --host ${g.hosts[0]}\`_`, ''];
+    return [header, lines, full].map((l) => l.join('\n') + '\n');
   });
 
   const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
-  if (errors.length > 0) {
-    const lines = foldByHost(errors).map(({ e, hosts }) => {
-      const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
-      return hosts.length > 0 ? line.replace(/^- /, `- **${hosts.map(inline).join(', ')}** `) : line;
-    });
-    out.push('#### Render errors', '', ...lines, '');
-  }
-  return out.join('\n');
+  const errorLines = foldByHost(errors).map(({ e, hosts }) => {
+    const line = errorLine(new DotfleetError(e.code, e.message, { ...e.fields(), host: undefined }));
+    return (hosts.length > 0 ? line.replace(/^- /, `- **${hosts.map(inline).join(', ')}** `) : line) + '\n';
+  });
+
+  const head = out.join('\n') + '\n';
+  const room = (options.maxBytes ?? SUMMARY_LIMIT) - bytes(head) - 600;
+  const errorFit = fitBlocks(errorLines, Math.max(0, Math.floor(room / 4)), bytes);
+  const errorText = errorFit.kept.length > 0 ? `#### Render errors\n\n${errorFit.kept.join('')}${errorFit.dropped ? `- … ${plural(errorFit.dropped, 'more error')}: \`--format text\` lists them all\n` : ''}\n` : '';
+  const groups = fitLevels(groupLevels, room - bytes(errorText), bytes);
+  const detailed = groups.chosen.filter((g) => g.includes('<details>')).length;
+  const note = groups.omitted > 0 || detailed < groups.chosen.length
+    ? `> This report is cut to ${(options.maxBytes ?? SUMMARY_LIMIT).toLocaleString('en-US')} bytes (GitHub's job summary holds 1 MiB): ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${plural(groups.chosen.length - detailed, 'group')} without patches. \`dotfleet diff --format text\` shows everything.\n\n`
+    : '';
+  return head + groups.chosen.join('\n') + (groups.chosen.length ? '\n' : '') + errorText + note;
 }
