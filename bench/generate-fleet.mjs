@@ -26,20 +26,24 @@ export function dataToml(sections = 20) {
   return out.join('\n');
 }
 
-export function hostsToml(hosts = 1000, presets = 12) {
+export function hostsToml(hosts = 1000, presets = 12, overrides = true) {
   const out = [];
   for (let h = 0; h < hosts; h++) {
     out.push(`[hosts.host-${String(h).padStart(4, '0')}]`, `machine = "preset-${h % presets}"`, `platform = "${h % 4 === 0 ? 'darwin' : 'linux'}"`, `wave = ${1 + (h % 3)}`);
-    if (h % 10 === 0) out.push(`[hosts.host-${String(h).padStart(4, '0')}.data.app${h % 20}]`, `level = ${100 + h}`);
+    if (overrides && h % 10 === 0) out.push(`[hosts.host-${String(h).padStart(4, '0')}.data.app${h % 20}]`, `level = ${100 + h}`);
     out.push('');
   }
   return out.join('\n');
 }
 
-export function template(i) {
+/**
+ * Template i; `host` false: it reads only preset and fleet data (no host.* fact), as 12 of the
+ * sample fleet's 22 templates do.
+ */
+export function template(i, host = true) {
   const s = i % 20;
   return [
-    `# template ${i} — managed by dotfleet for {{host.name}} ({{host.machine}}, {{host.platform}})`,
+    host ? `# template ${i} — managed by dotfleet for {{host.name}} ({{host.machine}}, {{host.platform}})` : `# template ${i} — managed by dotfleet ({{hw.wm}})`,
     `[general]`,
     `user = "{{user.name}} <{{user.email}}>"`,
     `scale = {{hw.display_scale}}`,
@@ -58,7 +62,7 @@ export function template(i) {
     `{{#if hw.features.battery}}`,
     `power = "{{hw.perf_profile}}"`,
     `{{/if}}`,
-    `{{#if (eq host.platform "darwin")}}`,
+    host ? `{{#if (eq host.platform "darwin")}}` : `{{#if (eq hw.modifier_mode "mac")}}`,
     `path = "/opt/homebrew/bin"`,
     `{{else}}`,
     `path = "/usr/local/bin"`,
@@ -68,14 +72,23 @@ export function template(i) {
   ].join('\n');
 }
 
-export function generateFleet({ hosts = 1000, presets = 12, templates = 200 } = {}) {
+/** How many templates read host facts: the sample fleet's share (10 of 22), none, or all. */
+export const MIXES = {
+  realistic: (i) => i % 22 < 10,
+  preset: () => false,
+  worst: () => true,
+};
+
+export function generateFleet({ hosts = 1000, presets = 12, templates = 200, mix = 'worst' } = {}) {
   const tree = new Map();
   const put = (p, s) => tree.set(p, Buffer.from(s));
+  const readsHost = MIXES[mix];
   put('home/.chezmoidata.toml', dataToml());
   put('home/.chezmoidata/hardware.toml', presetsToml(presets));
-  put('fleet/hosts.toml', hostsToml(hosts, presets));
+  // Per-host data overrides make a host's inputs its own; the preset-only mix has none.
+  put('fleet/hosts.toml', hostsToml(hosts, presets, mix !== 'preset'));
   put('home/.chezmoiignore', '{{#if (eq host.platform "darwin")}}\n.config/linux-only\n{{/if}}\n');
-  for (let i = 0; i < templates; i++) put(`home/dot_config/app${i % 20}/conf-${i}.toml.hbs`, template(i));
+  for (let i = 0; i < templates; i++) put(`home/dot_config/app${i % 20}/conf-${i}.toml.hbs`, template(i, readsHost(i)));
   return tree;
 }
 

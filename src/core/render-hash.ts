@@ -36,6 +36,16 @@ function hashDir(node: DirNode): Buffer {
   return h.digest();
 }
 
+/** File hashes by content and mode: an output shared by many hosts is hashed once. */
+const fileHashes = new WeakMap<Uint8Array, Map<number, Buffer>>();
+function fileHash(mode: number, content: Uint8Array): Buffer {
+  let byMode = fileHashes.get(content);
+  if (!byMode) fileHashes.set(content, (byMode = new Map()));
+  let h = byMode.get(mode);
+  if (!h) byMode.set(mode, (h = sha256(`file ${mode.toString(8)}\n`, content)));
+  return h;
+}
+
 export function renderHash(tree: RenderedTree): string {
   const root: DirNode = { mode: 'root', children: new Map() };
   const dirAt = (path: string): DirNode => {
@@ -58,7 +68,7 @@ export function renderHash(tree: RenderedTree): string {
     const name = path.slice(slash + 1);
     if (entry.kind === 'dir') dirAt(path).mode = entry.mode.toString(8);
     else if (entry.kind === 'symlink') parent.children.set(name, sha256('symlink\n', entry.target));
-    else parent.children.set(name, sha256(`file ${entry.mode.toString(8)}\n`, entry.content));
+    else parent.children.set(name, fileHash(entry.mode, entry.content));
   }
   return 'sha256:' + hashDir(root).toString('hex');
 }

@@ -9,6 +9,7 @@ import { IgnoreList } from './ignore.js';
 import type { Host } from './inventory.js';
 import type { PlainObject } from './data.js';
 import type { SourceEntry } from './source-names.js';
+import { OPTIONAL_KEY } from './template/analyze.js';
 import { PARTIAL_CALL, TemplateEngine, type CompiledTemplate, type Partials } from './template/engine.js';
 import type { TemplateRuntime } from './template/helpers.js';
 import { parseSopsFile, type SopsFile } from './secrets/sops-file.js';
@@ -20,6 +21,9 @@ export interface HostRender {
   tree: RenderedTree;
   errors: DotfleetError[];
 }
+
+/** Host facts that differ on every host: a template reading one renders per host. */
+const HOST_UNIQUE = new Set(['name', 'principal', 'age_recipient']);
 
 /** Longest symlink target we accept (Linux PATH_MAX). */
 const MAX_LINK_TARGET = 4096;
@@ -35,7 +39,10 @@ const keepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** chezmoi's isEmpty: nothing but white space (invalid UTF-8 is not white space). */
 export function isBlank(content: string | Uint8Array): boolean {
   if (typeof content === 'string') return !NON_SPACE.test(content);
-  for (const b of content) if (b >= 0x80 || !(b === 0x20 || (b >= 0x09 && b <= 0x0d))) {
+  for (const b of content) {
+    if (b === 0x20 || (b >= 0x09 && b <= 0x0d)) continue;
+    if (b < 0x80) return false;
+    // Non-ASCII: Unicode white space (U+00A0, U+3000, …) or not, as Go decides.
     try {
       return !NON_SPACE.test(keepBom.decode(content));
     } catch {
@@ -59,6 +66,22 @@ export class Renderer {
   static onTemplate?: (host: string, source: string) => void;
   /** Template renders so far (benchmarks and tests read it to see what a diff rendered). */
   renders = 0;
+  /** Template outputs taken from another host with the same inputs instead of rendering. */
+  shared = 0;
+  /**
+   * Per template: whether its reads can be bounded, and its outputs by host class and by the
+   * values of the keys it reads (its projection of the host's context). Hosts whose projections
+   * are equal share one output, rendered once. A template that reads the whole context or a
+   * fact unique to a host (its name), or reads secrets, renders per host.
+   */
+  private readonly shares = new WeakMap<CompiledTemplate, { unbounded: boolean; byClass: Map<string, Uint8Array | DotfleetError>; byKey: Map<string, Uint8Array | DotfleetError> }>();
+  /** Per context: its class, the JSON of the context without the host's unique facts. */
+  private readonly classes = new WeakMap<object, string>();
+  /** Per context: a key path → its value as projection text (many templates read the same keys). */
+  private readonly projections = new WeakMap<object, Map<string, string>>();
+
+  /** Share outputs between hosts (the default); off, every host renders every template. */
+  constructor(readonly engine: TemplateEngine = new TemplateEngine(), readonly options: { share?: boolean } = {}) {}
 
   /** Compiled templates by blob: the same bytes object is looked up once per host. */
   private readonly byBlob = new WeakMap<Uint8Array, CompiledTemplate | DotfleetError | typeof PARTIAL_USER>();
@@ -70,7 +93,6 @@ export class Renderer {
   /** Per fleet: SOPS file → hosts whose renders used it through {{secret}}. */
   private readonly uses = new WeakMap<Fleet, Map<string, Set<string>>>();
 
-  constructor(readonly engine: TemplateEngine = new TemplateEngine()) {}
 
   template(fleet: Fleet, source: string): CompiledTemplate {
     const blob = fleet.tree.get(source)!;
@@ -143,6 +165,91 @@ export class Renderer {
     };
   }
 
+  /**
+   * What the values a template reads are on this host, as text: for each key path, how far the
+   * path resolves and the value there (a missing key, a key under a value that is not a table and
+   * a present key all differ), so equal texts render equally.
+   */
+  private projection(context: PlainObject, deps: string[][]): string {
+    let memo = this.projections.get(context);
+    if (!memo) this.projections.set(context, (memo = new Map()));
+    const parts: string[] = [];
+    for (const dep of deps) {
+      const key = dep.join('\u0000');
+      let text = memo.get(key);
+      if (text === undefined) {
+        let v: unknown = context;
+        let depth = 0;
+        for (const k of dep) {
+          const name = k.startsWith(OPTIONAL_KEY) ? k.slice(OPTIONAL_KEY.length) : k;
+          if (typeof v !== 'object' || v === null || !Object.prototype.hasOwnProperty.call(v, name)) break;
+          v = (v as Record<string, unknown>)[name];
+          depth++;
+        }
+        text = `${depth}:${depth < dep.length ? (typeof v === 'object' && v !== null ? 'table' : `${typeof v}:${JSON.stringify(v)}`) : JSON.stringify(v) ?? 'u'}`;
+        memo.set(key, text);
+      }
+      parts.push(text);
+    }
+    return parts.join('\u0001');
+  }
+
+  /** Hosts of one class have equal contexts but for their own name, principal and key. */
+  private classOf(context: PlainObject): string {
+    let cls = this.classes.get(context);
+    if (cls === undefined) {
+      const host = context.host;
+      cls = JSON.stringify(context, function (this: unknown, k, v) {
+        return this === host && HOST_UNIQUE.has(k) ? undefined : v;
+      });
+      this.classes.set(context, cls);
+    }
+    return cls;
+  }
+
+  /** A template's output for a host: shared with every host whose projection is the same. */
+  private output(fleet: Fleet, template: CompiledTemplate, context: PlainObject, host: string): Uint8Array {
+    if (template.secretFiles.length > 0) {
+      this.renders++;
+      return Buffer.from(template.render(context, this.runtime(fleet, host)), 'utf8');
+    }
+    if (this.options.share === false) {
+      this.renders++;
+      return Buffer.from(template.render(context), 'utf8');
+    }
+    // A template reading the whole context or a host-unique fact renders per host.
+    let share = this.shares.get(template);
+    if (!share) {
+      const unbounded = template.deps.some((d) => d.length === 0 || (d[0] === 'host' && (d.length === 1 || HOST_UNIQUE.has(d[1]!))));
+      this.shares.set(template, (share = { unbounded, byClass: new Map(), byKey: new Map() }));
+    }
+    if (share.unbounded) {
+      this.renders++;
+      return Buffer.from(template.render(context), 'utf8');
+    }
+    // First by the host's class (its context without the facts unique to it): one lookup;
+    // then by the values of the keys the template reads.
+    const cls = this.classOf(context);
+    let out = share.byClass.get(cls);
+    if (out === undefined) {
+      const key = this.projection(context, template.deps);
+      out = share.byKey.get(key);
+      if (out === undefined) {
+        this.renders++;
+        try {
+          out = Buffer.from(template.render(context), 'utf8');
+        } catch (e) {
+          if (!(e instanceof DotfleetError)) throw e;
+          out = e;
+        }
+        share.byKey.set(key, out);
+      } else this.shared++;
+      share.byClass.set(cls, out);
+    } else this.shared++;
+    if (out instanceof DotfleetError) throw out;
+    return out;
+  }
+
   context(fleet: Fleet, host: Host): PlainObject {
     let perFleet = this.contexts.get(fleet);
     if (!perFleet) {
@@ -198,8 +305,8 @@ export class Renderer {
     if (files.length === 0) return IgnoreList.EMPTY;
     return new IgnoreList(files.map(({ source, dir }) => {
       const template = this.template(fleet, source);
-      this.renders++;
-      return { source, dir, text: template.render(context), template: Buffer.from(fleet.tree.get(source)!).toString('utf8') };
+      const text = Buffer.from(this.output(fleet, template, context, '')).toString('utf8');
+      return { source, dir, text, template: Buffer.from(fleet.tree.get(source)!).toString('utf8') };
     }));
   }
 
@@ -211,8 +318,7 @@ export class Renderer {
     if (entry.template) {
       Renderer.onTemplate?.(host, entry.source);
       const template = this.template(fleet, entry.source);
-      this.renders++;
-      content = template.secretFiles.length > 0 ? template.render(context, this.runtime(fleet, host)) : template.render(context);
+      content = this.output(fleet, template, context, host);
     }
     if (entry.kind === 'symlink') {
       // As chezmoi: the target is the content with white space trimmed; none means no link.

@@ -166,3 +166,36 @@ describe('the sample fleet', () => {
     expect(content(merlin, '.config/alacritty/alacritty.toml')).toContain('size = 20');
   });
 });
+
+describe('outputs shared between hosts', () => {
+  it('a host renders what it renders alone, whoever shares its inputs; shared outputs are counted', async () => {
+    const { generateFleet } = await import('../../bench/generate-fleet.mjs' as string);
+    const cases: [string, Map<string, Uint8Array>][] = [['sample', exampleTree()], ...['realistic', 'preset', 'worst'].map((mix) => [mix, generateFleet({ hosts: 60, templates: 30, mix })] as [string, Map<string, Uint8Array>])];
+    for (const [name, tree] of cases) {
+      const fleet = loadFleet(tree);
+      const shared = new Renderer();
+      const alone = new Renderer(undefined, { share: false });
+      for (const h of fleet.hosts.values()) {
+        const a = shared.renderHost(fleet, h);
+        const b = alone.renderHost(fleet, h);
+        expect([h.name, renderHash(a.tree), a.errors.map((e) => e.describe())]).toEqual([h.name, renderHash(b.tree), b.errors.map((e) => e.describe())]);
+      }
+      expect(shared.renders + shared.shared).toBe(alone.renders);
+      // Every template of the worst mix reads host.name: only the ignore list is shared there.
+      if (name === 'worst') expect(shared.shared).toBeLessThan(fleet.hosts.size);
+      else expect([name, shared.shared > 0]).toEqual([name, true]);
+    }
+  });
+
+  it('keys a projection by how far each path resolves: missing, not a table and present differ', () => {
+    const files = { 'dot_a.hbs': '{{#if x.y}}yes{{else}}no{{/if}}' };
+    const hosts = ['[hosts.p]', 'machine = "laptop"', 'platform = "linux"', '[hosts.p.data]', 'x = { y = true }', '', '[hosts.q]', 'machine = "laptop"', 'platform = "linux"', '[hosts.q.data]', 'x = { z = 1 }', '', '[hosts.r]', 'machine = "laptop"', 'platform = "linux"', '[hosts.r.data]', 'x = "text"', ''].join('\n');
+    const fleet = loadFleet(miniFleet({ hosts, files }));
+    const renderer = new Renderer();
+    const out = ['p', 'q', 'r'].map((h) => {
+      const r = renderer.renderHost(fleet, getHost(fleet, h));
+      return r.errors.length ? r.errors[0]!.code : content(r.tree, '.a');
+    });
+    expect(out).toEqual(['yes', 'no', 'no']);
+  });
+});
