@@ -294,22 +294,36 @@ function failedTargets(fleet: Fleet, errors: DotfleetError[]): Set<string> {
 }
 
 /**
- * What a change does, without where: a patch's added and removed lines (not its context or line
- * numbers), so one line added to a file whose first line names the host is one change on every
- * host.
+ * Group keys of changes. A patch is named by a number (a patch shared by many hosts is one
+ * string, hashed once), and what a change does without where is its added and removed lines
+ * (not its context or line numbers), so one line added to a file whose first line names the
+ * host is one change on every host.
  */
-function essence(c: Change): unknown {
-  if (!c.patch) return c;
-  const lines = c.patch.split('\n').filter((l) => l.startsWith('+') || l.startsWith('-'));
-  return { ...c, patch: lines.join('\n') };
+class ChangeKeys {
+  private readonly ids = new Map<string, number>();
+  private readonly essences = new Map<string, number>();
+  private id(s: string): number {
+    let i = this.ids.get(s);
+    if (i === undefined) this.ids.set(s, (i = this.ids.size));
+    return i;
+  }
+  private essence(patch: string): number {
+    let i = this.essences.get(patch);
+    if (i === undefined) this.essences.set(patch, (i = this.id(patch.split('\n').filter((l) => l.startsWith('+') || l.startsWith('-')).join('\n'))));
+    return i;
+  }
+  key(changes: Change[], exact: boolean): string {
+    return JSON.stringify(changes.map((c) => (c.patch === undefined ? c : { ...c, patch: exact ? this.id(c.patch) : this.essence(c.patch) })));
+  }
 }
 
 export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {
+  const keys = new ChangeKeys();
   const groups = new Map<string, ChangeGroup & { exactKey: string }>();
   for (const h of hosts) {
     if (h.changes.length === 0) continue;
-    const key = JSON.stringify(h.changes.map(essence));
-    const exactKey = JSON.stringify(h.changes);
+    const key = keys.key(h.changes, false);
+    const exactKey = keys.key(h.changes, true);
     const g = groups.get(key);
     if (g) {
       g.hosts.push(h.host);
