@@ -65,6 +65,12 @@ export interface DiffOptions {
   full?: boolean;
   /** Exact patches whatever their size (otherwise a text too large or too different is summarised). */
   fullPatch?: boolean;
+  /**
+   * Every render error at head, as `full` finds them, also in what the change cannot reach
+   * (errors already on the base): each host's head is rendered completely for its errors,
+   * sharing outputs with the rest of the diff. The changes stay the fast path's.
+   */
+  allErrors?: boolean;
 }
 
 function hostOf(base: Fleet, head: Fleet, name: string): Host {
@@ -179,6 +185,7 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     }
     if (inBase && changed) {
       Object.assign(result, diffHost(b, h, inputs, inBase, inHead, changed, renderer, patch));
+      if (options.allErrors) result.errors = renderer.renderHost(head, inHead).errors;
     } else {
       const to = renderer.renderHost(head, inHead);
       const from = inBase ? renderer.renderHost(base, inBase).tree : new Map();

@@ -194,3 +194,22 @@ describe('dotfleet CLI', () => {
   });
 });
 
+
+describe('dotfleet diff gives the answer --full gives', () => {
+  it('an error already on the base, where the change does not reach, is reported with exit 3 either way', () => {
+    const tree = exampleTree();
+    tree.set('home/dot_broken.hbs', Buffer.from('{{nobody.defines.this}}\n'));
+    const repo = gitRepo(tree);
+    const base = git(repo, 'rev-parse', 'HEAD').trim();
+    const head = commit(repo, { 'home/dot_zshrc.hbs': text(tree, 'home/dot_zshrc.hbs').replace('setopt share_history', 'setopt share_history extended_history') });
+    const fast = dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'json');
+    const full = dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'json', '--full');
+    expect([fast.code, full.code]).toEqual([3, 3]);
+    const strip = (out: string) => {
+      const j = JSON.parse(out);
+      return { hosts: j.hosts, groups: j.groups };
+    };
+    expect(strip(fast.stdout)).toEqual(strip(full.stdout));
+    expect(fast.stdout).toContain('nobody.defines.this');
+  });
+});

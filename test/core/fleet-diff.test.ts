@@ -156,7 +156,16 @@ describe('fleet diff', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
+    // Bases that are already broken where no change reaches: the default answer must still
+    // report those errors, as a full render does.
+    const brokenBases: ((t: Tree) => Tree)[] = [
+      (t) => t,
+      (t) => put(t, 'home/dot_broken.hbs', '{{#if user.name}}never closed\n'),
+      (t) => put(t, 'home/dot_missing.hbs', '{{nobody.defines.this}}\n'),
+      (t) => put(t, 'home/dot_config/only_kde.hbs', '{{#if (eq hw.wm "kde")}}{{hw.kde_only_key}}{{/if}}\n'),
+    ];
     for (let run = 0; run < 40; run++) {
+      const base = brokenBases[run % brokenBases.length]!(exampleTree());
       let head: Tree = base;
       const picked = new Set<number>();
       const k = 1 + rand(3);
@@ -164,7 +173,8 @@ describe('fleet diff', () => {
       for (const i of picked) head = mutations[i]!(head);
       const b = loadFleet(base);
       const h = loadFleet(head);
-      const fast = diffFleets(b, h);
+      // The CLI's default: the fast path, with every head error (errors already on the base too).
+      const fast = diffFleets(b, h, { allErrors: true });
       // The reference renders every template for every host: no output shared between hosts.
       const full = diffFleets(b, h, { full: true }, new Renderer(undefined, { share: false }));
       expect({ run, picked: [...picked], hosts: summary(fast) }).toEqual({ run, picked: [...picked], hosts: summary(full) });

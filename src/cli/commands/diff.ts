@@ -47,7 +47,7 @@ export function diffCommand(program: Command): void {
       const head = await openFleet(opts.repo, opts.head);
       for (const h of opts.host ?? []) if (!base.fleet.hosts.has(h)) getHost(head.fleet, h);
       const renderer = new Renderer();
-      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full, fullPatch: opts.fullPatch }, renderer);
+      const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full, fullPatch: opts.fullPatch, allErrors: true }, renderer);
       diff.secrets = diffFleetSecrets(base.fleet, head.fleet, renderer);
       printFleetDiff(diff, opts.format, opts.color, { base: base.commit, head: head.commit });
       process.exitCode = diffExitCode(diff, !!opts.exitCode);
