@@ -37,13 +37,18 @@ export function hostsToml(hosts = 1000, presets = 12, overrides = true) {
 }
 
 /**
- * Template i; `host` false: it reads only preset and fleet data (no host.* fact), as 12 of the
- * sample fleet's 22 templates do.
+ * Template i. `host`: 'name' reads host.name (and machine, platform), 'facts' reads host.machine
+ * and host.platform only, false reads only preset and fleet data. The sample fleet's 22
+ * templates: 7 read host.name, 3 other host facts only, 12 no host fact.
  */
-export function template(i, host = true) {
+export function template(i, host = 'name') {
   const s = i % 20;
+  const first = {
+    name: `# template ${i} — managed by dotfleet for {{host.name}} ({{host.machine}}, {{host.platform}})`,
+    facts: `# template ${i} — managed by dotfleet for a {{host.machine}} ({{host.platform}})`,
+  };
   return [
-    host ? `# template ${i} — managed by dotfleet for {{host.name}} ({{host.machine}}, {{host.platform}})` : `# template ${i} — managed by dotfleet ({{hw.wm}})`,
+    host ? first[host] : `# template ${i} — managed by dotfleet ({{hw.wm}})`,
     `[general]`,
     `user = "{{user.name}} <{{user.email}}>"`,
     `scale = {{hw.display_scale}}`,
@@ -72,11 +77,11 @@ export function template(i, host = true) {
   ].join('\n');
 }
 
-/** How many templates read host facts: the sample fleet's share (10 of 22), none, or all. */
+/** Which host facts template i reads: as in the sample fleet (7 + 3 of 22), none, or the name in all. */
 export const MIXES = {
-  realistic: (i) => i % 22 < 10,
+  realistic: (i) => (i % 22 < 7 ? 'name' : i % 22 < 10 ? 'facts' : false),
   preset: () => false,
-  worst: () => true,
+  worst: () => 'name',
 };
 
 export function generateFleet({ hosts = 1000, presets = 12, templates = 200, mix = 'worst' } = {}) {

@@ -20,12 +20,18 @@ import { workerCompute } from '../dist/app/compute.js';
 import { generateFleet, git, gitRepoOf } from './generate-fleet.mjs';
 
 
-function fleetRepo(hosts, templates) {
-  const tree = generateFleet({ hosts, templates });
+function fleetRepo(hosts, templates, wide = false) {
+  const tree = generateFleet({ hosts, templates, mix: wide ? 'realistic' : 'worst' });
   const { dir, commit: base } = gitRepoOf(tree, 'dotfleet-bench-pr-');
-  const t = 'home/dot_config/app7/conf-7.toml.hbs';
-  writeFileSync(join(dir, t), Buffer.from(tree.get(t)).toString().replace('[general]', '[general]\nchanged = true'));
-  git(dir, 'commit', '-qam', 'one template');
+  if (wide) {
+    // Fleet-wide: a value every template prints, so every host's output differs.
+    const d = 'home/.chezmoidata.toml';
+    writeFileSync(join(dir, d), Buffer.from(tree.get(d)).toString().replace('name = "Bench User"', 'name = "Bench Person"'));
+  } else {
+    const t = 'home/dot_config/app7/conf-7.toml.hbs';
+    writeFileSync(join(dir, t), Buffer.from(tree.get(t)).toString().replace('[general]', '[general]\nchanged = true'));
+  }
+  git(dir, 'commit', '-qam', wide ? 'fleet-wide' : 'one template');
   const head = git(dir, 'rev-parse', 'HEAD');
   const tarballs = new Map([base, head].map((sha) => [sha, execFileSync('git', ['-C', dir, 'archive', '--format=tar.gz', `--prefix=o-r-${sha.slice(0, 7)}/`, sha])]));
   return { base, head, tarballs };
@@ -88,8 +94,8 @@ function payload(fleet) {
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
 
-async function event(hosts, templates) {
-  const fleet = fleetRepo(hosts, templates);
+async function event(hosts, templates, wide = false) {
+  const fleet = fleetRepo(hosts, templates, wide);
   const gh = await fakeGitHub(fleet);
   const probot = new Probot({ appId: 1, privateKey, baseUrl: `http://127.0.0.1:${gh.port}`, logLevel: 'warn', Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }) });
   let bodyReady = 0;
@@ -98,7 +104,7 @@ async function event(hosts, templates) {
   const comment = gh.commentPromise();
   const t0 = performance.now();
   globalThis.t0 = t0;
-  const done = probot.receive({ id: `bench-${hosts}`, name: 'pull_request', payload: payload(fleet) });
+  const done = probot.receive({ id: `bench-${hosts}${wide ? "-wide" : ""}`, name: 'pull_request', payload: payload(fleet) });
   const body = await comment;
   const toComment = performance.now() - t0;
   await done;
@@ -112,6 +118,10 @@ for (const hosts of [10, 100, 1000]) {
   const r = await event(hosts, 200);
   console.log(`${String(hosts).padStart(5)} hosts × 200 templates: ${r.api} GitHub API requests (+ ${r.downloads} tarball downloads, + 1 installation token) · webhook → comment body ready ${r.bodyReady.toFixed(0)} ms · → comment posted ${r.toComment.toFixed(0)} ms · ${r.bodyChars.toLocaleString('en')} chars`);
   if (hosts === 10) console.log(`      requests: ${r.routes.join(', ')}`);
+}
+{
+  const r = await event(1000, 200, true);
+  console.log(` 1000 hosts × 200 templates, a fleet-wide change (every host's output differs, realistic mix): webhook → comment body ready ${r.bodyReady.toFixed(0)} ms · → comment posted ${r.toComment.toFixed(0)} ms (target ≤ 4,000) · ${r.bodyChars.toLocaleString('en')} chars`);
 }
 console.log('targets: ≤ 8 API requests (the default branch head for trust and the check-run lookup came with issue 12), the same for every size; body ready < 3,000 ms for 1,000 hosts × 200 templates');
 console.log('(posted includes Octokit\'s throttling, which spaces content-creating requests about 1 s apart across events, as GitHub asks)');
