@@ -64,8 +64,48 @@ export interface PatchOptions {
   exact?: boolean;
 }
 
+/**
+ * The common case without the general algorithm: one block of at most 8 lines replaced by at
+ * most 8 others that occur nowhere in the other text, both texts ending in a newline. Myers'
+ * diff gives exactly this hunk (a test compares the two on random texts); undefined when the
+ * change is not of that shape.
+ */
+export function oneBlockHunk(from: string, to: string): string | undefined {
+  if (!from.endsWith('\n') || !to.endsWith('\n')) return undefined;
+  const a = from.slice(0, -1).split('\n');
+  const b = to.slice(0, -1).split('\n');
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let q = 0;
+  while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+  const removed = a.slice(p, a.length - q);
+  const added = b.slice(p, b.length - q);
+  if (removed.length + added.length === 0 || removed.length > 8 || added.length > 8) return undefined;
+  // No removed line anywhere in the new text and no added line anywhere in the old one: then the
+  // longest common subsequence is exactly the unchanged prefix and suffix, and Myers' edit
+  // script (jsdiff's) is unique: this block, removals first.
+  const occurs = (lines: string[], of: string[]) => {
+    if (of.length === 0) return false;
+    if (lines.length <= 256) return of.some((l) => lines.includes(l));
+    const set = new Set(lines);
+    return of.some((l) => set.has(l));
+  };
+  if (occurs(b, removed) || occurs(a, added)) return undefined;
+  const before = a.slice(Math.max(0, p - 3), p);
+  const after = a.slice(a.length - q, a.length - q + 3);
+  const start = p - before.length + 1;
+  const out = [`@@ -${start},${before.length + removed.length + after.length} +${start},${before.length + added.length + after.length} @@`];
+  for (const l of before) out.push(' ' + l);
+  for (const l of removed) out.push('-' + l);
+  for (const l of added) out.push('+' + l);
+  for (const l of after) out.push(' ' + l);
+  return out.join('\n');
+}
+
 /** Unified diff hunks with 3 lines of context, without the ---/+++ header; undefined past the budget. */
 export function unifiedHunks(from: string, to: string, options: PatchOptions = {}): string | undefined {
+  const quick = oneBlockHunk(from, to);
+  if (quick !== undefined) return quick;
   const patch = options.exact
     ? structuredPatch('a', 'b', from, to, '', '', { context: 3 })
     : structuredPatch('a', 'b', from, to, '', '', { context: 3, maxEditLength: MAX_EDIT_LENGTH });

@@ -208,6 +208,8 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
 class InputComparison {
   private readonly defaultsEqual: boolean;
   private readonly presets = new Map<string, boolean>();
+  /** Targets of the templates that read a set of changed keys, by the set. */
+  readonly readers = new Map<string, string[]>();
   constructor(
     private readonly base: Fleet,
     private readonly head: Fleet,
@@ -258,7 +260,16 @@ function diffHost(b: Side, h: Side, inputs: InputComparison, baseHost: Host, hea
   }
   const targets = new Set<string>([...b.changedTargets, ...h.changedTargets]);
   if (keys.length > 0) {
-    for (const side of [b, h]) for (const e of side.templates) if (!targets.has(e.target) && side.reads(e, keys)) targets.add(e.target);
+    // Most hosts see the same changed keys (a fleet-wide data change): which templates read
+    // them is worked out once per distinct set of keys.
+    const k = keys.map((p) => p.join('\u0000')).join('\u0001');
+    let readers = inputs.readers.get(k);
+    if (!readers) {
+      readers = [];
+      for (const side of [b, h]) for (const e of side.templates) if (side.reads(e, keys)) readers.push(e.target);
+      inputs.readers.set(k, readers);
+    }
+    for (const t of readers) targets.add(t);
   }
   const ignoreChanged = [...h.fleet.sources.ignoreFiles, ...b.fleet.sources.ignoreFiles].some((f) => changed.has(f.source)) || overlaps(b.ignoreDeps, keys) || overlaps(h.ignoreDeps, keys);
   if (targets.size === 0 && !ignoreChanged) return { changes: [], errors };

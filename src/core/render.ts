@@ -74,9 +74,10 @@ export class Renderer {
    * are equal share one output, rendered once. A template that reads the whole context or a
    * fact unique to a host (its name), or reads secrets, renders per host.
    */
-  private readonly shares = new WeakMap<CompiledTemplate, { unbounded: boolean; byClass: Map<string, Uint8Array | DotfleetError>; byKey: Map<string, Uint8Array | DotfleetError> }>();
+  private readonly shares = new WeakMap<CompiledTemplate, { unbounded: boolean; byClass: Map<number, Uint8Array | DotfleetError>; byKey: Map<string, Uint8Array | DotfleetError> }>();
   /** Per context: its class, the JSON of the context without the host's unique facts. */
-  private readonly classes = new WeakMap<object, string>();
+  private readonly classes = new WeakMap<object, number>();
+  private readonly classIds = new Map<string, number>();
   /** Per context: a key path → its value as projection text (many templates read the same keys). */
   private readonly projections = new WeakMap<object, Map<string, string>>();
 
@@ -194,14 +195,19 @@ export class Renderer {
     return parts.join('\u0001');
   }
 
-  /** Hosts of one class have equal contexts but for their own name, principal and key. */
-  private classOf(context: PlainObject): string {
+  /**
+   * Hosts of one class have equal contexts but for their own name, principal and key. A class
+   * is a small number (its long text is compared once per host, not once per template).
+   */
+  private classOf(context: PlainObject): number {
     let cls = this.classes.get(context);
     if (cls === undefined) {
       const host = context.host;
-      cls = JSON.stringify(context, function (this: unknown, k, v) {
+      const text = JSON.stringify(context, function (this: unknown, k, v) {
         return this === host && HOST_UNIQUE.has(k) ? undefined : v;
       });
+      cls = this.classIds.get(text);
+      if (cls === undefined) this.classIds.set(text, (cls = this.classIds.size));
       this.classes.set(context, cls);
     }
     return cls;
