@@ -78,6 +78,7 @@ export class Renderer {
   /** Per context: its class, the JSON of the context without the host's unique facts. */
   private readonly classes = new WeakMap<object, number>();
   private readonly classIds = new Map<string, number>();
+  private readonly fleetData = new WeakMap<Fleet, number>();
   /** Per context: a key path → its value as projection text (many templates read the same keys). */
   private readonly projections = new WeakMap<object, Map<string, string>>();
 
@@ -196,21 +197,32 @@ export class Renderer {
   }
 
   /**
-   * Hosts of one class have equal contexts but for their own name, principal and key. A class
-   * is a small number (its long text is compared once per host, not once per template).
+   * Hosts of one class have equal contexts but for their own name, principal and key: the same
+   * fleet data (presets included) and the same inventory entry otherwise. A class is a small
+   * number (its text is compared once per host, not once per template).
    */
-  private classOf(context: PlainObject): number {
+  private classOf(fleet: Fleet, context: PlainObject): number {
     let cls = this.classes.get(context);
     if (cls === undefined) {
-      const host = context.host;
-      const text = JSON.stringify(context, function (this: unknown, k, v) {
-        return this === host && HOST_UNIQUE.has(k) ? undefined : v;
-      });
-      cls = this.classIds.get(text);
-      if (cls === undefined) this.classIds.set(text, (cls = this.classIds.size));
+      let data = this.fleetData.get(fleet);
+      if (data === undefined) this.fleetData.set(fleet, (data = this.idOf(JSON.stringify(fleet.data))));
+      const host = fleet.hosts.get(String((context.host as PlainObject).name));
+      const text = host
+        ? JSON.stringify(host, function (this: unknown, k, v) {
+            // Only the host's own top-level facts: a key `name` inside its data stays.
+            return this === host && HOST_UNIQUE.has(k) ? undefined : v;
+          })
+        : JSON.stringify(context);
+      cls = this.idOf(`${data}\u0000${text}`);
       this.classes.set(context, cls);
     }
     return cls;
+  }
+
+  private idOf(text: string): number {
+    let id = this.classIds.get(text);
+    if (id === undefined) this.classIds.set(text, (id = this.classIds.size));
+    return id;
   }
 
   /** A template's output for a host: shared with every host whose projection is the same. */
@@ -235,7 +247,7 @@ export class Renderer {
     }
     // First by the host's class (its context without the facts unique to it): one lookup;
     // then by the values of the keys the template reads.
-    const cls = this.classOf(context);
+    const cls = this.classOf(fleet, context);
     let out = share.byClass.get(cls);
     if (out === undefined) {
       const key = this.projection(context, template.deps);

@@ -199,3 +199,12 @@ describe('outputs shared between hosts', () => {
     expect(out).toEqual(['yes', 'no', 'no']);
   });
 });
+
+describe('host classes', () => {
+  it('hosts that differ only in a nested key called name do not share an output', () => {
+    const hosts = ['[hosts.p]', 'machine = "laptop"', 'platform = "linux"', '[hosts.p.data.app]', 'name = "one"', '', '[hosts.q]', 'machine = "laptop"', 'platform = "linux"', '[hosts.q.data.app]', 'name = "two"', ''].join('\n');
+    const fleet = loadFleet(miniFleet({ hosts, files: { 'dot_a.hbs': '{{app.name}}' }, data: 'app = { name = "default" }\n' }));
+    const renderer = new Renderer();
+    expect(['p', 'q'].map((h) => content(renderer.renderHost(fleet, getHost(fleet, h)).tree, '.a'))).toEqual(['one', 'two']);
+  });
+});
