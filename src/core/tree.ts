@@ -67,6 +67,8 @@ export function repoPaths(tree: RepoTree): string[] {
 }
 
 const MAX_LINK_HOPS = 40;
+/** The most files links to directories may add to a tree. */
+export const MAX_LINKED_FILES = 100_000;
 
 /**
  * A repository's files with its symlinks followed, as chezmoi follows symlinks in its source
@@ -105,6 +107,21 @@ export function resolveRepoLinks(files: ReadonlyMap<string, Uint8Array>, links: 
     return { real: done.join('/') };
   };
 
+  // File paths in order, so the files under a directory are one range (found by bisection).
+  const sorted = [...files.keys()].sort();
+  const firstAtOrAfter = (prefix: string): number => {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  // Links to directories copy files: never more than this many in all (a repository of links
+  // to links must not grow without bound where the bot reads it).
+  let budget = MAX_LINKED_FILES;
   for (const [link] of links) {
     const r = resolve(link, { n: 0 });
     if ('why' in r) {
@@ -121,14 +138,17 @@ export function resolveRepoLinks(files: ReadonlyMap<string, Uint8Array>, links: 
         refused[link] = 'a symlink to a directory that contains it (a loop)';
         continue;
       }
-      let any = false;
-      for (const [p, b] of files) {
-        if (p.startsWith(r.real + '/')) {
-          out.set(link + p.slice(r.real.length), b);
-          any = true;
-        }
+      const prefix = r.real + '/';
+      const from = firstAtOrAfter(prefix);
+      let to = from;
+      while (to < sorted.length && sorted[to]!.startsWith(prefix)) to++;
+      if (to - from > budget) {
+        refused[link] = `a symlink to a directory whose files would take the repository past ${MAX_LINKED_FILES.toLocaleString('en-US')} linked files`;
+        continue;
       }
-      if (any) continue;
+      budget -= to - from;
+      for (let i = from; i < to; i++) out.set(link + sorted[i]!.slice(r.real.length), files.get(sorted[i]!)!);
+      if (to > from) continue;
     }
     refused[link] = `a symlink to ${JSON.stringify(links.get(link))}, which is not a file of the repository`;
   }

@@ -213,3 +213,19 @@ describe('symlinks and submodules in the repository', () => {
     expect(fleet.sources.errors.map((e) => [e.file, e.message])).toEqual([['home/dot_vim/pack', 'home/dot_vim/pack is a git submodule: its files are not in this repository']]);
   });
 });
+
+describe('links that multiply', () => {
+  it('links to a big directory stop at a budget, named; reading stays fast', async () => {
+    const { MAX_LINKED_FILES } = await import('../../src/core/tree.js');
+    const files = new Map(miniFleet());
+    for (let i = 0; i < 2_000; i++) files.set(`home/dot_big/f${i}`, Buffer.from(`${i}\n`));
+    const links = new Map<string, string>();
+    for (let i = 0; i < 100; i++) links.set(`home/dot_copy${i}`, 'dot_big');
+    const tree = resolveRepoLinks(files, links);
+    const refused = [...(await import('../../src/core/tree.js')).notFiles(tree)];
+    // 100 links × 2,000 files is twice the budget: the first half is followed, the rest refused by name.
+    expect(refused.length).toBe(100 - MAX_LINKED_FILES / 2_000);
+    expect(refused[0]![1]).toMatch(/past 100,000 linked files/);
+    expect(Buffer.from(tree.get('home/dot_copy0/f1999')!).toString()).toBe('1999\n');
+  });
+});
