@@ -126,17 +126,28 @@ function lineCount(text: string): number {
   return text.endsWith('\n') ? n : n + 1;
 }
 
-/** Patches by content: one file changed alike on many hosts is diffed once. */
-const patches = new WeakMap<Uint8Array, Map<Uint8Array | undefined, Change>>();
-const NOTHING = new Uint8Array(0);
+/**
+ * Patches by content: one file changed alike on many hosts is diffed once. Keyed weakly on both
+ * sides (an added file's patch under its content, a removed one's under the old content), so a
+ * long-running app keeps a patch no longer than the bytes it was made from.
+ */
+const modifiedPatches = new WeakMap<Uint8Array, WeakMap<Uint8Array, Change>>();
+const onePatches = { added: new WeakMap<Uint8Array, Change>(), removed: new WeakMap<Uint8Array, Change>() };
 
 function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions = {}): Change {
   if (options.exact) return computeContentChange(type, path, from, to, options);
-  const key = from ?? NOTHING;
-  let byTo = patches.get(key);
-  if (!byTo) patches.set(key, (byTo = new Map()));
-  let c = byTo.get(to);
-  if (!c) byTo.set(to, (c = computeContentChange(type, path, from, to, options)));
+  let byTo: WeakMap<Uint8Array, Change> | undefined;
+  let key: Uint8Array;
+  if (from && to) {
+    byTo = modifiedPatches.get(from);
+    if (!byTo) modifiedPatches.set(from, (byTo = new WeakMap()));
+    key = to;
+  } else {
+    byTo = onePatches[from ? 'removed' : 'added'];
+    key = (from ?? to)!;
+  }
+  let c = byTo.get(key);
+  if (!c) byTo.set(key, (c = computeContentChange(type, path, from, to, options)));
   return { ...c, path, type };
 }
 

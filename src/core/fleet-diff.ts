@@ -110,7 +110,8 @@ class Side {
     this.ignoreDeps = renderer.ignoreDeps(fleet);
     // A template is changed when its source is, or a SOPS file it reads through {{secret}}.
     const dataFiles = changed ? [...changed].filter((p) => formatOf(p) !== undefined) : [];
-    const partialsChanged = !!changed && [...changed].some((p) => p.includes('/.chezmoitemplates/') || p.startsWith('.chezmoitemplates/'));
+    // A shared template that changed (its path is in `changed` on either side) re-renders its includers.
+    const partialsChanged = !!changed && [...fleet.sources.partials.values()].some((f) => changed.has(f));
     const isChanged = (e: SourceEntry) =>
       !!changed &&
       (changed.has(e.source) ||

@@ -108,3 +108,20 @@ describe('the report is safe for any file name a pull request brings', () => {
     }
   });
 });
+
+describe('what the review checks', () => {
+  it('an error already on the base, in a template the change cannot reach, does not fail the pull request (docs/app.md)', async () => {
+    const { exampleTree } = await import('../helpers/fleet.js');
+    const base = exampleTree();
+    base.set('home/dot_broken.hbs', Buffer.from('{{nobody.defines.this}}\n'));
+    const head = new Map(base);
+    head.set('home/dot_zshrc.hbs', Buffer.from(Buffer.from(base.get('home/dot_zshrc.hbs')!).toString().replace('setopt share_history', 'setopt share_history extended_history')));
+    const r = pullRequestReport({ base, head, trust: base, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40) });
+    expect(r.check.conclusion).toBe('success');
+    expect(r.comment).not.toContain('nobody.defines.this');
+    // The same error in what the change touches fails it.
+    const touched = new Map(head);
+    touched.set('home/dot_broken.hbs', Buffer.from('{{nobody.defines.that}}\n'));
+    expect(pullRequestReport({ base, head: touched, trust: base, baseSha: 'a'.repeat(40), headSha: 'c'.repeat(40) }).check.conclusion).toBe('failure');
+  });
+});
