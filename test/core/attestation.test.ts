@@ -1,4 +1,4 @@
-import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, serialise, statement, StatementSchema, wellFormed, type Predicate } from '../../src/core/attestation/format.js';
+import { ATTESTATION_NAMESPACE, parseStatement, PayloadError, readExactForm, serialise, statement, StatementSchema, wellFormed, type Predicate } from '../../src/core/attestation/format.js';
 import { verifyAttestation } from '../../src/core/attestation/verify.js';
 import { meets, policyHash, toolRequirements } from '../../src/core/attestation/policy.js';
 import { parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
@@ -68,6 +68,7 @@ describe('attestation format', () => {
     ['an unknown field', (t: string) => t.replace('"status": "SUCCESS"', '"status": "SUCCESS",\n    "extra": 1'), 'payload-schema'],
     ['a lowercase status', (t: string) => t.replace('"SUCCESS"', '"success"'), 'payload-schema'],
     ['a time without Z', (t: string) => t.replace('10:00:00Z', '10:00:00+01:00'), 'payload-schema'],
+    ['a subject at another commit than the applied one', (t: string) => t.replace('"gitCommit": "' + 'a'.repeat(40), '"gitCommit": "' + 'b'.repeat(40)), 'payload-schema'],
   ])('refuses %s', (_n, mutate, expected) => {
     expect(code(Buffer.from(mutate(payloadOf().toString('utf8')), 'utf8'))).toBe(expected);
   });
@@ -138,34 +139,41 @@ describe('policy', () => {
   });
 });
 
+/** `base` with each field, at every depth, replaced by each of `odd` (undefined: removed), and an extra key on every object. */
+function mutations(base: unknown, odd: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  const at = (path: (string | number)[]) => {
+    const copy = structuredClone(base);
+    let t: any = copy;
+    for (const p of path) t = t[p];
+    return { copy, t };
+  };
+  const walk = (v: any, path: (string | number)[]) => {
+    if (v === null || typeof v !== 'object') return;
+    for (const k of Object.keys(v)) {
+      for (const o of odd) {
+        const { copy, t } = at(path);
+        if (o === undefined) delete t[k];
+        else t[k] = structuredClone(o);
+        out.push(copy);
+      }
+      walk(v[k], [...path, Array.isArray(v) ? Number(k) : k]);
+    }
+    if (!Array.isArray(v)) {
+      const { copy, t } = at(path);
+      t.extra = 1;
+      out.push(copy);
+    }
+  };
+  walk(base, []);
+  return out;
+}
+
 describe('the fast schema check is the schema', () => {
   it('gives the same answer as StatementSchema on every mutation of every field', () => {
     const base = JSON.parse(serialise(statement('git+https://github.com/robin/fleet', predicate({ tests: [{ name: 'T1', status: 'fail', durationMs: 0, output: 'x' }], drift: [{ path: '.zshrc', type: 'modified' }], tools: [{ name: 'nix', version: null, requirement: null, ok: false }] }))).toString());
     const odd: unknown[] = [null, undefined, '', 'x', 'SUCCESS', 'pass', 'modified', 'a'.repeat(40), 'A'.repeat(40), 'sha256:' + 'b'.repeat(64), 'sha256:' + 'B'.repeat(64), '2026-11-22T10:00:00Z', '2026-02-30T10:00:00Z', 0, -0, 1, -1, 1.5, 2 ** 53, NaN, true, false, [], [{}], {}, { a: 1 }, ' ', '\u0000', '2026-11-22T10:00:00.123Z', 'sha256:' + 'b'.repeat(63), 'g'.repeat(40), 'FAILED', 'skip', 'unmanaged'];
-    const variants: unknown[] = [base];
-    const walk = (v: any, path: (string | number)[]) => {
-      if (v === null || typeof v !== 'object') return;
-      for (const k of Object.keys(v)) {
-        for (const o of odd) {
-          const copy = structuredClone(base);
-          let t: any = copy;
-          for (const p of path) t = t[p];
-          if (o === undefined) delete t[k];
-          else t[k] = structuredClone(o);
-          variants.push(copy);
-        }
-        walk(v[k], [...path, Array.isArray(v) ? Number(k) : k]);
-      }
-      // An extra key on every object.
-      if (!Array.isArray(v)) {
-        const copy = structuredClone(base);
-        let t: any = copy;
-        for (const p of path) t = t[p];
-        t.extra = 1;
-        variants.push(copy);
-      }
-    };
-    walk(base, []);
+    const variants: unknown[] = [base, ...mutations(base, odd)];
     let accepted = 0;
     for (const v of variants) {
       const fast = wellFormed(v);
@@ -175,5 +183,68 @@ describe('the fast schema check is the schema', () => {
     }
     expect(variants.length).toBeGreaterThan(1000);
     expect(accepted).toBeGreaterThan(20);
+  });
+});
+
+describe('the exact-form reader (the verifier\'s hot path) is the general path', () => {
+  /** The general path's answer, written out: JSON, the schema, then re-serialising gives back the same text. */
+  const general = (text: string): unknown => {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return 'refused';
+    }
+    const r = StatementSchema.safeParse(v);
+    if (!r.success) return 'refused';
+    return serialise(statement(r.data.subject[0]!.name, r.data.predicate)).toString('utf8') === text ? r.data : 'refused';
+  };
+  /** The reader either leaves a text to the general path or gives exactly its answer, keys in the same order. */
+  const agree = (text: string) => {
+    const exact = readExactForm(text);
+    if (exact === undefined) return general(text) === 'refused' ? 'both refuse' : 'left to the general path';
+    expect([text, JSON.stringify(exact)]).toEqual([text, JSON.stringify(general(text))]);
+    return 'read';
+  };
+  const statements = [
+    payloadOf(),
+    payloadOf({ rolloutTarget: 'f'.repeat(40), tools: [], tests: [], drift: [{ path: '.zshrc', type: 'modified' }, { path: '.config/niri/config.kdl', type: 'unmanaged' }], status: 'PARTIAL', sequence: 123456789012345 }),
+    payloadOf({ tools: [{ name: 'nix', version: null, requirement: '>=2.18', ok: false }, { name: 'git', version: '', requirement: null, ok: true }], tests: [{ name: 'T1', status: 'fail', durationMs: 0, output: 'boom' }, { name: 'T2 ünïcødé 🙂', status: 'skip', durationMs: 10 }], status: 'FAILED' }),
+  ].map((b) => b.toString('utf8'));
+
+  it('reads every signed statement without an escape itself, and leaves escapes to the general path', () => {
+    for (const t of statements) expect(agree(t)).toBe('read');
+    const escaped = payloadOf({ tests: [{ name: 'T1', status: 'fail', durationMs: 3, output: 'line 1\nsaid "no"\\' }] }).toString('utf8');
+    expect(escaped).toContain('\\n');
+    expect(agree(escaped)).toBe('left to the general path');
+    expect(parseStatement(Buffer.from(escaped)).predicate.tests[0]!.output).toBe('line 1\nsaid "no"\\');
+  });
+
+  it('agrees on every one-character change, deletion and duplication of signed statements', () => {
+    const swaps = ['"', '\\', ' ', '\n', '\t', '0', '9', 'a', 'f', 'g', 'A', '{', '}', '[', ']', ',', ':', '-', 'Z', 'é', '\u0000', '\u001f'];
+    const tally: Record<string, number> = {};
+    for (const t of statements) {
+      for (let i = 0; i < t.length; i++) {
+        const variants = [t.slice(0, i) + t.slice(i + 1), t.slice(0, i + 1) + t.slice(i)];
+        for (const c of swaps) if (c !== t[i]) variants.push(t.slice(0, i) + c + t.slice(i + 1));
+        for (const v of variants) {
+          // Text decoded from bytes holds no lone surrogate (cutting the emoji in half makes one).
+          if (!v.isWellFormed()) continue;
+          const r = agree(v);
+          tally[r] = (tally[r] ?? 0) + 1;
+        }
+      }
+    }
+    // Some changes keep a valid statement (a digit of a hash, a letter of a name): the reader reads those.
+    expect(tally.read).toBeGreaterThan(500);
+    expect(tally['both refuse']).toBeGreaterThan(50_000);
+  });
+
+  it('agrees on every mutation of every field, written in the signed layout', () => {
+    const base = JSON.parse(statements[2]!);
+    const odd: unknown[] = [null, '', 'x', 'SUCCESS', 'pass', 'modified', 'a'.repeat(40), 'A'.repeat(40), 'sha256:' + 'b'.repeat(64), '2026-02-29T10:00:00Z', '2028-02-29T10:00:00Z', '2026-11-22T24:00:00Z', '1969-12-31T23:59:59Z', 0, -1, 1.5, 1e21, 2 ** 53, 9007199254740991, 123456789012345, '0123', true, [], [{}], {}, 'a"b', 'a\\b', '\n'];
+    let read = 0;
+    for (const v of mutations(base, odd)) if (agree(JSON.stringify(v, null, 2) + '\n') === 'read') read++;
+    expect(read).toBeGreaterThan(20);
   });
 });

@@ -25,6 +25,8 @@ export function matchPattern(s: string, pattern: string): boolean {
 
 /** 1 when a positive pattern matches, -1 when a negated one does (that wins), else 0. */
 export function matchPatternList(s: string, list: string): 1 | 0 | -1 {
+  // A list of one plain name (the usual allowed_signers line) matches only itself.
+  if (s === list && s.length < 1023 && !s.includes(',') && !s.includes('*') && !s.includes('?') && !s.startsWith('!')) return 1;
   let positive = false;
   for (const raw of list.split(',')) {
     const negated = raw.startsWith('!');

@@ -7,30 +7,44 @@ export class TruncatedError extends WireError {}
 
 export class WireReader {
   private at = 0;
-  constructor(private readonly buf: Uint8Array) {}
+  private readonly buf: Buffer;
+  constructor(buf: Uint8Array) {
+    this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  }
 
   get remaining(): number {
     return this.buf.length - this.at;
   }
 
+  /** Make sure `n` more bytes are there (the message is built only when they are not). */
+  private need(n: number, what: string, suffix = ''): void {
+    if (n > this.buf.length - this.at) throw new TruncatedError(`truncated ${what}${suffix}: wanted ${n} bytes, ${this.remaining} left`);
+  }
+
   bytes(n: number, what: string): Buffer {
-    if (n > this.remaining) throw new TruncatedError(`truncated ${what}: wanted ${n} bytes, ${this.remaining} left`);
+    this.need(n, what);
     // A view, not a copy: nothing read is written to.
-    const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.at, n);
+    const out = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return out;
   }
 
-  uint32(what: string): number {
-    return this.bytes(4, what).readUInt32BE(0);
+  uint32(what: string, suffix = ''): number {
+    this.need(4, what, suffix);
+    const v = this.buf.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
   }
 
   string(what: string): Buffer {
-    return this.bytes(this.uint32(`${what} length`), what);
+    return this.bytes(this.uint32(what, ' length'), what);
   }
 
   text(what: string): string {
-    return this.string(what).toString('utf8');
+    const n = this.uint32(what, ' length');
+    this.need(n, what);
+    this.at += n;
+    return this.buf.toString('utf8', this.at - n, this.at);
   }
 
   end(what: string): void {
