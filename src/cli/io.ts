@@ -16,6 +16,8 @@ export const EXIT = {
   renderErrors: 3,
   /** `attest --submit`: the app did not acknowledge in time; the attestation waits in the outbox. */
   notAcknowledged: 4,
+  /** `apply`: a path would lose a local change or a file dotfleet never wrote; nothing was written. */
+  refused: 5,
 } as const;
 
 /** Checks that report findings: 3 with any error, 1 with warnings only, 0 with none. */

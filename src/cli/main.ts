@@ -13,6 +13,7 @@ import { attestCommand } from './commands/attest.js';
 import { verifyCommand } from './commands/verify.js';
 import { signersCommand } from './commands/signers.js';
 import { secretsCommand } from './commands/secrets.js';
+import { hostCommands } from './commands/apply.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -25,10 +26,10 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     `
-Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors
+Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors · 5 apply refused (nothing written)
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -44,11 +45,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (isDotfleetError(e)) {
       process.stderr.write(`dotfleet: error: ${e.describe()}\n`);
-      return EXIT.usage;
+      return e.code === 'refused' ? EXIT.refused : EXIT.usage;
     }
     throw e;
   }
 }
+
+// Output piped into `head` (or a closed pager) ends the command quietly, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+  throw e;
+});
 
 main(process.argv).then(
   (code) => {

@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'bad-source-name'
   | 'unknown-host'
   | 'git'
+  /** A host command that would lose what is on disk, and so did nothing. */
+  | 'refused'
   | 'usage';
 
 export class DotfleetError extends Error {

@@ -1,0 +1,216 @@
+/**
+ * On a host: `dotfleet drift`, `dotfleet apply` and `dotfleet rollback` (docs/host.md). The
+ * render and the plan are the pure core's (src/core/drift.ts); the home directory, snapshots and
+ * journal are src/host/home.ts.
+ */
+import { homedir } from 'node:os';
+import type { Command } from 'commander';
+import { DotfleetError } from '../../core/errors.js';
+import { getHost } from '../../core/fleet.js';
+import { Renderer } from '../../core/render.js';
+import { renderHash } from '../../core/render-hash.js';
+import { computeDrift, desiredState, planApply, sha256, touchedPaths, type AppliedRecord, type Desired, type DriftItem, type RecordEntry } from '../../core/drift.js';
+import { Home, HostState, openTarget, runSteps } from '../../host/home.js';
+import { resolveSecrets, runSops } from '../../host/secrets.js';
+import { defaultStateDir } from '../../host/state.js';
+import { EXIT, openFleet, write } from '../io.js';
+
+export interface HostOptions {
+  repo: string;
+  ref: string;
+  host: string;
+  target: string;
+  stateDir: string;
+  json?: boolean;
+}
+
+const hostOptions = (c: Command): Command =>
+  c
+    .option('--repo <dir>', 'the fleet repository (a clone on this host)', '.')
+    .option('--ref <rev>', 'the commit to apply', 'HEAD')
+    .requiredOption('--host <name>', 'this host')
+    .option('--target <dir>', 'the home directory', homedir())
+    .option('--state-dir <dir>', 'where the record of the last apply and the snapshots are kept', defaultStateDir());
+
+/** Everything a host command starts from, after finishing what a killed apply left. */
+export async function openHost(opts: HostOptions, log: (line: string) => void = (l) => process.stderr.write(`dotfleet: ${l}\n`)) {
+  const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
+  const host = getHost(fleet, opts.host);
+  const rendered = new Renderer().renderHost(fleet, host);
+  const errors = [...fleet.sources.errors, ...rendered.errors];
+  if (errors.length > 0) {
+    for (const e of errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
+    throw new DotfleetError('usage', `${host.name} does not render at ${commit?.slice(0, 12) ?? 'the working tree'}: nothing applied`, { host: host.name, hint: 'fix the errors above (dotfleet render --host shows them)' });
+  }
+  const home = new Home(await openTarget(opts.target));
+  const state = new HostState(opts.stateDir, host.name);
+  const recovered = await state.recover(home);
+  if (recovered) log(recovered);
+  let record = await state.record();
+  if (record && record.target !== home.root) {
+    log(`the last apply recorded was to ${record.target}, not ${home.root}: treating ${home.root} as never applied`);
+    record = undefined;
+  }
+  return { fleet, commit: commit ?? null, root, host, tree: rendered.tree, desired: desiredState(rendered.tree), home, state, record };
+}
+
+export type OpenedHost = Awaited<ReturnType<typeof openHost>>;
+
+/** The drift of a host now: every rendered path and every path the last apply wrote, observed. */
+export async function driftOf(h: OpenedHost): Promise<DriftItem[]> {
+  const paths = new Set([...h.desired.keys(), ...Object.keys(h.record?.entries ?? {})]);
+  return computeDrift(h.desired, h.record, await h.home.observeAll(paths));
+}
+
+const since = (d: DriftItem) =>
+  !d.managed ? (d.local ? 'there, but not written by dotfleet' : 'not applied yet') : d.local && d.source ? 'changed here and in the source' : d.local ? 'changed here' : 'source changed';
+
+export function printDrift(items: DriftItem[], json?: boolean): void {
+  if (json) {
+    write(JSON.stringify(items, null, 2));
+    return;
+  }
+  if (items.length === 0) {
+    write('no drift');
+    return;
+  }
+  const w = Math.max(4, ...items.map((d) => d.path.length));
+  write(`${'PATH'.padEnd(w)}  ${'DRIFT'.padEnd(10)}  ${'SINCE THE LAST APPLY'.padEnd(30)}  DETAIL`);
+  for (const d of items) write(`${d.path.padEnd(w)}  ${d.type.padEnd(10)}  ${since(d).padEnd(30)}  ${d.detail}`);
+}
+
+export interface ApplyResult {
+  written: number;
+  removed: number;
+  snapshot: string | null;
+  record: AppliedRecord;
+}
+
+/**
+ * Apply: plan; refuse (writing nothing) when a path would lose a local change; snapshot every path
+ * the steps touch; journal; write; record. A kill at any point leaves each file old or new, and
+ * the next start undoes the partial apply from the snapshot (HostState.recover).
+ */
+export async function applyHost(h: OpenedHost, options: { force?: boolean; dryRun?: boolean; log: (line: string) => void }): Promise<ApplyResult | { refused: { path: string; why: string }[]; dryRun?: boolean; steps?: number }> {
+  const paths = new Set([...h.desired.keys(), ...Object.keys(h.record?.entries ?? {})]);
+  const observed = await h.home.observeAll(paths);
+  const plan = planApply(h.desired, h.record, observed, { force: options.force });
+  if (plan.refusals.length > 0) return { refused: plan.refusals };
+  const hash = renderHash(h.tree);
+  if (options.dryRun) {
+    for (const s of plan.steps) options.log(`would ${s.op.padEnd(6)} ${s.path}`);
+    return { refused: [], dryRun: true, steps: plan.steps.length };
+  }
+  // Decrypt before anything is written: a secret that cannot be decrypted stops the apply whole.
+  const cache = new Map<string, string>();
+  const contents = new Map<string, Uint8Array>();
+  for (const s of plan.steps) {
+    if (s.op !== 'write' || s.want.kind !== 'file') continue;
+    contents.set(s.path, s.want.secret ? Buffer.from(resolveSecrets(Buffer.from(s.want.content).toString('utf8'), h.root, runSops, cache)) : s.want.content);
+  }
+  let snapshot: string | null = h.record?.snapshot ?? null;
+  if (plan.steps.length > 0) {
+    const m = await h.state.takeSnapshot(h.home, touchedPaths(plan), h.record, h.commit);
+    snapshot = m.id;
+    await h.state.startJournal({ op: 'apply', snapshots: [m.id], renderHash: hash, startedAt: new Date().toISOString() });
+    await runSteps(h.home, plan.steps, (s) => contents.get(s.path)!, options.log);
+  }
+  const record: AppliedRecord = {
+    version: 1,
+    host: h.host.name,
+    target: h.home.root,
+    commit: h.commit,
+    renderHash: hash,
+    appliedAt: new Date().toISOString(),
+    snapshot,
+    entries: recordEntries(h.desired, h.record, contents),
+  };
+  // Unchanged apply of the same render: the record stays as it was (no write, no snapshot).
+  if (plan.steps.length > 0 || !h.record || h.record.renderHash !== hash || h.record.commit !== h.commit) await h.state.saveRecord(record);
+  if (plan.steps.length > 0) {
+    await h.state.endJournal();
+    await h.state.prune();
+  }
+  return { written: plan.steps.filter((s) => s.op !== 'remove').length, removed: plan.steps.filter((s) => s.op === 'remove').length, snapshot: plan.steps.length > 0 ? snapshot : null, record };
+}
+
+/** What the record says of each rendered path after an apply: the written bytes' hash, and for a secret file the rendered one. */
+function recordEntries(desired: ReadonlyMap<string, Desired>, before: AppliedRecord | undefined, written: ReadonlyMap<string, Uint8Array>): Record<string, RecordEntry> {
+  const out: Record<string, RecordEntry> = {};
+  for (const [path, want] of desired) {
+    if (want.kind !== 'file') out[path] = want.kind === 'dir' ? { kind: 'dir', mode: want.mode } : { kind: 'symlink', target: want.target };
+    else if (!want.secret) out[path] = { kind: 'file', mode: want.mode, sha256: want.sha256 };
+    else {
+      const bytes = written.get(path);
+      // A secret file not written this time was as desired: the record of its bytes stands.
+      out[path] = bytes ? { kind: 'file', mode: want.mode, sha256: sha256(bytes), rendered: want.sha256 } : before!.entries[path]!;
+    }
+  }
+  return out;
+}
+
+export function hostCommands(program: Command): void {
+  hostOptions(program.command('drift').description('what in the home directory is not as the fleet renders it for this host'))
+    .option('--json', 'print JSON')
+    .option('--exit-code', 'exit 1 when there is drift')
+    .action(async (opts: HostOptions & { exitCode?: boolean }) => {
+      const h = await openHost(opts);
+      const items = await driftOf(h);
+      printDrift(items, opts.json);
+      if (opts.exitCode && items.length > 0) process.exitCode = EXIT.differences;
+    });
+
+  hostOptions(program.command('apply').description("write this host's rendered configuration into the home directory, safely (snapshot, atomic writes, record)"))
+    .option('--dry-run', 'print what would change; write nothing')
+    .option('--force', 'overwrite local changes and files dotfleet never wrote (they are in the snapshot)')
+    .action(async (opts: HostOptions & { dryRun?: boolean; force?: boolean }) => {
+      const h = await openHost(opts);
+      const r = await applyHost(h, { force: opts.force, dryRun: opts.dryRun, log: write });
+      if ('refused' in r) {
+        if (r.dryRun) {
+          write(r.steps === 0 ? 'nothing to do' : `${r.steps} change${r.steps === 1 ? '' : 's'} (dry run: nothing written)`);
+          return;
+        }
+        for (const x of r.refused) process.stderr.write(`dotfleet: ${x.path} ${x.why}\n`);
+        throw new DotfleetError('refused', `nothing was written: ${r.refused.length} path${r.refused.length === 1 ? '' : 's'} would lose what is there now`, { host: h.host.name, hint: 'see each path above' });
+      }
+      write(
+        r.snapshot
+          ? `applied ${h.commit?.slice(0, 12) ?? 'the working tree'} to ${h.home.root}: ${r.written} written, ${r.removed} removed · snapshot ${r.snapshot} (dotfleet rollback undoes it)`
+          : `nothing to do: ${h.home.root} is as ${h.commit?.slice(0, 12) ?? 'the working tree'} renders it`,
+      );
+    });
+
+  program
+    .command('rollback')
+    .description('undo applies: put back every path as it was before them (bytes, modes, links)')
+    .requiredOption('--host <name>', 'this host')
+    .option('--target <dir>', 'the home directory', homedir())
+    .option('--state-dir <dir>', 'where the snapshots are kept', defaultStateDir())
+    .option('--to <snapshot>', 'undo every apply back to and including the one that took this snapshot (default: the last apply)')
+    .option('--list', 'list the snapshots, newest first')
+    .action(async (opts: { host: string; target: string; stateDir: string; to?: string; list?: boolean }) => {
+      const home = new Home(await openTarget(opts.target));
+      const state = new HostState(opts.stateDir, opts.host);
+      const recovered = await state.recover(home);
+      if (recovered) process.stderr.write(`dotfleet: ${recovered}\n`);
+      const all = (await state.snapshots()).filter((m) => m.target === home.root);
+      if (opts.list) {
+        if (all.length === 0) write('no snapshots');
+        for (const m of [...all].reverse()) write(`${m.id}  before applying ${m.applying?.slice(0, 12) ?? 'the working tree'}  ${Object.keys(m.entries).length} paths  (then: ${m.record?.commit?.slice(0, 12) ?? 'nothing applied'})`);
+        return;
+      }
+      if (all.length === 0) throw new DotfleetError('usage', `no snapshot of ${home.root} for ${opts.host}: nothing to roll back`, { hint: 'dotfleet rollback --list shows the snapshots' });
+      const at = opts.to === undefined ? all.length - 1 : all.findIndex((m) => m.id === opts.to);
+      if (at < 0) throw new DotfleetError('usage', `no snapshot ${opts.to}`, { hint: 'dotfleet rollback --list shows the snapshots' });
+      const undo = all.slice(at).reverse();
+      await state.startJournal({ op: 'rollback', snapshots: undo.map((m) => m.id), startedAt: new Date().toISOString() });
+      for (const m of undo) {
+        for (const line of await state.restore(home, m)) write(line);
+        await state.dropSnapshot(m.id);
+      }
+      await state.endJournal();
+      const back = undo[undo.length - 1]!.record;
+      write(`rolled back ${undo.length} apply${undo.length === 1 ? '' : 's'}: ${home.root} is as it was before ${undo[undo.length - 1]!.id}${back ? ` (the apply of ${back.commit?.slice(0, 12) ?? 'a working tree'})` : ' (nothing applied)'}`);
+    });
+}
