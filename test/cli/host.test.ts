@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commit, gitRepo, miniFleet, PROJECT_ROOT, treeOf } from '../helpers/fleet.js';
 import { rng } from '../helpers/generate.js';
+import * as age from 'age-encryption';
+import YAML from 'yaml';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 const run = (args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}) => {
@@ -279,4 +281,53 @@ describe('an apply killed at random points', () => {
     process.stdout.write(`apply killed at random: ${RUNS} runs, ${tally.killedMidway} cut off between files, ${tally.finished} finished, ${tally.untouched} before or after the writes\n`);
     expect(tally.killedMidway).toBeGreaterThanOrEqual(5);
   }, 600_000);
+});
+
+describe('apply with secrets, decrypted on the host', () => {
+  it('decrypts in-process with the host\'s age key when sops is not installed, writes 0600, prints nothing of it', async () => {
+    // A real sops file (example.yaml from getsops/sops: its values and MAC), its data key (opened
+    // with sops' published test key through gpg) wrapped for this host's age key, as sops writes it.
+    const fixtures = join(PROJECT_ROOT, 'test', 'fixtures', 'sops');
+    const gnupg = scratch();
+    execFileSync('gpg', ['--batch', '--quiet', '--import', join(fixtures, 'sops_functional_tests_key.asc')], { env: { ...process.env, GNUPGHOME: gnupg }, stdio: 'ignore' });
+    const doc = YAML.parseDocument(readFileSync(join(fixtures, 'example.yaml'), 'utf8'));
+    const pgp = (doc.toJS().sops.pgp as { enc: string }[]).map((p) => p.enc);
+    const key = execFileSync('gpg', ['--batch', '--quiet', '--decrypt'], { input: pgp[0], env: { ...process.env, GNUPGHOME: gnupg }, stdio: ['pipe', 'pipe', 'ignore'] });
+    const identity = await age.generateX25519Identity();
+    const recipient = await age.identityToRecipient(identity);
+    const e = new age.Encrypter();
+    e.addRecipient(recipient);
+    doc.setIn(['sops', 'age'], [{ recipient, enc: age.armor.encode(await e.encrypt(key)) }]);
+    doc.deleteIn(['sops', 'pgp']);
+    const hosts = ['[hosts.beta]', 'machine = "server"', 'platform = "linux"', 'wave = 1', `age_recipient = "${recipient}"`, ''].join('\n');
+    const tree = new Map([...miniFleet({ hosts, files: { 'private_dot_netrc.hbs': 'machine db login {{secret "secrets/db.sops.yaml" "app2.db.user"}} password {{secret "secrets/db.sops.yaml" "app2.db.password"}}\n' } })]);
+    tree.set('secrets/db.sops.yaml', Buffer.from(doc.toString()));
+    tree.set('.sops.yaml', Buffer.from(`creation_rules:\n  - path_regex: ^secrets/\n    age: ${recipient}\n`));
+    const repo = gitRepo(tree);
+    const home = scratch();
+    const state = scratch();
+    const keys = join(scratch(), 'keys.txt');
+    writeFileSync(keys, `# created: 2026-11-23\n# public key: ${recipient}\n${identity}\n`, { mode: 0o600 });
+    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+    const env = { SOPS_AGE_KEY_FILE: keys };
+    const r = run(args('apply'), { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('wrote    .netrc (secret, 0600)');
+    expect(readFileSync(join(home, '.netrc'), 'utf8')).toBe('machine db login eve password c4r1b0u\n');
+    expect(lstatSync(join(home, '.netrc')).mode & 0o777).toBe(0o600);
+    // The record and the drift check hold no plaintext, and the drift check does not decrypt.
+    for (const out of [r.stdout, readFileSync(join(state, 'beta', 'applied.json'), 'utf8'), run(args('drift', '--json'), { env: { SOPS_AGE_KEY_FILE: '/nonexistent' } }).stdout]) {
+      expect(out).not.toContain('c4r1b0u');
+    }
+    expect(run(args('drift', '--exit-code'), { env: { SOPS_AGE_KEY_FILE: '/nonexistent' } }).code).toBe(0);
+    // Changed here: drift sees it without a key.
+    writeFileSync(join(home, '.netrc'), 'machine db login eve password guessed\n');
+    expect(JSON.parse(run(args('drift', '--json')).stdout)).toMatchObject([{ path: '.netrc', type: 'modified', local: true, source: false }]);
+    // Without the key (and without sops), apply stops before writing anything, and says why.
+    const denied = run(args('apply', '--force'), { env: { SOPS_AGE_KEY_FILE: '/nonexistent' } });
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toMatch(/no age key on this host to decrypt secrets\/db\.sops\.yaml/);
+    expect(readFileSync(join(home, '.netrc'), 'utf8')).toContain('guessed');
+  });
 });

@@ -11,7 +11,7 @@ import { Renderer } from '../../core/render.js';
 import { renderHash } from '../../core/render-hash.js';
 import { computeDrift, desiredState, planApply, sha256, touchedPaths, type AppliedRecord, type Desired, type DriftItem, type RecordEntry } from '../../core/drift.js';
 import { Home, HostState, openTarget, runSteps } from '../../host/home.js';
-import { resolveSecrets, runSops } from '../../host/secrets.js';
+import { decryptMarkers } from '../../host/secrets.js';
 import { defaultStateDir } from '../../host/state.js';
 import { EXIT, openFleet, write } from '../io.js';
 
@@ -102,11 +102,11 @@ export async function applyHost(h: OpenedHost, options: { force?: boolean; dryRu
     return { refused: [], dryRun: true, steps: plan.steps.length };
   }
   // Decrypt before anything is written: a secret that cannot be decrypted stops the apply whole.
-  const cache = new Map<string, string>();
+  const cache = new Map<string, Map<string, string>>();
   const contents = new Map<string, Uint8Array>();
   for (const s of plan.steps) {
     if (s.op !== 'write' || s.want.kind !== 'file') continue;
-    contents.set(s.path, s.want.secret ? Buffer.from(resolveSecrets(Buffer.from(s.want.content).toString('utf8'), h.root, runSops, cache)) : s.want.content);
+    contents.set(s.path, s.want.secret ? Buffer.from(await decryptMarkers(Buffer.from(s.want.content).toString('utf8'), h.root, cache)) : s.want.content);
   }
   let snapshot: string | null = h.record?.snapshot ?? null;
   if (plan.steps.length > 0) {

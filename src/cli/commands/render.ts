@@ -8,7 +8,7 @@ import { renderHash } from '../../core/render-hash.js';
 import { formatMode, type RenderedTree } from '../../core/tree.js';
 import { EXIT, openFleet, write } from '../io.js';
 import { MARKER } from '../../core/secrets/marker.js';
-import { resolveSecrets, runSops } from '../../host/secrets.js';
+import { decryptMarkers } from '../../host/secrets.js';
 
 /** A file-system failure as one clear line naming the path (never a stack trace). */
 function fsError(e: unknown, out: string): never {
@@ -93,7 +93,7 @@ export function renderCommand(program: Command): void {
     .option('--ref <rev>', 'read the fleet at this revision (default: the working tree)')
     .requiredOption('--host <name>', 'the host to render')
     .option('--out <dir>', 'write the rendered tree here (a new or empty directory)')
-    .option('--decrypt', 'on the host: replace secret markers with sops --decrypt output (needs --out; secrets are never printed)')
+    .option('--decrypt', 'on the host: replace secret markers with their values, decrypted with sops, or in-process with this host\'s age key (needs --out; secrets are never printed)')
     .option('--json', 'print JSON')
     .action(async (opts: { repo: string; ref?: string; host: string; out?: string; json?: boolean; decrypt?: boolean }) => {
       if (opts.decrypt && !opts.out) throw new DotfleetError('usage', '--decrypt writes files only', { hint: 'add --out DIR: decrypted secrets are never printed' });
@@ -105,12 +105,13 @@ export function renderCommand(program: Command): void {
       const hash = errors.length === 0 ? renderHash(r.tree) : null;
       if (opts.out && errors.length === 0) {
         if (opts.decrypt) {
-          const cache = new Map<string, string>();
+          const cache = new Map<string, Map<string, string>>();
           for (const [path, e] of r.tree) {
             if (e.kind !== 'file') continue;
             const text = Buffer.from(e.content).toString('utf8');
             MARKER.lastIndex = 0;
-            if (MARKER.test(text)) r.tree.set(path, { ...e, content: Buffer.from(resolveSecrets(text, root, runSops, cache)) });
+            // Decrypted files are written 0600, as apply writes them.
+            if (MARKER.test(text)) r.tree.set(path, { ...e, mode: 0o600, content: Buffer.from(await decryptMarkers(text, root, cache)) });
           }
         }
         await writeTree(opts.out, r.tree);

@@ -257,7 +257,7 @@ function recipientsOf(table: Record<string, unknown>, group: number): Recipient[
  * not part of it), by the file's rules, in sops' own order (shouldBeEncrypted). Undefined when
  * the file uses comment rules, which depend on comments dotfleet does not track.
  */
-function expectEncrypted(keys: string[], rules: EncryptionRules): boolean | undefined {
+export function expectEncrypted(keys: string[], rules: EncryptionRules): boolean | undefined {
   const str = (k: keyof EncryptionRules) => (typeof rules[k] === 'string' && rules[k] !== '' ? (rules[k] as string) : undefined);
   if (str('unencrypted_comment_regex') !== undefined || str('encrypted_comment_regex') !== undefined) return undefined;
   const us = str('unencrypted_suffix');
