@@ -18,6 +18,8 @@ export const EXIT = {
   notAcknowledged: 4,
   /** `apply`: a path would lose a local change or a file dotfleet never wrote; nothing was written. */
   refused: 5,
+  /** `update`: the new configuration failed validation (drift, tools, host tests) and was rolled back, or was refused. */
+  failed: 6,
 } as const;
 
 /** Checks that report findings: 3 with any error, 1 with warnings only, 0 with none. */

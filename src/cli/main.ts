@@ -14,6 +14,7 @@ import { verifyCommand } from './commands/verify.js';
 import { signersCommand } from './commands/signers.js';
 import { secretsCommand } from './commands/secrets.js';
 import { hostCommands } from './commands/apply.js';
+import { updateCommand } from './commands/update.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -26,10 +27,10 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     `
-Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors · 5 apply refused (nothing written)
+Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors · 5 apply refused (nothing written) · 6 update failed and was rolled back
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, updateCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -3,6 +3,9 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { DotfleetError } from '../../core/errors.js';
+import type { RenderedTree, RepoTree } from '../../core/tree.js';
+import { computeDrift, desiredState } from '../../core/drift.js';
+import { Home, HostState, openTarget } from '../../host/home.js';
 import { getHost } from '../../core/fleet.js';
 import { Renderer } from '../../core/render.js';
 import { renderHash } from '../../core/render-hash.js';
@@ -35,16 +38,21 @@ interface AttestOptions {
   rolloutTarget?: string;
   sequence?: string;
   stateDir: string;
+  target?: string;
 }
 
-/** Sign with our own code when we can read the key; through ssh-keygen when it is encrypted or in an agent. */
-async function signAttestation(keyFile: string, payload: Buffer): Promise<string> {
-  let text: string;
+/** The key file's text; a clear error when it cannot be read (checked before anything is built). */
+export async function readKeyFile(keyFile: string): Promise<string> {
   try {
-    text = await readFile(keyFile, 'utf8');
+    return await readFile(keyFile, 'utf8');
   } catch {
     throw new DotfleetError('usage', `cannot read the key ${keyFile}`, { file: keyFile, hint: 'pass --key with the host\'s SSH private key (or its .pub when ssh-agent holds it)' });
   }
+}
+
+/** Sign with our own code when we can read the key; through ssh-keygen when it is encrypted or in an agent. */
+export async function signAttestation(keyFile: string, payload: Buffer): Promise<string> {
+  const text = await readKeyFile(keyFile);
   if (/^(ssh-|ecdsa-|sk-|rsa-)\S+ /.test(text.trim())) {
     process.stderr.write(`dotfleet: ${keyFile} is a public key: signing through ssh-keygen -Y sign with ssh-agent (or a hardware key)\n`);
     return signWithSshKeygen(keyFile, ATTESTATION_NAMESPACE, payload);
@@ -60,7 +68,7 @@ async function signAttestation(keyFile: string, payload: Buffer): Promise<string
 }
 
 /** The subject: the app's one form for a GitHub repository, else the remote's URL (or the directory's name). */
-async function repositoryName(opts: AttestOptions, root: string): Promise<string> {
+export async function repositoryName(opts: { githubRepo?: string }, root: string): Promise<string> {
   const r = await runGit(root, ['config', '--get', 'remote.origin.url']);
   const url = r.code === 0 ? r.stdout.toString('utf8').trim() : '';
   const gh = opts.githubRepo !== undefined || githubRepoOf(url) ? await githubRepo(opts, root) : undefined;
@@ -68,7 +76,7 @@ async function repositoryName(opts: AttestOptions, root: string): Promise<string
   return url ? `git+${url.replace(/^git@([^:]+):/, 'https://$1/')}` : basename(root);
 }
 
-async function githubRepo(opts: AttestOptions, root: string): Promise<{ owner: string; repo: string }> {
+export async function githubRepo(opts: { githubRepo?: string }, root: string): Promise<{ owner: string; repo: string }> {
   const given = opts.githubRepo ?? (await runGit(root, ['config', '--get', 'remote.origin.url'])).stdout.toString('utf8');
   const found = opts.githubRepo ? /^([^/\s]+)\/([^/\s]+)$/.exec(opts.githubRepo) : null;
   const repo = found ? { owner: found[1]!, repo: found[2]! } : githubRepoOf(given);
@@ -77,7 +85,7 @@ async function githubRepo(opts: AttestOptions, root: string): Promise<{ owner: s
 }
 
 /** Send every waiting attestation of this host, oldest first; an acknowledged one leaves the outbox. */
-async function sendOutbox(outbox: Outbox, url: string, timeout: number): Promise<number> {
+export async function sendOutbox(outbox: Outbox, url: string, timeout: number): Promise<number> {
   let code: number = EXIT.ok;
   for (const file of await outbox.pending()) {
     const { payload, signature } = await outbox.read(file);
@@ -102,6 +110,43 @@ async function sendOutbox(outbox: Outbox, url: string, timeout: number): Promise
   return code;
 }
 
+/** Each tool's version on this host against its requirement in fleet/policy.toml. */
+export function toolResults(tree: RepoTree): Predicate['tools'] {
+  const requirements = toolRequirements(tree);
+  return [...new Set([...DEFAULT_TOOLS, ...Object.keys(requirements)])].sort().map((name) => {
+    const v = toolVersion(name);
+    const req = requirements[name] ?? null;
+    return { name, version: v, requirement: req, ok: req === null ? true : v !== null && meets(v, req) };
+  });
+}
+
+/**
+ * The real drift of the home directory against this render, when dotfleet applied there (a
+ * record in the state directory); none is claimed, and a note says so, when it never did.
+ */
+async function attestedDrift(opts: { stateDir: string; target?: string }, host: string, tree: RenderedTree): Promise<Predicate['drift']> {
+  const record = await new HostState(opts.stateDir, host).record();
+  if (!record) {
+    process.stderr.write(`dotfleet: no apply of ${host} is recorded in ${opts.stateDir}: the attestation claims no drift (dotfleet apply or update records one)\n`);
+    return [];
+  }
+  const home = new Home(await openTarget(opts.target ?? record.target));
+  if (home.root !== record.target) {
+    process.stderr.write(`dotfleet: the last apply recorded went to ${record.target}, not ${home.root}: the attestation claims no drift\n`);
+    return [];
+  }
+  const desired = desiredState(tree);
+  const items = computeDrift(desired, record, await home.observeAll(new Set([...desired.keys(), ...Object.keys(record.entries)])));
+  if (items.length > 0) process.stderr.write(`dotfleet: ${items.length} path${items.length === 1 ? '' : 's'} drifted (dotfleet drift lists them): the attestation says so\n`);
+  return items.map((d) => ({ path: d.path, type: d.type }));
+}
+
+/** The agent's version, as attestations name it. */
+export const AGENT_VERSION = `dotfleet/${version}`;
+
+/** Now, as an attestation's issuedAt (whole seconds, UTC). */
+export const issuedNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 export function attestCommand(program: Command): void {
   program
     .command('attest')
@@ -115,7 +160,8 @@ export function attestCommand(program: Command): void {
     .option('--status <status>', 'SUCCESS, PARTIAL or FAILED', 'SUCCESS')
     .option('--rollout-target <commit>', 'the commit the rollout asked for')
     .option('--sequence <n>', 'the sequence number (default: one more than the last, kept in --state-dir)')
-    .option('--state-dir <dir>', 'where the last sequence number and the outbox are kept', defaultStateDir())
+    .option('--state-dir <dir>', 'where the last sequence number, the outbox and the record of the last apply are kept', defaultStateDir())
+    .option('--target <dir>', 'the home directory whose drift is attested (default: where the last apply recorded in --state-dir went)')
     .option('--submit <url>', "send it to the dotfleet app at this URL; it waits in the outbox until the app acknowledges it")
     .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from the remote "origin")')
     .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
@@ -123,6 +169,7 @@ export function attestCommand(program: Command): void {
       if (!(STATUSES as readonly string[]).includes(opts.status)) {
         throw new DotfleetError('usage', `unknown status "${opts.status}"`, { hint: 'use SUCCESS, PARTIAL or FAILED' });
       }
+      await readKeyFile(opts.key);
       const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
       const host = getHost(fleet, opts.host);
       // Where to send it, checked before anything is signed.
@@ -137,12 +184,8 @@ export function attestCommand(program: Command): void {
         for (const e of rendered.errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
         throw new DotfleetError('usage', `${host.name} does not render at ${commit!.slice(0, 12)}: nothing to attest`, { host: host.name });
       }
-      const requirements = toolRequirements(fleet.tree);
-      const tools = [...new Set([...DEFAULT_TOOLS, ...Object.keys(requirements)])].sort().map((name) => {
-        const v = toolVersion(name);
-        const req = requirements[name] ?? null;
-        return { name, version: v, requirement: req, ok: req === null ? true : v !== null && meets(v, req) };
-      });
+      const tools = toolResults(fleet.tree);
+      const drift = await attestedDrift(opts, host.name, rendered.tree);
       const sequence = opts.sequence !== undefined ? Number(opts.sequence) : (await lastSequence(opts.stateDir, host.name)) + 1;
       if (!Number.isInteger(sequence) || sequence < 1) throw new DotfleetError('usage', `--sequence must be a whole number from 1, got ${opts.sequence}`);
       const rolloutTarget = opts.rolloutTarget ?? null;
@@ -156,12 +199,12 @@ export function attestCommand(program: Command): void {
         renderHash: renderHash(rendered.tree),
         policyHash: policyHash(fleet.tree, host.name),
         tools,
-        drift: [],
+        drift,
         tests: [],
-        status: tools.every((t) => t.ok) ? opts.status : 'FAILED',
-        agentVersion: `dotfleet/${version}`,
+        status: !tools.every((t) => t.ok) ? 'FAILED' : drift.length > 0 && opts.status === 'SUCCESS' ? 'PARTIAL' : opts.status,
+        agentVersion: AGENT_VERSION,
         sequence,
-        issuedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        issuedAt: issuedNow(),
       };
       const subject = await repositoryName(opts, root);
       const payload = serialise(statement(subject, predicate));
