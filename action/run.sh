@@ -2,12 +2,12 @@
 # The Action's one step: build dotfleet if needed, run the fleet diff, publish it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if [ ! -f "$root/dist/cli/main.js" ]; then
+if [ ! -f "$root/dist/cli/dotfleet.mjs" ]; then
   (cd "$root" && npm ci --no-audit --no-fund >/dev/null && npm run build >/dev/null)
 fi
 out="${RUNNER_TEMP:-/tmp}/dotfleet-diff.md"
 set +e
-node "$root/dist/cli/main.js" diff --repo "${DOTFLEET_REPO:-.}" --base "$DOTFLEET_BASE" --head "$DOTFLEET_HEAD" --format markdown --color never > "$out"
+node "$root/dist/cli/dotfleet.mjs" diff --repo "${DOTFLEET_REPO:-.}" --base "$DOTFLEET_BASE" --head "$DOTFLEET_HEAD" --format markdown --color never > "$out"
 code=$?
 set -e
 cat "$out" >> "${GITHUB_STEP_SUMMARY:-/dev/stdout}"

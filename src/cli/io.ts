@@ -1,5 +1,7 @@
 /** What every CLI command shares: opening a fleet from a repository, output, exit codes. */
 import { Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFleet, type Fleet } from '../core/fleet.js';
 import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
@@ -55,9 +57,14 @@ export function paintFor(choice: ColorChoice = 'auto', stream: NodeJS.WriteStrea
   return stream.isTTY && !process.env.NO_COLOR ? ansi : undefined;
 }
 
-/** The installed package's root (dist/cli/io.js → ../../). */
+/** The installed package's root (dist/cli/io.js, or the bundle dist/cli/dotfleet.mjs → ../../). */
 export function packageRoot(): string {
   return fileURLToPath(new URL('../../', import.meta.url));
+}
+
+/** The package's version, from its package.json (the same file whether the CLI runs bundled or not). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function write(text: string): void {

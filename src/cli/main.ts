@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /** The `dotfleet` CLI: parse arguments, run one command, turn user errors into one clear line. */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { isDotfleetError } from '../core/errors.js';
-import { EXIT } from './io.js';
+import { EXIT, packageVersion } from './io.js';
 import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
 import { fleetCommand } from './commands/fleet.js';
@@ -16,7 +15,7 @@ import { secretsCommand } from './commands/secrets.js';
 import { hostCommands } from './commands/apply.js';
 import { updateCommand } from './commands/update.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+const version = packageVersion();
 
 export function buildProgram(): Command {
   const program = new Command('dotfleet')

@@ -10,8 +10,8 @@
  *   <state>/<host>/snapshots/<id>/       manifest.json and files/N: the paths before an apply
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
+import { constants, lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { DotfleetError } from '../core/errors.js';
 import { sha256, type AppliedRecord, type Observed, type Step } from '../core/drift.js';
@@ -70,18 +70,28 @@ export class Home {
 
   /** The first parent of `path` inside the target that is a symbolic link, or null. */
   async blockedParent(path: string): Promise<string | null> {
+    return this.blockedParentSync(path);
+  }
+
+  /** Synchronous: a drift check reads hundreds of paths, and one event-loop turn per lstat costs more than the lstat. */
+  private blockedParentSync(path: string): string | null {
     const parts = path.split('/');
     let at = '';
     for (let i = 0; i < parts.length - 1; i++) {
       at = at ? `${at}/${parts[i]}` : parts[i]!;
       let known = this.parents.get(at);
       if (known === undefined) {
-        const info = await lstat(join(this.root, ...at.split('/'))).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? null : fsFailure(e, at, 'read')));
-        // A file where a directory should be is not a link: what is under it is simply missing.
-        known = info?.isSymbolicLink() ? `${at} is a symbolic link` : null;
+        let info: Stats | undefined;
+        try {
+          info = lstatSync(join(this.root, ...at.split('/')));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') fsFailure(e, at, 'read');
+        }
         // A missing parent stays unknown: it may be made later.
-        if (info) this.parents.set(at, known);
         if (!info) return null;
+        // A file where a directory should be is not a link: what is under it is simply missing.
+        known = info.isSymbolicLink() ? `${at} is a symbolic link` : null;
+        this.parents.set(at, known);
       }
       if (known) return known;
     }
@@ -94,22 +104,37 @@ export class Home {
 
   /** What is at `path`, or undefined. A path behind a link is `other`: never read, never written. */
   async observe(path: string): Promise<Observed | undefined> {
-    const blocked = await this.blockedParent(path);
+    return this.observeSync(path);
+  }
+
+  private observeSync(path: string): Observed | undefined {
+    const blocked = this.blockedParentSync(path);
     if (blocked) return { kind: 'other', what: `behind a link: ${blocked}` };
     const abs = this.abs(path);
-    const info = await lstat(abs).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : fsFailure(e, abs, 'read')));
-    if (!info) return undefined;
-    if (info.isSymbolicLink()) return { kind: 'symlink', target: await readlink(abs) };
+    let info: Stats;
+    try {
+      info = lstatSync(abs);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      return fsFailure(e, abs, 'read');
+    }
+    if (info.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(abs) };
     if (info.isDirectory()) return { kind: 'dir', mode: info.mode & 0o7777 };
     if (!info.isFile()) return { kind: 'other', what: 'a socket, device or pipe' };
-    const bytes = await readFile(abs).catch((e) => fsFailure(e, abs, 'read'));
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(abs);
+    } catch (e) {
+      return fsFailure(e, abs, 'read');
+    }
     return { kind: 'file', mode: info.mode & 0o7777, sha256: sha256(bytes) };
   }
 
   async observeAll(paths: Iterable<string>): Promise<Map<string, Observed>> {
     const out = new Map<string, Observed>();
     for (const p of paths) {
-      const o = await this.observe(p);
+      const o = this.observeSync(p);
       if (o) out.set(p, o);
     }
     return out;

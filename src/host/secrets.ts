@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Decrypter, armor } from 'age-encryption';
 import { DotfleetError } from '../core/errors.js';
 import { extractPath, MARKER, shortRecipient } from '../core/secrets/marker.js';
 import { parseSopsFile } from '../core/secrets/sops-file.js';
@@ -70,6 +69,8 @@ export async function ageDataKey(file: string, bytes: Uint8Array, env: NodeJS.Pr
   if (identities.length === 0) {
     throw new DotfleetError('usage', `no age key on this host to decrypt ${file} (sops is not installed either)`, { file, hint: 'put this host\'s age key in ~/.config/sops/age/keys.txt (or SOPS_AGE_KEY_FILE), or install sops' });
   }
+  // Loaded only when a host decrypts in-process: most commands never need it.
+  const { Decrypter, armor } = await import('age-encryption');
   const d = new Decrypter();
   for (const id of identities) d.addIdentity(id);
   for (const stanza of keys.age) {

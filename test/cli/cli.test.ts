@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commit, exampleTree, git, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 
 function dotfleet(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -140,7 +140,7 @@ describe('dotfleet CLI', () => {
     expect(r.stdout).toMatch(/^### dotfleet · fleet diff [0-9a-f]{12}…[0-9a-f]{12}/);
     expect(r.stdout).toContain('+size = 24');
     expect(r.stdout).toContain('+    Mod+F { maximize-column; }');
-    expect(r.stderr).toMatch(new RegExp(`node \\S*main\\.js diff --repo ${dir} --base main --head bigger-terminal-font`));
+    expect(r.stderr).toMatch(new RegExp(`node \\S*dotfleet\\.mjs diff --repo ${dir} --base main --head bigger-terminal-font`));
     expect(git(dir, 'log', '--oneline').trim().split('\n')).toHaveLength(2);
   });
 

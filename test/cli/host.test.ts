@@ -11,7 +11,7 @@ import { rng } from '../helpers/generate.js';
 import * as age from 'age-encryption';
 import YAML from 'yaml';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 const run = (args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', ...opts, env: { ...process.env, NO_COLOR: '1', ...opts.env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -23,7 +23,7 @@ describe('the bot never decrypts', () => {
   }
   const env = { ...process.env, PATH: `${traps}:${process.env.PATH}`, NO_COLOR: '1', SOPS_AGE_KEY: 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ', GNUPGHOME: traps };
   const calls = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env });
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist/cli/dotfleet.mjs'), ...args], { encoding: 'utf8', env });
 
   const tree = exampleTree();
   const repo = gitRepo(tree);

@@ -22,7 +22,7 @@ describe('the npm package', () => {
     const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: PROJECT_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const [{ filename, files }] = JSON.parse(out) as [{ filename: string; files: { path: string }[] }];
     const paths = files.map((f) => f.path);
-    expect(paths).toEqual(expect.arrayContaining(['dist/cli/main.js', 'examples/fleet/fleet/hosts.toml', 'README.md', 'LICENSE', 'package.json']));
+    expect(paths).toEqual(expect.arrayContaining(['dist/cli/dotfleet.mjs', 'examples/fleet/fleet/hosts.toml', 'README.md', 'LICENSE', 'package.json']));
     expect(paths.filter((p) => p.startsWith('test/') || p.startsWith('src/') || p.startsWith('node_modules/'))).toEqual([]);
     execFileSync('tar', ['xzf', join(dir, filename), '-C', dir]);
     const root = join(dir, 'package');

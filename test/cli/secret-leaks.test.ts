@@ -16,7 +16,7 @@ import { pullRequestReport } from '../../src/core/pull-request.js';
 import { commit, exampleTree, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
 import { enc, sopsYaml } from '../helpers/sops.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 const dotfleet = (...args: string[]) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   return { code: r.status, out: r.stdout + r.stderr };

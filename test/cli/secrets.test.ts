@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { commit, exampleTree, git, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
 import { sopsYaml } from '../helpers/sops.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 const dotfleet = (...args: string[]) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: '/usr/bin:/bin' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -11,7 +11,7 @@ import { git, PROJECT_ROOT } from '../helpers/fleet.js';
 import { appForFile, intakeFleet } from '../helpers/intake.js';
 import { newKey, scratchDir } from '../helpers/ssh.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 /** Asynchronous: the app answering it runs in this process. */
 const dotfleet = (args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { commit, gitRepo, miniFleet, PROJECT_ROOT } from '../helpers/fleet.js';
 import { newKey, scratchDir, sshKeygen } from '../helpers/ssh.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 const run = (args: string[]) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

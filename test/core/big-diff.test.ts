@@ -64,7 +64,7 @@ describe('big diffs', () => {
     const repo = gitRepo(miniFleet({ files: { dot_a: 'a\n' } }));
     const base = git(repo, 'rev-parse', 'HEAD').trim();
     const head = commit(repo, { 'home/dot_huge': lines(600_000) });
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist/cli/main.js'), 'diff', '--repo', repo, '--base', base, '--head', head], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28 });
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist/cli/dotfleet.mjs'), 'diff', '--repo', repo, '--base', base, '--head', head], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('A .huge (too large to diff here: 600,000 lines');

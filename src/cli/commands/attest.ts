@@ -1,7 +1,6 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { createRequire } from 'node:module';
 import { DotfleetError } from '../../core/errors.js';
 import type { RenderedTree, RepoTree } from '../../core/tree.js';
 import { computeDrift, desiredState } from '../../core/drift.js';
@@ -18,11 +17,10 @@ import { runGit } from '../../host/git.js';
 import { signWithSshKeygen } from '../../host/ssh-keygen.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
 import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
-import { EXIT, openFleet, write } from '../io.js';
+import { EXIT, openFleet, packageVersion, write } from '../io.js';
 import { githubRepoOf, intakeUrl, Outbox, submitAttestation } from '../../host/submit.js';
 import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
 
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 interface AttestOptions {
   repo: string;
@@ -142,7 +140,7 @@ async function attestedDrift(opts: { stateDir: string; target?: string }, host: 
 }
 
 /** The agent's version, as attestations name it. */
-export const AGENT_VERSION = `dotfleet/${version}`;
+export const AGENT_VERSION = `dotfleet/${packageVersion()}`;
 
 /** Now, as an attestation's issuedAt (whole seconds, UTC). */
 export const issuedNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -54,7 +54,7 @@ export async function makeDemoRepo(dir?: string): Promise<{ repo: string; base: 
   return { repo, base: 'main', head: 'bigger-terminal-font' };
 }
 
-/** How the user ran us: `dotfleet` when installed on PATH, else `node dist/cli/main.js`. */
+/** How the user ran us: `dotfleet` when installed on PATH, else `node dist/cli/dotfleet.mjs`. */
 function invokedAs(): string {
   const script = process.argv[1] ?? '';
   if (basename(script) === 'dotfleet') return 'dotfleet';
