@@ -206,6 +206,38 @@ describe('dotfleet apply, drift and rollback in a real home directory', () => {
   });
 });
 
+describe('dotfleet heal', () => {
+  it('copies a plain file changed here back into the source, shows a template\'s difference with its lines, and writes nothing else', () => {
+    const repo = gitRepo(miniFleet({ files: fleetFiles }));
+    const home = scratch();
+    const state = scratch();
+    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+    expect(run(args('apply')).code).toBe(0);
+    writeFileSync(join(home, '.config/app/settings.toml'), 'a = 1\nb = 2\n');
+    writeFileSync(join(home, '.zshrc'), 'export USER=robin\n# beta\nalias ll="ls -l"\n');
+    rmSync(join(home, '.vimrc'));
+    symlinkSync('.zshrc', join(home, '.vimrc'));
+    const zshrcTemplate = readFileSync(join(repo, 'home/dot_zshrc.hbs'), 'utf8');
+    const r = run(args('heal'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('.config/app/settings.toml: changed here: wrote it to home/dot_config/app/settings.toml');
+    expect(readFileSync(join(repo, 'home/dot_config/app/settings.toml'), 'utf8')).toBe('a = 1\nb = 2\n');
+    expect(r.stdout).toContain('.vimrc: the link now points to .zshrc: wrote home/symlink_dot_vimrc');
+    expect(readFileSync(join(repo, 'home/symlink_dot_vimrc'), 'utf8')).toBe('.zshrc\n');
+    // The template is not touched: its difference is shown.
+    expect(r.stdout).toContain('.zshrc: changed here, and it is rendered from the template home/dot_zshrc.hbs: nothing written');
+    expect(r.stdout).toContain('+alias ll="ls -l"');
+    expect(readFileSync(join(repo, 'home/dot_zshrc.hbs'), 'utf8')).toBe(zshrcTemplate);
+    expect(r.stdout).toMatch(/review and commit it \(git -C .* diff\)/);
+    // Committed, the plain file is no longer drift once applied.
+    commit(repo, {}, 'keep local changes');
+    expect(run(args('apply', '--force')).code).toBe(0);
+    expect(readFileSync(join(home, '.config/app/settings.toml'), 'utf8')).toBe('a = 1\nb = 2\n');
+    expect(run(args('heal')).stdout).toBe('nothing was changed here since the last apply\n');
+  });
+});
+
 describe('an apply killed at random points', () => {
   // 300 files that all change between two commits: a kill lands in the middle of the writes.
   const N = 200;

@@ -3,7 +3,9 @@
  * render and the plan are the pure core's (src/core/drift.ts); the home directory, snapshots and
  * journal are src/host/home.ts.
  */
+import { lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
 import { getHost } from '../../core/fleet.js';
@@ -14,6 +16,7 @@ import { Home, HostState, openTarget, runSteps } from '../../host/home.js';
 import { decryptMarkers } from '../../host/secrets.js';
 import { defaultStateDir } from '../../host/state.js';
 import { EXIT, openFleet, write } from '../io.js';
+import { unifiedHunks } from '../../core/diff.js';
 
 export interface HostOptions {
   repo: string;
@@ -213,4 +216,63 @@ export function hostCommands(program: Command): void {
       const back = undo[undo.length - 1]!.record;
       write(`rolled back ${undo.length} apply${undo.length === 1 ? '' : 's'}: ${home.root} is as it was before ${undo[undo.length - 1]!.id}${back ? ` (the apply of ${back.commit?.slice(0, 12) ?? 'a working tree'})` : ' (nothing applied)'}`);
     });
+
+  hostOptions(program.command('heal').description('keep changes made here: copy a changed plain file (or link) back into the source; for a template, show what differs and where it comes from'))
+    .argument('[paths...]', 'only these target paths (default: every path changed here)')
+    .action(async (paths: string[], opts: HostOptions) => {
+      const h = await openHost(opts);
+      const items = (await driftOf(h)).filter((d) => d.local && d.managed && (paths.length === 0 || paths.includes(d.path)));
+      if (items.length === 0) {
+        write(paths.length > 0 ? `none of ${paths.join(', ')} was changed here since the last apply` : 'nothing was changed here since the last apply');
+        return;
+      }
+      const written: string[] = [];
+      for (const d of items) {
+        for (const line of healOne(h, d, written)) write(line);
+      }
+      if (written.length > 0) write(`\nthe source changed (${written.join(', ')}): review and commit it (git -C ${h.root} diff), then dotfleet apply records it`);
+    });
+}
+
+/** What heal does about one path changed here; source files it wrote are added to `written`. */
+function healOne(h: OpenedHost, d: DriftItem, written: string[]): string[] {
+  const want = h.desired.get(d.path);
+  const sources = h.fleet.sources.entries.filter((e) => e.target === d.path && e.kind !== 'dir');
+  if (!want) return [`${d.path}: not rendered by the source any more; nothing to keep`];
+  if (want.kind === 'dir') return [`${d.path}/: a directory whose mode changed here; the source's name decides it (private_, readonly_)`];
+  if (sources.length !== 1) return [`${d.path}: ${sources.length} sources render it; heal it by hand`];
+  const source = sources[0]!;
+  if (want.kind === 'file' && want.secret) return [`${d.path}: holds secrets, so nothing of it is shown or copied; change a value with sops in the file its template names (${source.source})`];
+  if (d.type === 'missing') return [`${d.path}: deleted here; to stop managing it, remove ${source.source} from the source`];
+  if (d.type === 'permission') return [`${d.path}: its mode changed here; the source's name decides the mode (${source.source}: executable_, private_, readonly_)`];
+  const abs = h.home.abs(d.path);
+  const info = lstatSync(abs, { throwIfNoEntry: false });
+  if (want.kind === 'symlink' || info?.isSymbolicLink()) {
+    if (!info?.isSymbolicLink() || want.kind !== 'symlink' || source.template) return [`${d.path}: ${d.detail}; heal it by hand (${source.source})`];
+    const target = readlinkSync(abs);
+    writeFileSync(join(h.root, source.source), `${target}\n`);
+    written.push(source.source);
+    return [`${d.path}: the link now points to ${target}: wrote ${source.source}`];
+  }
+  if (!info?.isFile()) return [`${d.path}: ${d.detail}; heal it by hand (${source.source})`];
+  const local = readFileSync(abs);
+  if (!source.template) {
+    writeFileSync(join(h.root, source.source), local);
+    written.push(source.source);
+    return [`${d.path}: changed here: wrote it to ${source.source}`];
+  }
+  // A template: show what differs, and where in the template each rendered line is; write nothing.
+  const rendered = Buffer.from(want.content).toString('utf8');
+  const template = Buffer.from(h.fleet.tree.get(source.source) ?? new Uint8Array()).toString('utf8').split('\n');
+  const hunks = unifiedHunks(rendered, local.toString('utf8')) ?? '(too large to show here)';
+  const from = (line: string) => {
+    const at = template.indexOf(line.slice(1));
+    return at >= 0 ? `   (${source.source}:${at + 1})` : '';
+  };
+  return [
+    `${d.path}: changed here, and it is rendered from the template ${source.source}: nothing written; carry the change into the template by hand`,
+    `--- ${d.path} as ${h.commit?.slice(0, 12) ?? 'the working tree'} renders it`,
+    `+++ ${d.path} here`,
+    ...hunks.split('\n').map((l) => (l.startsWith('-') ? l + from(l) : l)),
+  ];
 }
