@@ -14,6 +14,7 @@ import { signersCommand } from './commands/signers.js';
 import { secretsCommand } from './commands/secrets.js';
 import { hostCommands } from './commands/apply.js';
 import { updateCommand } from './commands/update.js';
+import { agentCommand } from './commands/agent.js';
 
 const version = packageVersion();
 
@@ -29,7 +30,7 @@ export function buildProgram(): Command {
 Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors · 5 apply refused (nothing written) · 6 update failed and was rolled back
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, updateCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
+  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, updateCommand, agentCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -122,3 +122,60 @@ describe('dotfleet update', () => {
     expect(st.predicate).toMatchObject({ status: 'PARTIAL', drift: [{ path: '.zshrc', type: 'modified' }] });
   });
 });
+
+describe('dotfleet agent', () => {
+  const remote = gitRepo(new Map([...miniFleet({ files: { 'dot_zshrc.hbs': 'export USER={{user}}\n' } }), ['hosts/beta/tests/T10.sh', Buffer.from('test -f "$HOME/.zshrc"\n')]]));
+  const home = scratch();
+  const state = scratch();
+  const agent = (...more: string[]) => ['agent', '--source', remote, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+
+  it('--check says what it would do and changes nothing; --once does it', () => {
+    const check = run(agent('--check'));
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^update pending: nothing applied → [0-9a-f]{12}$/m);
+    expect(readdirSync(home)).toEqual([]);
+    const once = run(agent('--once'));
+    expect(once.code).toBe(0);
+    expect(once.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ beta: [0-9a-f]{12} on the branch \(was nothing applied\): updating$/m);
+    expect(once.stdout).toMatch(/beta: updated to [0-9a-f]{12}$/m);
+    expect(run(agent('--check'))).toMatchObject({ code: 0, stdout: expect.stringMatching(/^up to date at [0-9a-f]{12}\n$/) });
+    // Nothing moved: a poll does nothing and says nothing.
+    expect(run(agent('--once'))).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('polls on its interval, updates when the branch moves, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, ...agent('--interval', '1s')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const until = async (re: RegExp) => {
+      for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(re);
+    };
+    await until(/agent started: following the default branch of .* every 1s/);
+    const next = commit(remote, { 'home/dot_zshrc.hbs': 'export USER={{user}}\n# moved\n' });
+    await until(new RegExp(`beta: updated to ${next.slice(0, 12)}`));
+    expect(readFileSync(join(home, '.zshrc'), 'utf8')).toContain('# moved');
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/beta: agent stopped\n$/);
+    expect(JSON.parse(readFileSync(join(state, 'beta', 'agent.json'), 'utf8'))).toMatchObject({ lastCommit: next, lastOutcome: 'updated' });
+  }, 60_000);
+});
+
+describe('the agent service files (contrib/)', () => {
+  const help = run(['agent', '--help']).stdout;
+  it.each([
+    ['systemd user unit', 'contrib/systemd/dotfleet-agent.service', (t: string) => /^ExecStart=\S+ (agent .*)$/m.exec(t)![1]!.split(' ')],
+    ['launchd plist', 'contrib/launchd/org.dotfleet.agent.plist', (t: string) => [...t.matchAll(/<string>([^<]*)<\/string>/g)].map((m) => m[1]!).slice(2)],
+  ])('the %s runs dotfleet agent with options it has', (_n, file, args) => {
+    const argv = (args as (t: string) => string[])(readFileSync(join(PROJECT_ROOT, file), 'utf8'));
+    expect(argv).toContain('agent');
+    for (const a of argv.filter((x) => x.startsWith('--'))) expect([a, help.includes(`${a} `)]).toEqual([a, true]);
+  });
+
+  it('the plist is a valid property list', () => {
+    const r = spawnSync('python3', ['-c', 'import plistlib,sys; d=plistlib.load(open(sys.argv[1],"rb")); print(d["Label"])', join(PROJECT_ROOT, 'contrib/launchd/org.dotfleet.agent.plist')], { encoding: 'utf8' });
+    expect(r.stdout).toBe('org.dotfleet.agent\n');
+  });
+});

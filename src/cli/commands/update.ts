@@ -79,112 +79,127 @@ function reasons(drift: DriftItem[], tools: Predicate['tools'], tests: Predicate
   ];
 }
 
-export function updateCommand(program: Command): void {
-  program
-    .command('update')
-    .description("bring this host to the fleet's default branch: isolated clone, apply, validate (drift, tools, host tests), roll back on failure, attest")
+export interface UpdateResult {
+  code: number;
+  commit: string;
+  outcome: 'up-to-date' | 'updated' | 'failed';
+}
+
+/** One update, start to end (the agent runs it on every poll that finds work). */
+export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
+  const testTimeout = Number(opts.testTimeout);
+  if (!Number.isFinite(testTimeout) || testTimeout <= 0) throw new DotfleetError('usage', `--test-timeout must be a number of seconds, got ${opts.testTimeout}`);
+  const say = (l: string) => process.stderr.write(`dotfleet: ${l}\n`);
+  if (opts.key) await readKeyFile(opts.key);
+  const state = new HostState(opts.stateDir, opts.host);
+  const home = new Home(await openTarget(opts.target));
+  // An update cut off after its apply and before its validation is undone first.
+  const journal = join(state.dir, 'update.json');
+  const unfinished = await readFile(journal, 'utf8').then((t) => JSON.parse(t) as { snapshot: string | null; commit: string }, () => undefined);
+  if (unfinished) {
+    await state.recover(home);
+    const record = await state.record();
+    const snap = (await state.snapshots()).find((m) => m.id === unfinished.snapshot);
+    if (snap && record?.snapshot === snap.id) {
+      await state.restore(home, snap);
+      await state.dropSnapshot(snap.id);
+      say(`an update to ${unfinished.commit.slice(0, 12)} was cut off before it was validated: rolled back`);
+    }
+    await rm(journal, { force: true });
+  }
+
+  const checkout = join(state.dir, 'checkout');
+  const commit = await syncCheckout(checkout, opts.source, opts.branch);
+  const h = await openHost({ repo: checkout, ref: commit, host: opts.host, target: opts.target, stateDir: opts.stateDir }, say);
+
+  const hash = renderHash(h.tree);
+  const before = await driftOf(h);
+  if (h.record?.commit === commit && h.record.renderHash === hash && before.length === 0) {
+    write(`up to date: ${h.home.root} is as ${commit.slice(0, 12)} renders it for ${h.host.name}`);
+    return { code: EXIT.ok, commit, outcome: 'up-to-date' };
+  }
+
+  await mkdir(state.dir, { recursive: true });
+  await writeFile(journal, JSON.stringify({ commit, snapshot: null, startedAt: new Date().toISOString() }) + '\n');
+  const applied = await applyHost(h, { log: (l) => write(l) });
+  let drift: DriftItem[];
+  let failures: string[];
+  let tools: Predicate['tools'] = [];
+  let tests: Predicate['tests'] = [];
+  if ('refused' in applied) {
+    drift = before;
+    failures = applied.refused.map((r) => `${r.path} ${r.why}`);
+  } else {
+    await writeFile(journal, JSON.stringify({ commit, snapshot: applied.snapshot, startedAt: new Date().toISOString() }) + '\n');
+    drift = computeDrift(h.desired, applied.record, await h.home.observeAll(new Set([...h.desired.keys(), ...Object.keys(applied.record.entries)])));
+    tools = toolResults(h.fleet.tree);
+    tests = await runHostTests(checkout, h.host.name, h.home.root, testTimeout * 1000);
+    failures = reasons(drift, tools, tests);
+    if (failures.length > 0 && applied.snapshot) {
+      const snap = (await state.snapshots()).find((m) => m.id === applied.snapshot)!;
+      await state.restore(home, snap);
+      await state.dropSnapshot(snap.id);
+    }
+  }
+  await rm(journal, { force: true });
+  const ok = failures.length === 0;
+  let exit: number = EXIT.ok;
+  if (ok) write(`updated ${h.home.root} to ${commit.slice(0, 12)}: no drift, ${tools.filter((t) => t.requirement).length} tool requirement(s) met, ${tests.filter((t) => t.status === 'pass').length} of ${tests.length} host test(s) passed`);
+  else {
+    for (const f of failures) say(f);
+    say(`the update to ${commit.slice(0, 12)} failed${'refused' in applied ? ' (nothing was written)' : ' validation and was rolled back'}`);
+  }
+
+  if (opts.key) {
+    const sequence = (await lastSequence(opts.stateDir, h.host.name)) + 1;
+    const predicate: Predicate = {
+      host: h.host.name,
+      appliedCommit: commit,
+      rolloutTarget: null,
+      renderHash: hash,
+      policyHash: policyHash(h.fleet.tree, h.host.name),
+      tools: tools.length > 0 ? tools : toolResults(h.fleet.tree),
+      drift: drift.map((d) => ({ path: d.path, type: d.type })),
+      tests,
+      status: ok ? 'SUCCESS' : 'FAILED',
+      agentVersion: AGENT_VERSION,
+      sequence,
+      issuedAt: issuedNow(),
+    };
+    const payload = serialise(statement(await repositoryName({ githubRepo: opts.githubRepo }, checkout), predicate));
+    const signature = await signAttestation(opts.key, payload);
+    await saveSequence(opts.stateDir, h.host.name, sequence);
+    const name = `${h.host.name}-${String(sequence).padStart(6, '0')}.json`;
+    const outbox = new Outbox(join(opts.stateDir, 'outbox'), h.host.name);
+    const file = await outbox.put(name, payload, signature);
+    write(`attested ${predicate.status}: ${file} (+ .sig), sequence ${sequence}`);
+    if (opts.submit) {
+      const url = intakeUrl({ url: opts.submit, ...(await githubRepo({ githubRepo: opts.githubRepo }, checkout)), host: h.host.name });
+      const code = await sendOutbox(outbox, url, Number(opts.submitTimeout));
+      if (code !== EXIT.ok) process.exitCode = code;
+    }
+  }
+  return { code: ok ? exit : EXIT.failed, commit, outcome: ok ? 'updated' : 'failed' };
+}
+
+/** The options of update, which the agent shares. */
+export const updateOptions = (c: Command): Command =>
+  c
     .requiredOption('--source <url>', 'the fleet repository to fetch (a URL or path git can fetch)')
     .option('--branch <name>', "the branch to follow (default: the repository's default branch)")
     .requiredOption('--host <name>', 'this host')
     .option('--target <dir>', 'the home directory', homedir())
     .option('--state-dir <dir>', 'where the checkout, the record, the snapshots and the outbox are kept', defaultStateDir())
-    .option('--key <file>', "the host's SSH key: sign an attestation of the result")
-    .option('--submit <url>', 'send the attestation to the dotfleet app at this URL (it waits in the outbox until acknowledged)')
+    .option('--key <file>', "the host's SSH key: sign an attestation of each result")
+    .option('--submit <url>', 'send attestations to the dotfleet app at this URL (each waits in the outbox until acknowledged)')
     .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from --source)')
     .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
-    .option('--test-timeout <seconds>', "each host test's time limit", '60')
+    .option('--test-timeout <seconds>', "each host test's time limit", '60');
+
+export function updateCommand(program: Command): void {
+  updateOptions(program.command('update').description("bring this host to the fleet's default branch: isolated clone, apply, validate (drift, tools, host tests), roll back on failure, attest"))
     .action(async (opts: UpdateOptions) => {
-      const testTimeout = Number(opts.testTimeout);
-      if (!Number.isFinite(testTimeout) || testTimeout <= 0) throw new DotfleetError('usage', `--test-timeout must be a number of seconds, got ${opts.testTimeout}`);
-      const say = (l: string) => process.stderr.write(`dotfleet: ${l}\n`);
-      if (opts.key) await readKeyFile(opts.key);
-      const state = new HostState(opts.stateDir, opts.host);
-      const home = new Home(await openTarget(opts.target));
-      // An update cut off after its apply and before its validation is undone first.
-      const journal = join(state.dir, 'update.json');
-      const unfinished = await readFile(journal, 'utf8').then((t) => JSON.parse(t) as { snapshot: string | null; commit: string }, () => undefined);
-      if (unfinished) {
-        await state.recover(home);
-        const record = await state.record();
-        const snap = (await state.snapshots()).find((m) => m.id === unfinished.snapshot);
-        if (snap && record?.snapshot === snap.id) {
-          await state.restore(home, snap);
-          await state.dropSnapshot(snap.id);
-          say(`an update to ${unfinished.commit.slice(0, 12)} was cut off before it was validated: rolled back`);
-        }
-        await rm(journal, { force: true });
-      }
-
-      const checkout = join(state.dir, 'checkout');
-      const commit = await syncCheckout(checkout, opts.source, opts.branch);
-      const h = await openHost({ repo: checkout, ref: commit, host: opts.host, target: opts.target, stateDir: opts.stateDir }, say);
-
-      const hash = renderHash(h.tree);
-      const before = await driftOf(h);
-      if (h.record?.commit === commit && h.record.renderHash === hash && before.length === 0) {
-        write(`up to date: ${h.home.root} is as ${commit.slice(0, 12)} renders it for ${h.host.name}`);
-        return;
-      }
-
-      await mkdir(state.dir, { recursive: true });
-      await writeFile(journal, JSON.stringify({ commit, snapshot: null, startedAt: new Date().toISOString() }) + '\n');
-      const applied = await applyHost(h, { log: (l) => write(l) });
-      let drift: DriftItem[];
-      let failures: string[];
-      let tools: Predicate['tools'] = [];
-      let tests: Predicate['tests'] = [];
-      if ('refused' in applied) {
-        drift = before;
-        failures = applied.refused.map((r) => `${r.path} ${r.why}`);
-      } else {
-        await writeFile(journal, JSON.stringify({ commit, snapshot: applied.snapshot, startedAt: new Date().toISOString() }) + '\n');
-        drift = computeDrift(h.desired, applied.record, await h.home.observeAll(new Set([...h.desired.keys(), ...Object.keys(applied.record.entries)])));
-        tools = toolResults(h.fleet.tree);
-        tests = await runHostTests(checkout, h.host.name, h.home.root, testTimeout * 1000);
-        failures = reasons(drift, tools, tests);
-        if (failures.length > 0 && applied.snapshot) {
-          const snap = (await state.snapshots()).find((m) => m.id === applied.snapshot)!;
-          await state.restore(home, snap);
-          await state.dropSnapshot(snap.id);
-        }
-      }
-      await rm(journal, { force: true });
-      const ok = failures.length === 0;
-      if (ok) write(`updated ${h.home.root} to ${commit.slice(0, 12)}: no drift, ${tools.filter((t) => t.requirement).length} tool requirement(s) met, ${tests.filter((t) => t.status === 'pass').length} of ${tests.length} host test(s) passed`);
-      else {
-        for (const f of failures) say(f);
-        say(`the update to ${commit.slice(0, 12)} failed${'refused' in applied ? ' (nothing was written)' : ' validation and was rolled back'}`);
-      }
-
-      if (opts.key) {
-        const sequence = (await lastSequence(opts.stateDir, h.host.name)) + 1;
-        const predicate: Predicate = {
-          host: h.host.name,
-          appliedCommit: commit,
-          rolloutTarget: null,
-          renderHash: hash,
-          policyHash: policyHash(h.fleet.tree, h.host.name),
-          tools: tools.length > 0 ? tools : toolResults(h.fleet.tree),
-          drift: drift.map((d) => ({ path: d.path, type: d.type })),
-          tests,
-          status: ok ? 'SUCCESS' : 'FAILED',
-          agentVersion: AGENT_VERSION,
-          sequence,
-          issuedAt: issuedNow(),
-        };
-        const payload = serialise(statement(await repositoryName({ githubRepo: opts.githubRepo }, checkout), predicate));
-        const signature = await signAttestation(opts.key, payload);
-        await saveSequence(opts.stateDir, h.host.name, sequence);
-        const name = `${h.host.name}-${String(sequence).padStart(6, '0')}.json`;
-        const outbox = new Outbox(join(opts.stateDir, 'outbox'), h.host.name);
-        const file = await outbox.put(name, payload, signature);
-        write(`attested ${predicate.status}: ${file} (+ .sig), sequence ${sequence}`);
-        if (opts.submit) {
-          const url = intakeUrl({ url: opts.submit, ...(await githubRepo({ githubRepo: opts.githubRepo }, checkout)), host: h.host.name });
-          const code = await sendOutbox(outbox, url, Number(opts.submitTimeout));
-          if (code !== EXIT.ok) process.exitCode = code;
-        }
-      }
-      if (!ok) process.exitCode = EXIT.failed;
+      const r = await runUpdate(opts);
+      if (r.code !== EXIT.ok) process.exitCode = r.code;
     });
 }
