@@ -40,6 +40,10 @@ export const HostSchema = z.strictObject({
     })
     .optional(),
   description: z.string().optional(),
+  /** How `dotfleet fleet attest|sync|drift` reach the host: address (default: the host's name), user, port. */
+  ssh_host: z.string().min(1).optional(),
+  ssh_user: z.string().min(1).optional(),
+  ssh_port: z.int().min(1).max(65535).optional(),
   tags: z.array(z.string()).default([]),
   /** Data overrides merged over the preset for this host only. */
   data: z.record(z.string(), scalarOrTable).default({}),
@@ -57,6 +61,8 @@ export interface Host {
   principal: string;
   age_recipient?: string;
   description?: string;
+  /** How the fleet verbs reach the host over SSH; not part of its template context. */
+  ssh?: { host?: string; user?: string; port?: number };
   tags: string[];
   data: PlainObject;
 }
@@ -99,6 +105,7 @@ export function parseInventory(text: string, file: string): Host[] {
       principal: h.principal ?? name,
       age_recipient: h.age_recipient,
       description: h.description,
+      ...(h.ssh_host || h.ssh_user || h.ssh_port ? { ssh: { host: h.ssh_host, user: h.ssh_user, port: h.ssh_port } } : {}),
       tags: h.tags,
       data: h.data as PlainObject,
     }))

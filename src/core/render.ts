@@ -23,7 +23,8 @@ export interface HostRender {
 }
 
 /** Host facts that differ on every host: a template reading one renders per host. */
-const HOST_UNIQUE = new Set(['name', 'principal', 'age_recipient']);
+// Facts unique to a host; `ssh` (how to reach it) is not in its template context at all.
+const HOST_UNIQUE = new Set(['name', 'principal', 'age_recipient', 'ssh']);
 
 /** Longest symlink target we accept (Linux PATH_MAX). */
 const MAX_LINK_TARGET = 4096;

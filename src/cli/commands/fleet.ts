@@ -10,6 +10,7 @@ import { FLEET_JSON, parseFleetState, type FleetState } from '../../core/state/f
 import { fleetStatus, shortTime, statusTableText } from '../../core/state/status.js';
 import { runGit } from '../../host/git.js';
 import { parseFormat, type Format } from './diff.js';
+import { fleetSshCommands } from './fleet-ssh.js';
 
 interface StateOptions {
   repo: string;
@@ -33,6 +34,7 @@ async function readState(opts: StateOptions): Promise<{ state: FleetState; inven
 
 export function fleetCommand(program: Command): void {
   const fleet = program.command('fleet').description('commands over the whole fleet (alone: the hosts and when each last reported)');
+  fleetSshCommands(fleet);
   fleet
     .command('hosts', { isDefault: true })
     .description('the hosts of the inventory and when each last reported (from the state branch)')
