@@ -176,7 +176,7 @@ describe('dotfleet CLI', () => {
     expect(color.stderr).toContain("argument 'purple' is invalid. Allowed choices are auto, always, never");
     const bogus = dotfleet('fleet', 'bogus', '--repo', repo);
     expect(bogus.code).toBe(2);
-    expect(bogus.stderr).toBe('dotfleet: error: "bogus" is not a fleet command\n  hint: dotfleet fleet has: hosts, status, diff (dotfleet fleet --help)\n');
+    expect(bogus.stderr).toBe('dotfleet: error: "bogus" is not a fleet command\n  hint: dotfleet fleet has: hosts, status, diff, attest, sync, drift (dotfleet fleet --help)\n');
   });
 
   it('a host that fails to render has no render hash, and fleet diff says it cannot compare it', () => {

@@ -206,6 +206,31 @@ describe('dotfleet apply, drift and rollback in a real home directory', () => {
   });
 });
 
+describe('snapshots and paths', () => {
+  it('keeps the newest 10 snapshots, oldest pruned first', () => {
+    const repo = gitRepo(miniFleet({ files: { 'dot_counter': '0\n' } }));
+    const home = scratch();
+    const state = scratch();
+    for (let i = 1; i <= 12; i++) {
+      if (i > 1) commit(repo, { 'home/dot_counter': `${i}\n` });
+      expect(run(['apply', '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state]).code).toBe(0);
+    }
+    const ids = readdirSync(join(state, 'beta', 'snapshots')).sort();
+    expect(ids).toHaveLength(10);
+    expect(ids[0]).toMatch(/^000003-/);
+    expect(ids[9]).toMatch(/^000012-/);
+  });
+
+  it('refuses a path that is absolute, empty, or climbs out with ..', async () => {
+    const { checkRelative, Home } = await import('../../src/host/home.js');
+    for (const bad of ['/etc/passwd', '../outside', 'a/../../b', 'a//b', './a', 'a/.', '', 'a\0b']) {
+      expect(() => checkRelative(bad)).toThrow(/must stay inside the target directory/);
+      expect(() => new Home('/tmp/h').abs(bad)).toThrow(/must stay inside the target directory/);
+    }
+    expect(new Home('/tmp/h').abs('.config/a..b/c')).toBe('/tmp/h/.config/a..b/c');
+  });
+});
+
 describe('dotfleet heal', () => {
   it('copies a plain file changed here back into the source, shows a template\'s difference with its lines, and writes nothing else', () => {
     const repo = gitRepo(miniFleet({ files: fleetFiles }));

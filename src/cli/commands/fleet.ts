@@ -34,7 +34,6 @@ async function readState(opts: StateOptions): Promise<{ state: FleetState; inven
 
 export function fleetCommand(program: Command): void {
   const fleet = program.command('fleet').description('commands over the whole fleet (alone: the hosts and when each last reported)');
-  fleetSshCommands(fleet);
   fleet
     .command('hosts', { isDefault: true })
     .description('the hosts of the inventory and when each last reported (from the state branch)')
@@ -111,4 +110,5 @@ export function fleetCommand(program: Command): void {
       for (const e of errors) process.stderr.write(`dotfleet: ${e.describe()}\n`);
       process.exitCode = errors.length > 0 ? EXIT.renderErrors : opts.exitCode && changes.length > 0 ? EXIT.differences : EXIT.ok;
     });
+  fleetSshCommands(fleet);
 }
