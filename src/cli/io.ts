@@ -1,11 +1,11 @@
 /** What every CLI command shares: opening a fleet from a repository, output, exit codes. */
 import { Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadFleet, type Fleet } from '../core/fleet.js';
+import type { Fleet } from '../core/fleet.js';
 import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
-import { ansi, type Paint } from '../core/report/text.js';
+import { ansi, type Paint } from '../core/report/paint.js';
 
 /** Documented in docs/cli.md. */
 export const EXIT = {
@@ -39,6 +39,8 @@ export interface OpenedFleet {
 
 export async function openFleet(repo: string, ref?: string): Promise<OpenedFleet> {
   const root = await repoRoot(repo);
+  // Loaded when a command reads a fleet: the host commands often need no render at all.
+  const { loadFleet } = await import('../core/fleet.js');
   if (ref === undefined) return { fleet: loadFleet(await readWorkingTree(root)), root };
   const commit = await resolveCommit(root, ref);
   return { fleet: loadFleet(await readTreeAtRef(root, commit)), commit, root };
@@ -57,10 +59,26 @@ export function paintFor(choice: ColorChoice = 'auto', stream: NodeJS.WriteStrea
   return stream.isTTY && !process.env.NO_COLOR ? ansi : undefined;
 }
 
-/** The installed package's root (dist/cli/io.js, or the bundle dist/cli/dotfleet.mjs → ../../). */
+/**
+ * The installed package's root: the nearest directory above this module with dotfleet's
+ * package.json (this module may be dist/cli/io.js, or a chunk of the bundle under dist/cli/chunks/).
+ */
 export function packageRoot(): string {
-  return fileURLToPath(new URL('../../', import.meta.url));
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'dotfleet') return dir + sep;
+    } catch {
+      // Not here: one level up.
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('dotfleet cannot find its own package.json');
+    dir = up;
+  }
 }
+
+/** The agent's version, as attestations and apply records name it. */
+export const agentVersion = (): string => `dotfleet/${packageVersion()}`;
 
 /** The package's version, from its package.json (the same file whether the CLI runs bundled or not). */
 export function packageVersion(): string {

@@ -3,22 +3,31 @@
 import { Command, CommanderError } from 'commander';
 import { isDotfleetError } from '../core/errors.js';
 import { EXIT, packageVersion } from './io.js';
-import { demoCommand } from './commands/demo.js';
-import { diffCommand } from './commands/diff.js';
-import { fleetCommand } from './commands/fleet.js';
-import { hostsCommand } from './commands/hosts.js';
-import { renderCommand } from './commands/render.js';
-import { attestCommand } from './commands/attest.js';
-import { verifyCommand } from './commands/verify.js';
-import { signersCommand } from './commands/signers.js';
-import { secretsCommand } from './commands/secrets.js';
-import { hostCommands } from './commands/apply.js';
-import { updateCommand } from './commands/update.js';
-import { agentCommand } from './commands/agent.js';
-
 const version = packageVersion();
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, by the names it registers, in the order help lists them. A run loads only
+ * the module of the command it names (a host's drift check needs neither the diff nor the
+ * attestation code); help, --version and an unknown command load them all.
+ */
+const COMMANDS: [string[], () => Promise<Register>][] = [
+  [['hosts'], async () => (await import('./commands/hosts.js')).hostsCommand],
+  [['render'], async () => (await import('./commands/render.js')).renderCommand],
+  [['diff'], async () => (await import('./commands/diff.js')).diffCommand],
+  [['fleet'], async () => (await import('./commands/fleet.js')).fleetCommand],
+  [['drift', 'apply', 'rollback', 'heal'], async () => (await import('./commands/apply.js')).hostCommands],
+  [['update'], async () => (await import('./commands/update.js')).updateCommand],
+  [['agent'], async () => (await import('./commands/agent.js')).agentCommand],
+  [['attest'], async () => (await import('./commands/attest.js')).attestCommand],
+  [['verify'], async () => (await import('./commands/verify.js')).verifyCommand],
+  [['signers'], async () => (await import('./commands/signers.js')).signersCommand],
+  [['secrets'], async () => (await import('./commands/secrets.js')).secretsCommand],
+  [['demo'], async () => (await import('./commands/demo.js')).demoCommand],
+];
+
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('dotfleet')
     .description('Git-native GitOps for fleets of machines: render, diff, apply and attest dotfiles per host')
     .version(version)
@@ -30,14 +39,15 @@ export function buildProgram(): Command {
 Exit codes: 0 ok · 1 differences (with --exit-code) or not verified · 2 usage or input error · 3 render errors · 5 apply refused (nothing written) · 6 update failed and was rolled back
 Docs: docs/cli.md, docs/fleet-repo.md`,
   );
-  for (const add of [hostsCommand, renderCommand, diffCommand, fleetCommand, hostCommands, updateCommand, agentCommand, attestCommand, verifyCommand, signersCommand, secretsCommand, demoCommand]) add(program);
+  const named = COMMANDS.find(([names]) => names.includes(argv[2] ?? ''));
+  for (const [, load] of named ? [named] : COMMANDS) (await load())(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -40,6 +40,8 @@ export interface AppliedRecord {
   commit: string | null;
   renderHash: string;
   appliedAt: string;
+  /** The dotfleet that rendered it (`dotfleet/0.1.0`): another version may render the same commit otherwise. */
+  agent?: string;
   /** The snapshot taken before it (rollback restores it). */
   snapshot: string | null;
   entries: Record<string, RecordEntry>;
@@ -75,6 +77,21 @@ export function desiredState(tree: RenderedTree): Map<string, Desired> {
       const secret = hasMarker(e.content);
       out.set(path, { kind: 'file', mode: secret ? SECRET_FILE_MODE : e.mode, sha256: sha256(e.content), secret, content: e.content });
     } else out.set(path, e.kind === 'dir' ? { kind: 'dir', mode: e.mode } : { kind: 'symlink', target: e.target });
+  }
+  return out;
+}
+
+/**
+ * What the source wants, read back from the record of an apply of the same commit by the same
+ * dotfleet: a render is a pure function of the commit, so it would give exactly this. Enough for a
+ * drift check (hashes and modes); not for writing (there are no bytes).
+ */
+export function desiredFromRecord(record: AppliedRecord): Map<string, Desired> {
+  const out = new Map<string, Desired>();
+  for (const [path, e] of Object.entries(record.entries)) {
+    if (e.kind === 'file') out.set(path, { kind: 'file', mode: e.mode, sha256: e.rendered ?? e.sha256, secret: e.rendered !== undefined, content: new Uint8Array() });
+    else if (e.kind === 'dir') out.set(path, { kind: 'dir', mode: e.mode });
+    else if (e.kind === 'symlink') out.set(path, { kind: 'symlink', target: e.target });
   }
   return out;
 }

@@ -231,6 +231,31 @@ describe('snapshots and paths', () => {
   });
 });
 
+describe('drift without a render', () => {
+  it('gives the same answer from the record of an apply of the same commit as from a render', () => {
+    const repo = gitRepo(miniFleet({ files: fleetFiles }));
+    const home = scratch();
+    const state = scratch();
+    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+    expect(run(args('apply')).code).toBe(0);
+    writeFileSync(join(home, '.zshrc'), 'edited\n');
+    chmodSync(join(home, '.local/bin/hello'), 0o700);
+    rmSync(join(home, '.ssh/config'));
+    rmSync(join(home, '.vimrc'));
+    symlinkSync('/etc/hostname', join(home, '.vimrc'));
+    const fromRecord = run(args('drift', '--json'));
+    // The record without the dotfleet that wrote it: drift renders the commit again.
+    const file = join(state, 'beta', 'applied.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    expect(record.agent).toMatch(/^dotfleet\/\d/);
+    delete record.agent;
+    writeFileSync(file, JSON.stringify(record));
+    const fromRender = run(args('drift', '--json'));
+    expect(JSON.parse(fromRecord.stdout)).toHaveLength(4);
+    expect(fromRecord.stdout).toBe(fromRender.stdout);
+  });
+});
+
 describe('dotfleet heal', () => {
   it('copies a plain file changed here back into the source, shows a template\'s difference with its lines, and writes nothing else', () => {
     const repo = gitRepo(miniFleet({ files: fleetFiles }));

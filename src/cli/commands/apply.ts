@@ -8,15 +8,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
-import { getHost } from '../../core/fleet.js';
-import { Renderer } from '../../core/render.js';
-import { renderHash } from '../../core/render-hash.js';
-import { computeDrift, desiredState, planApply, sha256, touchedPaths, type AppliedRecord, type Desired, type DriftItem, type RecordEntry } from '../../core/drift.js';
+import { computeDrift, desiredFromRecord, desiredState, planApply, sha256, touchedPaths, type AppliedRecord, type Desired, type DriftItem, type RecordEntry } from '../../core/drift.js';
 import { Home, HostState, openTarget, runSteps } from '../../host/home.js';
-import { decryptMarkers } from '../../host/secrets.js';
 import { defaultStateDir } from '../../host/state.js';
-import { EXIT, openFleet, write } from '../io.js';
-import { unifiedHunks } from '../../core/diff.js';
+import { agentVersion, EXIT, openFleet, write } from '../io.js';
+import { repoRoot, resolveCommit } from '../../host/git.js';
 
 export interface HostOptions {
   repo: string;
@@ -38,6 +34,7 @@ const hostOptions = (c: Command): Command =>
 /** Everything a host command starts from, after finishing what a killed apply left. */
 export async function openHost(opts: HostOptions, log: (line: string) => void = (l) => process.stderr.write(`dotfleet: ${l}\n`)) {
   const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
+  const [{ getHost }, { Renderer }, { renderHash }] = await Promise.all([import('../../core/fleet.js'), import('../../core/render.js'), import('../../core/render-hash.js')]);
   const host = getHost(fleet, opts.host);
   const rendered = new Renderer().renderHost(fleet, host);
   const errors = [...fleet.sources.errors, ...rendered.errors];
@@ -54,10 +51,27 @@ export async function openHost(opts: HostOptions, log: (line: string) => void = 
     log(`the last apply recorded was to ${record.target}, not ${home.root}: treating ${home.root} as never applied`);
     record = undefined;
   }
-  return { fleet, commit: commit ?? null, root, host, tree: rendered.tree, desired: desiredState(rendered.tree), home, state, record };
+  return { fleet, commit: commit ?? null, root, host, tree: rendered.tree, renderHash: renderHash(rendered.tree), desired: desiredState(rendered.tree), home, state, record };
 }
 
 export type OpenedHost = Awaited<ReturnType<typeof openHost>>;
+
+/**
+ * The drift without rendering, when the last apply was of this very commit by this very dotfleet
+ * (the record then says what the render would); undefined when that is not so and a render is needed.
+ */
+export async function driftFromRecord(opts: HostOptions, log: (line: string) => void = (l) => process.stderr.write(`dotfleet: ${l}\n`)): Promise<DriftItem[] | undefined> {
+  const root = await repoRoot(opts.repo);
+  const commit = await resolveCommit(root, opts.ref);
+  const home = new Home(await openTarget(opts.target));
+  const state = new HostState(opts.stateDir, opts.host);
+  const recovered = await state.recover(home);
+  if (recovered) log(recovered);
+  const record = await state.record();
+  if (!record || record.commit !== commit || record.target !== home.root || record.agent !== agentVersion() || record.host !== opts.host) return undefined;
+  const desired = desiredFromRecord(record);
+  return computeDrift(desired, record, await home.observeAll(desired.keys()));
+}
 
 /** The drift of a host now: every rendered path and every path the last apply wrote, observed. */
 export async function driftOf(h: OpenedHost): Promise<DriftItem[]> {
@@ -99,12 +113,13 @@ export async function applyHost(h: OpenedHost, options: { force?: boolean; dryRu
   const observed = await h.home.observeAll(paths);
   const plan = planApply(h.desired, h.record, observed, { force: options.force });
   if (plan.refusals.length > 0) return { refused: plan.refusals };
-  const hash = renderHash(h.tree);
+  const hash = h.renderHash;
   if (options.dryRun) {
     for (const s of plan.steps) options.log(`would ${s.op.padEnd(6)} ${s.path}`);
     return { refused: [], dryRun: true, steps: plan.steps.length };
   }
   // Decrypt before anything is written: a secret that cannot be decrypted stops the apply whole.
+  const { decryptMarkers } = await import('../../host/secrets.js');
   const cache = new Map<string, Map<string, string>>();
   const contents = new Map<string, Uint8Array>();
   for (const s of plan.steps) {
@@ -125,6 +140,7 @@ export async function applyHost(h: OpenedHost, options: { force?: boolean; dryRu
     commit: h.commit,
     renderHash: hash,
     appliedAt: new Date().toISOString(),
+    agent: agentVersion(),
     snapshot,
     entries: recordEntries(h.desired, h.record, contents),
   };
@@ -157,8 +173,7 @@ export function hostCommands(program: Command): void {
     .option('--json', 'print JSON')
     .option('--exit-code', 'exit 1 when there is drift')
     .action(async (opts: HostOptions & { exitCode?: boolean }) => {
-      const h = await openHost(opts);
-      const items = await driftOf(h);
+      const items = (await driftFromRecord(opts)) ?? (await driftOf(await openHost(opts)));
       printDrift(items, opts.json);
       if (opts.exitCode && items.length > 0) process.exitCode = EXIT.differences;
     });
@@ -167,6 +182,11 @@ export function hostCommands(program: Command): void {
     .option('--dry-run', 'print what would change; write nothing')
     .option('--force', 'overwrite local changes and files dotfleet never wrote (they are in the snapshot)')
     .action(async (opts: HostOptions & { dryRun?: boolean; force?: boolean }) => {
+      // The same commit applied by this dotfleet, and nothing drifted: nothing to render, nothing to do.
+      if ((await driftFromRecord(opts))?.length === 0) {
+        write(`nothing to do: ${await openTarget(opts.target)} is as ${(await resolveCommit(await repoRoot(opts.repo), opts.ref)).slice(0, 12)} renders it`);
+        return;
+      }
       const h = await openHost(opts);
       const r = await applyHost(h, { force: opts.force, dryRun: opts.dryRun, log: write });
       if ('refused' in r) {
@@ -227,15 +247,16 @@ export function hostCommands(program: Command): void {
         return;
       }
       const written: string[] = [];
+      const { unifiedHunks } = await import('../../core/diff.js');
       for (const d of items) {
-        for (const line of healOne(h, d, written)) write(line);
+        for (const line of healOne(h, d, written, unifiedHunks)) write(line);
       }
       if (written.length > 0) write(`\nthe source changed (${written.join(', ')}): review and commit it (git -C ${h.root} diff), then dotfleet apply records it`);
     });
 }
 
 /** What heal does about one path changed here; source files it wrote are added to `written`. */
-function healOne(h: OpenedHost, d: DriftItem, written: string[]): string[] {
+function healOne(h: OpenedHost, d: DriftItem, written: string[], unifiedHunks: (a: string, b: string) => string | undefined): string[] {
   const want = h.desired.get(d.path);
   const sources = h.fleet.sources.entries.filter((e) => e.target === d.path && e.kind !== 'dir');
   if (!want) return [`${d.path}: not rendered by the source any more; nothing to keep`];

@@ -17,7 +17,7 @@ import { runGit } from '../../host/git.js';
 import { signWithSshKeygen } from '../../host/ssh-keygen.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
 import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
-import { EXIT, openFleet, packageVersion, write } from '../io.js';
+import { agentVersion, EXIT, openFleet, write } from '../io.js';
 import { githubRepoOf, intakeUrl, Outbox, submitAttestation } from '../../host/submit.js';
 import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
 
@@ -140,7 +140,7 @@ async function attestedDrift(opts: { stateDir: string; target?: string }, host: 
 }
 
 /** The agent's version, as attestations name it. */
-export const AGENT_VERSION = `dotfleet/${packageVersion()}`;
+export const AGENT_VERSION = agentVersion();
 
 /** Now, as an attestation's issuedAt (whole seconds, UTC). */
 export const issuedNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -1,25 +1,11 @@
 /** The fleet diff for a terminal, `git diff`-like; colour only when asked (the CLI asks on a TTY). */
+export { ansi, type Paint } from './paint.js';
 import type { Change } from '../diff.js';
 import type { FleetDiff } from '../fleet-diff.js';
+import { ansi, type Paint } from './paint.js';
 import { changeLine, counts, describeFolded, representedNote, findingLine, foldByHost, headline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
-export interface Paint {
-  bold(s: string): string;
-  red(s: string): string;
-  green(s: string): string;
-  cyan(s: string): string;
-  dim(s: string): string;
-}
-
 const plain: Paint = { bold: (s) => s, red: (s) => s, green: (s) => s, cyan: (s) => s, dim: (s) => s };
-
-export const ansi: Paint = {
-  bold: (s) => `\x1b[1m${s}\x1b[22m`,
-  red: (s) => `\x1b[31m${s}\x1b[39m`,
-  green: (s) => `\x1b[32m${s}\x1b[39m`,
-  cyan: (s) => `\x1b[36m${s}\x1b[39m`,
-  dim: (s) => `\x1b[2m${s}\x1b[22m`,
-};
 
 export function patchText(patch: string, paint: Paint): string {
   return patch
