@@ -13,7 +13,8 @@ import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
 import { runGit } from '../../host/git.js';
 import { EXIT, write } from '../io.js';
-import { driftOf, openHost } from './apply.js';
+import { driftFromRecord, driftOf, openHost } from './apply.js';
+import { HostState, openTarget } from '../../host/home.js';
 import { runUpdate, updateOptions, type UpdateOptions } from './update.js';
 
 interface AgentState {
@@ -74,9 +75,13 @@ export function agentCommand(program: Command): void {
         let drift = '';
         let applied: string | null | undefined;
         try {
-          const h = await openHost({ repo: checkout, ref: 'HEAD', host: opts.host, target: opts.target, stateDir: opts.stateDir }, (l) => log(l));
-          applied = h.record?.commit;
-          drift = (await driftOf(h)).map((d) => `${d.path} ${d.type}`).join('\n');
+          const at = { repo: checkout, ref: 'HEAD', host: opts.host, target: opts.target, stateDir: opts.stateDir };
+          // Usually the checkout is at the commit last applied, and the record answers without a render.
+          const quick = await driftFromRecord(at, (l) => log(l));
+          const items = quick ?? (await driftOf(await openHost(at, (l) => log(l))));
+          const record = await new HostState(opts.stateDir, opts.host).record();
+          applied = record && record.target === (await openTarget(opts.target)) ? record.commit : undefined;
+          drift = items.map((d) => `${d.path} ${d.type}`).join('\n');
         } catch {
           // No checkout yet (the first poll), or it does not render: an update sorts it out.
           applied = undefined;

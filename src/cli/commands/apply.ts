@@ -1,5 +1,5 @@
 /**
- * On a host: `dotfleet drift`, `dotfleet apply` and `dotfleet rollback` (docs/host.md). The
+ * On a host: `dotfleet drift`, `apply`, `rollback` and `heal` (docs/host.md). The
  * render and the plan are the pure core's (src/core/drift.ts); the home directory, snapshots and
  * journal are src/host/home.ts.
  */
