@@ -264,19 +264,24 @@ interface Journal {
 }
 
 async function writeAtomic(file: string, text: string, mode = 0o600): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    const dir = await open(dirname(file), constants.O_RDONLY);
+    await dir.sync().catch(() => undefined);
+    await dir.close();
+  } catch (e) {
+    // The state directory is the user's to fix (--state-dir): say which file, never a stack trace.
+    fsFailure(e, file, 'write the state file');
   }
-  await rename(tmp, file);
-  const dir = await open(dirname(file), constants.O_RDONLY);
-  await dir.sync().catch(() => undefined);
-  await dir.close();
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
@@ -351,7 +356,7 @@ export class HostState {
     const taken = await readdir(join(this.dir, 'snapshots')).catch(() => [] as string[]);
     const id = snapshotId(1 + Math.max(0, ...taken.map((n) => Number.parseInt(n, 10)).filter(Number.isFinite)));
     const dir = this.snapshotDir(id);
-    await mkdir(join(dir, 'files'), { recursive: true, mode: 0o700 });
+    await mkdir(join(dir, 'files'), { recursive: true, mode: 0o700 }).catch((e) => fsFailure(e, dir, 'make the snapshot directory'));
     const entries: Record<string, SnapshotEntry> = {};
     let n = 0;
     for (const path of paths) {

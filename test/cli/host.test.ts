@@ -168,6 +168,32 @@ describe('dotfleet apply, drift and rollback in a real home directory', () => {
     expect(run(['rollback', '--host', 'beta', '--target', home, '--state-dir', state]).stderr).toContain('nothing to roll back');
   });
 
+  it('undoes the steps already taken when the file system refuses one midway', () => {
+    const { home, state, args } = setup();
+    // .zshrc is a directory with a file in it: --force takes it, but it cannot be replaced by a file.
+    mkdirSync(join(home, '.zshrc'));
+    writeFileSync(join(home, '.zshrc', 'keep'), 'mine\n');
+    const before = listing(home);
+    const r = run(args('apply', '--force'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot write .*\.zshrc: is a directory that is not empty; the apply was undone, every path is as it was before it/);
+    expect(r.stdout).toContain('wrote    .config/app/settings.toml');
+    expect(listing(home)).toEqual(before);
+    expect(existsSync(join(state, 'beta', 'journal.json'))).toBe(false);
+    expect(existsSync(join(state, 'beta', 'applied.json'))).toBe(false);
+  });
+
+  it('names the state file it cannot write', () => {
+    const { home, args } = setup();
+    const blocked = join(scratch(), 'file');
+    writeFileSync(blocked, 'not a directory\n');
+    const r = run(args('apply').map((a, i, all) => (all[i - 1] === '--state-dir' ? blocked : a)));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dotfleet: error: cannot (read|write the state file|make the snapshot directory) .*file\/beta\/.*: (a parent is not a directory|something is in the way)$/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(home)).toEqual([]);
+  });
+
   it('never writes through a link: a symlinked parent directory is refused, and nothing outside the target changes', () => {
     const { home, args } = setup();
     const outside = scratch();

@@ -131,7 +131,17 @@ export async function applyHost(h: OpenedHost, options: { force?: boolean; dryRu
     const m = await h.state.takeSnapshot(h.home, touchedPaths(plan), h.record, h.commit);
     snapshot = m.id;
     await h.state.startJournal({ op: 'apply', snapshots: [m.id], renderHash: hash, startedAt: new Date().toISOString() });
-    await runSteps(h.home, plan.steps, (s) => contents.get(s.path)!, options.log);
+    try {
+      await runSteps(h.home, plan.steps, (s) => contents.get(s.path)!, options.log);
+    } catch (e) {
+      // A step the file system refused: undo the steps already taken, so nothing is left half applied.
+      h.home.forget();
+      await h.state.restore(h.home, m);
+      await h.state.dropSnapshot(m.id);
+      await h.state.endJournal();
+      if (e instanceof DotfleetError) throw new DotfleetError(e.code, `${e.message}; the apply was undone, every path is as it was before it`, { file: e.file, hint: e.hint });
+      throw e;
+    }
   }
   const record: AppliedRecord = {
     version: 1,
