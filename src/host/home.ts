@@ -343,7 +343,8 @@ export class HostState {
     const ids = await readdir(root).catch(() => [] as string[]);
     const out: SnapshotManifest[] = [];
     for (const id of ids.sort()) {
-      const m = await readJson<SnapshotManifest>(join(root, id, 'manifest.json')).catch(() => undefined);
+      // An unreadable manifest is an error naming it: a snapshot may be all that is left of a file.
+      const m = await readJson<SnapshotManifest>(join(root, id, 'manifest.json'));
       if (m) out.push(m);
       // A snapshot without its manifest was cut off before the apply began: nothing refers to it.
       else await rm(join(root, id), { recursive: true, force: true });
@@ -394,7 +395,10 @@ export class HostState {
       if (e.kind === 'absent') continue;
       if (e.kind === 'dir') await home.makeDir(p, e.mode);
       else if (e.kind === 'symlink') await home.put(p, { target: e.target });
-      else await home.put(p, { bytes: await readFile(join(this.snapshotDir(m.id), e.blob)), mode: e.mode });
+      else {
+        const blob = join(this.snapshotDir(m.id), e.blob);
+        await home.put(p, { bytes: await readFile(blob).catch((err) => fsFailure(err, blob, 'read the snapshot file')), mode: e.mode });
+      }
       done.push(`restored ${p}`);
     }
     await home.syncDirs(paths);

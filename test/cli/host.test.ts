@@ -45,14 +45,17 @@ const fleetFiles = {
   'symlink_dot_vimrc': '.config/app/settings.toml\n',
 };
 
+/** A fresh home and state directory for host beta of `repo`, and the arguments of a host command there. */
+function hostSetup(repo: string = gitRepo(miniFleet({ files: fleetFiles }))) {
+  const home = scratch();
+  const state = scratch();
+  const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+  return { repo, home, state, args };
+}
+
 describe('dotfleet apply, drift and rollback in a real home directory', () => {
   const repo = gitRepo(miniFleet({ files: fleetFiles }));
-  const setup = () => {
-    const home = scratch();
-    const state = scratch();
-    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
-    return { home, state, args };
-  };
+  const setup = () => hostSetup(repo);
 
   it('writes every file, mode and link, and then sees no drift; a second apply writes nothing', () => {
     const { home, state, args } = setup();
@@ -247,6 +250,19 @@ describe('snapshots and paths', () => {
     expect(ids[9]).toMatch(/^000012-/);
   });
 
+  it('a damaged snapshot manifest is named, never deleted along with its files', () => {
+    const { home, state, args } = hostSetup();
+    // The user's own .zshrc, replaced with --force: the snapshot holds its only copy.
+    writeFileSync(join(home, '.zshrc'), 'mine\n');
+    expect(run(args('apply', '--force')).code).toBe(0);
+    const [id] = readdirSync(join(state, 'beta', 'snapshots'));
+    writeFileSync(join(state, 'beta', 'snapshots', id!, 'manifest.json'), '{ damaged');
+    const r = run(['rollback', '--host', 'beta', '--target', home, '--state-dir', state, '--list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^dotfleet: error: .*snapshots/${id}/manifest\\.json is not valid JSON`, 'm'));
+    expect(readFileSync(join(state, 'beta', 'snapshots', id!, 'files', readdirSync(join(state, 'beta', 'snapshots', id!, 'files'))[0]!), 'utf8')).toBe('mine\n');
+  });
+
   it('refuses a path that is absolute, empty, or climbs out with ..', async () => {
     const { checkRelative, Home } = await import('../../src/host/home.js');
     for (const bad of ['/etc/passwd', '../outside', 'a/../../b', 'a//b', './a', 'a/.', '', 'a\0b']) {
@@ -259,10 +275,7 @@ describe('snapshots and paths', () => {
 
 describe('drift without a render', () => {
   it('gives the same answer from the record of an apply of the same commit as from a render', () => {
-    const repo = gitRepo(miniFleet({ files: fleetFiles }));
-    const home = scratch();
-    const state = scratch();
-    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+    const { repo, home, state, args } = hostSetup();
     expect(run(args('apply')).code).toBe(0);
     writeFileSync(join(home, '.zshrc'), 'edited\n');
     chmodSync(join(home, '.local/bin/hello'), 0o700);
@@ -284,10 +297,7 @@ describe('drift without a render', () => {
 
 describe('dotfleet heal', () => {
   it('copies a plain file changed here back into the source, shows a template\'s difference with its lines, and writes nothing else', () => {
-    const repo = gitRepo(miniFleet({ files: fleetFiles }));
-    const home = scratch();
-    const state = scratch();
-    const args = (cmd: string, ...more: string[]) => [cmd, '--repo', repo, '--host', 'beta', '--target', home, '--state-dir', state, ...more];
+    const { repo, home, state, args } = hostSetup();
     expect(run(args('apply')).code).toBe(0);
     writeFileSync(join(home, '.config/app/settings.toml'), 'a = 1\nb = 2\n');
     writeFileSync(join(home, '.zshrc'), 'export USER=robin\n# beta\nalias ll="ls -l"\n');

@@ -67,6 +67,12 @@ describe('.chezmoiignore, as chezmoi reads it', () => {
     expect(keys(render({ ...files, '.chezmoiignore': '**/config\n' }).tree)).toEqual(['.config', '.config/git', '.config/x', '.gitconfig']);
   });
 
+  it('is a template rendered per host; # starts a comment at the line start or after white space, not inside a pattern', () => {
+    const ignore = '{{#if (eq host.name "alpha")}}config # alpha keeps no top config\n{{/if}}# dot_gitconfig\n';
+    expect(keys(render({ ...files, 'dot_a#b': 'h', '.chezmoiignore': ignore + '.a#b\n' }, 'alpha').tree)).toEqual(['.config', '.config/git', '.config/git/config', '.config/x', '.gitconfig']);
+    expect(keys(render({ ...files, '.chezmoiignore': ignore }, 'beta').tree)).toEqual(['.config', '.config/git', '.config/git/config', '.config/x', '.gitconfig', 'config']);
+  });
+
   it('a .chezmoiignore in a subdirectory applies to that directory', () => {
     const r = render({ ...files, 'dot_config/.chezmoiignore': 'x\n', '.chezmoiignore': '' });
     expect(keys(r.tree)).toEqual(['.config', '.config/git', '.config/git/config', '.gitconfig', 'config']);

@@ -78,7 +78,7 @@ export function agentCommand(program: Command): void {
           const at = { repo: checkout, ref: 'HEAD', host: opts.host, target: opts.target, stateDir: opts.stateDir };
           // Usually the checkout is at the commit last applied, and the record answers without a render.
           const quick = await driftFromRecord(at, (l) => log(l));
-          const items = quick ?? (await driftOf(await openHost(at, (l) => log(l))));
+          const items = quick?.items ?? (await driftOf(await openHost(at, (l) => log(l))));
           const record = await new HostState(opts.stateDir, opts.host).record();
           applied = record && record.target === (await openTarget(opts.target)) ? record.commit : undefined;
           drift = items.map((d) => `${d.path} ${d.type}`).join('\n');

@@ -60,7 +60,7 @@ export type OpenedHost = Awaited<ReturnType<typeof openHost>>;
  * The drift without rendering, when the last apply was of this very commit by this very dotfleet
  * (the record then says what the render would); undefined when that is not so and a render is needed.
  */
-export async function driftFromRecord(opts: HostOptions, log: (line: string) => void = (l) => process.stderr.write(`dotfleet: ${l}\n`)): Promise<DriftItem[] | undefined> {
+export async function driftFromRecord(opts: HostOptions, log: (line: string) => void = (l) => process.stderr.write(`dotfleet: ${l}\n`)): Promise<{ items: DriftItem[]; commit: string; target: string } | undefined> {
   const root = await repoRoot(opts.repo);
   const commit = await resolveCommit(root, opts.ref);
   const home = new Home(await openTarget(opts.target));
@@ -70,7 +70,7 @@ export async function driftFromRecord(opts: HostOptions, log: (line: string) => 
   const record = await state.record();
   if (!record || record.commit !== commit || record.target !== home.root || record.agent !== agentVersion() || record.host !== opts.host) return undefined;
   const desired = desiredFromRecord(record);
-  return computeDrift(desired, record, await home.observeAll(desired.keys()));
+  return { items: computeDrift(desired, record, await home.observeAll(desired.keys())), commit, target: home.root };
 }
 
 /** The drift of a host now: every rendered path and every path the last apply wrote, observed. */
@@ -183,7 +183,7 @@ export function hostCommands(program: Command): void {
     .option('--json', 'print JSON')
     .option('--exit-code', 'exit 1 when there is drift')
     .action(async (opts: HostOptions & { exitCode?: boolean }) => {
-      const items = (await driftFromRecord(opts)) ?? (await driftOf(await openHost(opts)));
+      const items = (await driftFromRecord(opts))?.items ?? (await driftOf(await openHost(opts)));
       printDrift(items, opts.json);
       if (opts.exitCode && items.length > 0) process.exitCode = EXIT.differences;
     });
@@ -193,8 +193,9 @@ export function hostCommands(program: Command): void {
     .option('--force', 'overwrite local changes and files dotfleet never wrote (they are in the snapshot)')
     .action(async (opts: HostOptions & { dryRun?: boolean; force?: boolean }) => {
       // The same commit applied by this dotfleet, and nothing drifted: nothing to render, nothing to do.
-      if ((await driftFromRecord(opts))?.length === 0) {
-        write(`nothing to do: ${await openTarget(opts.target)} is as ${(await resolveCommit(await repoRoot(opts.repo), opts.ref)).slice(0, 12)} renders it`);
+      const quick = await driftFromRecord(opts);
+      if (quick?.items.length === 0) {
+        write(`nothing to do: ${quick.target} is as ${quick.commit.slice(0, 12)} renders it`);
         return;
       }
       const h = await openHost(opts);
