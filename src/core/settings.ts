@@ -24,6 +24,30 @@ export const SecretsSettingsSchema = z.strictObject({
   scopes: z.array(SecretScopeSchema).default([]),
 });
 
+const duration = (example: string) => z.string().regex(/^\d+\s*[smhd]$/, `must be a duration: a number and s, m, h or d ("${example}")`);
+
+export const RolloutSettingsSchema = z.strictObject({
+  /** Hosts of the first wave. When set, waves are these hosts, then `steps` of the rest; otherwise the inventory's `wave`. */
+  canary: z.array(z.string().min(1)).default([]),
+  /** With `canary`: cumulative percentages of the other affected hosts, one wave each ([25, 100]). */
+  steps: z.array(z.number().gt(0).max(100)).min(1).default([100]),
+  /** Share of a wave's hosts that must be SUCCESS before the next wave opens (0 < r ≤ 1). */
+  success_ratio: z.number().gt(0).max(1).default(1),
+  /** Failed, timed-out (and, unless partial_ok, partial) hosts the rollout tolerates before it halts. */
+  max_failures: z.int().min(0).default(0),
+  /** Count a PARTIAL host (drift or tools, tests passing) as a success for the gates. */
+  partial_ok: z.boolean().default(false),
+  /** How long a wave may run before its silent hosts are TIMED_OUT and the rollout halts. */
+  wave_timeout: duration('1h').default('1h'),
+  /** How long a host stays in VALIDATING (post) after its SUCCESS before it counts (a later failure within it counts instead). */
+  soak: duration('10m').default('0s'),
+  /** A manifest is valid this long; hosts refuse an older one. Each transition renews it. */
+  expiry: duration('7d').default('7d'),
+  /** The principal of the app's key in allowed_signers (namespace dotfleet-rollout). */
+  signer: z.string().min(1).default('dotfleet-rollout'),
+});
+export type RolloutSettings = z.infer<typeof RolloutSettingsSchema>;
+
 export const SettingsSchema = z.strictObject({
   /** Host inventory (TOML). */
   inventory: repoPath.default('fleet/hosts.toml'),
@@ -37,6 +61,11 @@ export const SettingsSchema = z.strictObject({
   /** A host with no attestation for this long is listed as quiet on the dashboard ("24h", "7d"). */
   quiet_after: z.string().regex(/^\d+\s*[smhd]$/, 'must be a duration: a number and s, m, h or d ("24h")').default('24h'),
   secrets: SecretsSettingsSchema.default({ admins: [], scopes: [] }),
+  /** Block a rollout whose target commit is not signed by a trusted key (or GitHub's web-flow key). */
+  require_signed_target: z.boolean().default(false),
+  /** When a rollout halts, open a pull request that reverts the default branch to the previous target. */
+  revert: z.boolean().default(false),
+  rollout: RolloutSettingsSchema.default(RolloutSettingsSchema.parse({})),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;

@@ -1,27 +1,10 @@
+import { hostRecordOf } from '../helpers/records.js';
 import { attestationPath, EMPTY_STATE, nextState, parseFleetState, serialiseFleetState, standing, type HostRecord } from '../../src/core/state/fleet-state.js';
 import { fleetStatus, statusTableText } from '../../src/core/state/status.js';
 import { dashboardBody, parseDuration, quietHosts } from '../../src/core/state/dashboard.js';
 
 const T = 'a'.repeat(40);
-const rec = (host: string, sequence: number, over: Partial<HostRecord> = {}): HostRecord => ({
-  path: attestationPath(host, '2026-11-22T10:00:00Z', sequence),
-  digest: 'sha256:' + String(sequence).padStart(64, '0'),
-  sequence,
-  issuedAt: '2026-11-22T10:00:00Z',
-  receivedAt: '2026-11-22T10:00:05.000Z',
-  status: 'SUCCESS',
-  appliedCommit: T,
-  rolloutTarget: T,
-  renderHash: 'sha256:' + '1'.repeat(64),
-  render: 'match',
-  policyHash: 'sha256:' + '2'.repeat(64),
-  toolsOk: true,
-  toolsFailing: [],
-  drift: [],
-  testsFailed: 0,
-  key: 'SHA256:x',
-  ...over,
-});
+const rec = (host: string, sequence: number, over: Partial<HostRecord> = {}): HostRecord => hostRecordOf(host, T, { sequence, ...over });
 
 describe('the state branch model', () => {
   it('names files by host, issued-at and sequence, without colons', () => {

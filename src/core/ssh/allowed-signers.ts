@@ -310,6 +310,42 @@ export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, princip
   return { ok: false, code: 'unknown-key', message: `the signing key is not in allowed_signers for "${principal}"` };
 }
 
+/**
+ * Could some key sign as `principal` in `namespace` at `time`? A line whose principals match,
+ * whose namespaces allow it, that is valid then and not a cert-authority: what lookupSigner
+ * would accept for the right key. (A rollout's pre-check: a host no key can speak for could
+ * never be verified.)
+ */
+export function someKeyMaySign(signers: AllowedSigners, principal: string, namespace: string, time: number): boolean {
+  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
+  const candidates = [...(signers.index.byPrincipal.get(wanted) ?? []), ...signers.index.patterned];
+  return candidates.some(
+    (e) =>
+      matchPatternList(wanted, e.principalBytes) === 1 &&
+      (e.namespaces === undefined || matchPatternList(namespace, e.namespaces) === 1) &&
+      !(e.validAfter && time < e.validAfter.seconds) &&
+      !(e.validBefore && time > e.validBefore.seconds) &&
+      !e.certAuthority,
+  );
+}
+
+/**
+ * The principals a key may sign as in `namespace` at `time`, as `ssh-keygen -Y find-principals`
+ * finds them (the principals field of each line that holds the key and allows it), in file order.
+ */
+export function principalsFor(signers: AllowedSigners, key: SshPublicKey, namespace: string, time: number): { principals: string; line: number }[] {
+  return (signers.index.byKey.get(key.identity) ?? [])
+    .filter(
+      (e) =>
+        sameKey(e.key, key) &&
+        (e.namespaces === undefined || matchPatternList(namespace, e.namespaces) === 1) &&
+        !(e.validAfter && time < e.validAfter.seconds) &&
+        !(e.validBefore && time > e.validBefore.seconds) &&
+        !e.certAuthority,
+    )
+    .map((e) => ({ principals: e.principals, line: e.line }));
+}
+
 /** Fleet hygiene on top of what ssh-keygen accepts. */
 export function lintAllowedSigners(signers: AllowedSigners, options: { hostNamespace?: string } = {}): SignersProblem[] {
   const out: SignersProblem[] = [...signers.problems];
