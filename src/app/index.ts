@@ -5,24 +5,33 @@
  */
 import type { ApplicationFunctionOptions, Probot } from 'probot';
 import { OctokitGitHub, TreeCache, type RetryPolicy } from '../github/octokit.js';
-import type { FleetGitHub, RepoRef, StateGitHub } from '../github/port.js';
+import type { FleetGitHub, RepoRef, RolloutGitHub, StateGitHub } from '../github/port.js';
 import { workerCompute, workerRenderHashes, type ComputeReport } from './compute.js';
 import { intakeHandler, type HttpOptions } from './intake/http.js';
 import { Intake, type IntakeOptions } from './intake/service.js';
 import { runPullRequest, type PullRequestJob } from './pull-request.js';
 import { COMMENT_MARKER } from '../core/pull-request.js';
+import { rolloutMarkdown } from '../core/rollout/report.js';
+import type { SshPrivateKey } from '../core/ssh/keys.js';
+import { RepoRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
 
 export interface AppOptions {
   compute?: ComputeReport;
   /** Retries of writes to GitHub (tests shorten the back-off). */
   retry?: RetryPolicy;
   /** How the app reaches GitHub for an event (tests and benchmarks hand in their own). */
-  github?: (octokit: unknown) => FleetGitHub & StateGitHub;
+  github?: (octokit: unknown) => FleetGitHub & RolloutGitHub;
   /** Attestation intake settings (defaults, then DOTFLEET_INTAKE_* variables, then these). */
   intake?: Partial<IntakeOptions>;
   http?: Partial<HttpOptions>;
   /** Handed the intake once it exists (tests and benchmarks read its stats). */
   onIntake?: (intake: Intake) => void;
+  /** The app's rollout signing key (default: DOTFLEET_SIGNING_KEY; none turns rollouts off). */
+  signingKey?: SshPrivateKey | null;
+  /** How often deadlines are checked (default DOTFLEET_ROLLOUT_TICK_SECONDS or 60 s; 0: only on events). */
+  rolloutTickMs?: number;
+  clock?: () => Date;
+  onRollouts?: (rollouts: Rollouts) => void;
 }
 
 const envNumber = (name: string): number | undefined => {
@@ -87,7 +96,7 @@ export function dotfleetApp(options: AppOptions = {}) {
 
     // Attestation intake: hosts have no GitHub credentials; the app finds the installation.
     const installations = new Map<string, number>();
-    const portFor = async (ref: RepoRef): Promise<StateGitHub | undefined> => {
+    const portFor = async (ref: RepoRef): Promise<(StateGitHub & RolloutGitHub) | undefined> => {
       const key = `${ref.owner}/${ref.repo}`.toLowerCase();
       let id = installations.get(key);
       if (id === undefined) {
@@ -103,12 +112,54 @@ export function dotfleetApp(options: AppOptions = {}) {
       return github(await app.auth(id));
     };
     const intakeEnv = intakeOptionsFromEnv();
+    if (options.clock) intakeEnv.clock = options.clock;
     const intake = new Intake(
       portFor,
       { renderHashes: workerRenderHashes(), ...intakeEnv, ...options.intake, writer: { ...intakeEnv.writer!, ...options.intake?.writer } as IntakeOptions['writer'] },
       { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) },
     );
     options.onIntake?.(intake);
+
+    // Rollouts: planned on a push to the default branch, moved by attestations, commands and a tick.
+    const signingKey = options.signingKey === null ? undefined : (options.signingKey ?? signingKeyFromEnv());
+    const clock = options.clock ?? (() => new Date());
+    const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
+    const rollouts = new Rollouts(
+      (ref) => {
+        const repo = intake.repository(ref);
+        const r = new RepoRollout(ref, async () => {
+          const p = await portFor(ref);
+          if (!p) throw new Error(`the dotfleet app is not installed on ${ref.owner}/${ref.repo}`);
+          return p;
+        }, repo, { signingKey, clock }, log);
+        if (signingKey) {
+          repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
+          repo.rolloutMarkdown = (state) => {
+            const v = r.viewOf(state);
+            return v ? rolloutMarkdown(v) : undefined;
+          };
+        }
+        return r;
+      },
+      async () => {
+        const appOctokit = await app.auth();
+        const out: RepoRef[] = [];
+        const installs = (await appOctokit.request('GET /app/installations', { per_page: 100 })).data as { id: number }[];
+        for (const i of installs) {
+          const octokit = await app.auth(i.id);
+          const repos = (await octokit.request('GET /installation/repositories', { per_page: 100 })).data.repositories as { name: string; owner: { login: string } }[];
+          for (const r of repos) out.push({ owner: r.owner.login, repo: r.name });
+        }
+        return out;
+      },
+      log,
+      signingKey !== undefined,
+    );
+    // After a restart, the first attestation for a repository brings its rollout back.
+    if (signingKey) intake.onRepository = (ref) => void rollouts.for(ref);
+    if (!signingKey) app.log.info('rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)');
+    rollouts.start(options.rolloutTickMs ?? (Number(process.env.DOTFLEET_ROLLOUT_TICK_SECONDS ?? 60) * 1000));
+    options.onRollouts?.(rollouts);
     const trustProxy = options.http?.trustProxy ?? process.env.DOTFLEET_TRUST_PROXY === '1';
     try {
       appOptions?.addHandler?.(intakeHandler(intake, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }, { trustProxy }));
@@ -118,11 +169,34 @@ export function dotfleetApp(options: AppOptions = {}) {
       app.log.debug('no HTTP server: the attestation intake route is not served');
     }
 
+    const deliveries = new Deliveries();
     app.on('push', async (context) => {
       const p = context.payload;
-      intake.pushed({ owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '', repo: p.repository.name }, p.ref.replace(/^refs\/heads\//, ''), p.repository.default_branch);
+      const ref = { owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '', repo: p.repository.name };
+      const branch = p.ref.replace(/^refs\/heads\//, '');
+      intake.pushed(ref, branch, p.repository.default_branch);
+      // Only a push that moves the default branch plans a rollout: not the state branch, not a
+      // branch's deletion, not a tag, and not a push made by an app (ours writes only to other branches).
+      if (!p.ref.startsWith('refs/heads/') || branch !== p.repository.default_branch || p.deleted || /^0+$/.test(p.after)) return;
+      if (p.sender?.type === 'Bot') {
+        context.log.info(`push to ${branch} by ${p.sender.login}: no rollout for a bot's push`);
+        return;
+      }
+      const outcome = await deliveries.run(context.id, () => rollouts.for(ref).pushed(p.after, p.before));
+      context.log.info(outcome === 'repeat' ? `delivery ${context.id} was already handled` : `push ${p.after.slice(0, 7)}: ${outcome}`);
     });
-    const deliveries = new Deliveries();
+
+    app.on('issue_comment.created', async (context) => {
+      const p = context.payload;
+      if (p.comment.user?.type === 'Bot' || !/^\s*\/dotfleet\b/m.test(p.comment.body ?? '')) return;
+      const ref = { owner: p.repository.owner.login, repo: p.repository.name };
+      if (!rollouts.enabled) {
+        context.log.info('a /dotfleet command, but rollouts are off (DOTFLEET_SIGNING_KEY is not set)');
+        return;
+      }
+      const outcome = await deliveries.run(context.id, () => rollouts.for(ref).commented(p.comment.body, p.comment.user?.login ?? 'ghost', p.issue.number));
+      context.log.info(`command by ${p.comment.user?.login ?? 'ghost'}: ${outcome}`);
+    });
     const queues = new Map<string, Promise<unknown>>();
 
     app.on([...PULL_REQUEST_EVENTS], async (context) => {

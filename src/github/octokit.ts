@@ -1,6 +1,7 @@
 /** The GitHub port over Octokit (Probot hands in an installation-authenticated one). */
 import type { RepoTree } from '../core/tree.js';
-import { ANNOTATIONS_PER_REQUEST, UnknownCommitError, type CheckRunRequest, type FileAddition, type FleetGitHub, type Heads, type RepoRef, type StateGitHub } from './port.js';
+import { ANNOTATIONS_PER_REQUEST, UnknownCommitError, type CheckRunRequest, type DeploymentState, type FileAddition, type FleetGitHub, type Heads, type RepoRef, type RolloutGitHub, type StateGitHub } from './port.js';
+import type { CommitSignatureInfo } from '../core/rollout/plan.js';
 import { readTarball } from './tarball.js';
 
 /** The few calls we make, as Octokit's `request` types them loosely. */
@@ -80,7 +81,7 @@ function retryDelay(e: unknown, attempt: number, policy: RetryPolicy): number | 
 /** Writes go through our own retries, never Octokit's: a blind retry of a POST can duplicate it. */
 const NO_PLUGIN_RETRY = { request: { retries: 0 } };
 
-export class OctokitGitHub implements FleetGitHub, StateGitHub {
+export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
   constructor(
     private readonly octokit: OctokitLike,
     private readonly cache: TreeCache = new TreeCache(),
@@ -185,7 +186,8 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
     const pages: CheckRunRequest['annotations'][] = [];
     for (let i = 0; i < run.annotations.length; i += ANNOTATIONS_PER_REQUEST) pages.push(run.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
     const started = new Date().toISOString();
-    const fields = { status: 'completed', conclusion: run.conclusion, completed_at: started, ...(run.detailsUrl ? { details_url: run.detailsUrl } : {}), output: output(pages[0] ?? []), ...NO_PLUGIN_RETRY };
+    const done = run.status !== 'in_progress';
+    const fields = { status: done ? 'completed' : 'in_progress', ...(done ? { conclusion: run.conclusion ?? 'neutral', completed_at: started } : {}), ...(run.detailsUrl ? { details_url: run.detailsUrl } : {}), output: output(pages[0] ?? []), ...NO_PLUGIN_RETRY };
     if (existing !== undefined) {
       // The same head again (a redelivery, a re-run): the one check run is brought up to date.
       await this.write(async () => {
@@ -300,4 +302,77 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub {
       await this.octokit.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...ref, issue_number: number, body, ...NO_PLUGIN_RETRY });
     });
   }
+
+  async commitSignature(ref: RepoRef, sha: string): Promise<CommitSignatureInfo> {
+    const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...ref, commit_sha: sha });
+    const v = data.verification ?? {};
+    return { signature: v.signature ?? null, payload: v.payload ?? null, verified: Boolean(v.verified), reason: String(v.reason ?? 'unsigned'), committer: data.committer };
+  }
+
+  async deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string): Promise<number> {
+    const find = async () => {
+      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/deployments', { ...ref, sha, environment, per_page: 100 });
+      return (data as any[]).find((d) => d.payload?.rollout === rollout)?.id as number | undefined;
+    };
+    const existing = await find();
+    if (existing !== undefined) return existing;
+    return this.write(
+      async () =>
+        (
+          await this.octokit.request('POST /repos/{owner}/{repo}/deployments', {
+            ...ref,
+            ref: sha,
+            environment,
+            description,
+            auto_merge: false,
+            required_contexts: [],
+            transient_environment: false,
+            payload: { rollout },
+            ...NO_PLUGIN_RETRY,
+          })
+        ).data.id as number,
+      find,
+    );
+  }
+
+  async deploymentStatus(ref: RepoRef, id: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
+    // A status repeated is harmless: the latest one is what GitHub shows.
+    await this.write(async () => {
+      await this.octokit.request('POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses', { ...ref, deployment_id: id, state, description: description.slice(0, 140), ...(logUrl ? { log_url: logUrl } : {}), ...NO_PLUGIN_RETRY });
+    });
+  }
+
+  async pullsForCommit(ref: RepoRef, sha: string): Promise<number[]> {
+    const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', { ...ref, commit_sha: sha });
+    return (data as any[]).filter((p) => p.merged_at).map((p) => p.number as number);
+  }
+
+  async permission(ref: RepoRef, login: string): Promise<string> {
+    try {
+      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', { ...ref, username: login });
+      return String(data.role_name ?? data.permission ?? 'none');
+    } catch (e) {
+      if (status(e) === 404 || status(e) === 403) return 'none';
+      throw e;
+    }
+  }
+
+  async openRevert(ref: RepoRef, o: { base: string; head: string; restore: string; branch: string; title: string; body: string }): Promise<number> {
+    const open = async () => {
+      const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/pulls', { ...ref, head: `${ref.owner}:${o.branch}`, state: 'open' });
+      return (data as any[])[0]?.number as number | undefined;
+    };
+    const already = await open();
+    if (already !== undefined) return already;
+    const { data: restore } = await this.octokit.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...ref, commit_sha: o.restore });
+    const commit = await this.write(async () => (await this.octokit.request('POST /repos/{owner}/{repo}/git/commits', { ...ref, message: o.title, tree: restore.tree.sha, parents: [o.head], ...NO_PLUGIN_RETRY })).data.sha as string);
+    try {
+      await this.octokit.request('POST /repos/{owner}/{repo}/git/refs', { ...ref, ref: `refs/heads/${o.branch}`, sha: commit, ...NO_PLUGIN_RETRY });
+    } catch (e) {
+      if (status(e) !== 422) throw e;
+      await this.octokit.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', { ...ref, ref: `heads/${o.branch}`, sha: commit, force: true, ...NO_PLUGIN_RETRY });
+    }
+    return this.write(async () => (await this.octokit.request('POST /repos/{owner}/{repo}/pulls', { ...ref, title: o.title, body: o.body, head: o.branch, base: o.base, ...NO_PLUGIN_RETRY })).data.number as number, open);
+  }
+
 }

@@ -4,6 +4,7 @@
  */
 import type { RepoTree } from '../core/tree.js';
 import type { Annotation } from '../core/pull-request.js';
+import type { CommitSignatureInfo } from '../core/rollout/plan.js';
 
 export interface RepoRef {
   owner: string;
@@ -13,7 +14,10 @@ export interface RepoRef {
 export interface CheckRunRequest {
   name: string;
   headSha: string;
-  conclusion: 'success' | 'neutral' | 'failure' | 'action_required';
+  /** Absent while `status` is in_progress. */
+  conclusion?: 'success' | 'neutral' | 'failure' | 'action_required';
+  /** Default completed. */
+  status?: 'in_progress' | 'completed';
   /** Where a person acts on an action_required conclusion (the pull-request comment). */
   detailsUrl?: string;
   title: string;
@@ -82,6 +86,29 @@ export interface StateGitHub {
   findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined>;
   createIssue(ref: RepoRef, title: string, body: string): Promise<number>;
   updateIssue(ref: RepoRef, number: number, body: string): Promise<void>;
+}
+
+export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure' | 'error' | 'inactive';
+
+/** What a rollout needs besides the state branch: the target's signature, and GitHub's own views of it. */
+export interface RolloutGitHub extends StateGitHub {
+  /** GitHub's `verification` of a commit, and its committer. */
+  commitSignature(ref: RepoRef, sha: string): Promise<CommitSignatureInfo>;
+  findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined>;
+  createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number>;
+  createComment(ref: RepoRef, issue: number, body: string): Promise<number>;
+  /** The deployment of `sha` to `environment` whose payload names `rollout`, created when there is none. */
+  deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string): Promise<number>;
+  deploymentStatus(ref: RepoRef, id: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
+  /** The merged pull requests whose merge (or squash) made `sha`. */
+  pullsForCommit(ref: RepoRef, sha: string): Promise<number[]>;
+  /** A user's permission on the repository: admin, maintain, write, triage, read or none. */
+  permission(ref: RepoRef, login: string): Promise<string>;
+  /**
+   * A pull request into `base` whose one commit (on top of `head`) restores the tree of `restore`:
+   * a revert of everything since. Reuses the branch and pull request when they exist.
+   */
+  openRevert(ref: RepoRef, options: { base: string; head: string; restore: string; branch: string; title: string; body: string }): Promise<number>;
 }
 
 export class UnknownCommitError extends Error {

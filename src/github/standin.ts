@@ -37,6 +37,16 @@ export class GitHubStandIn {
   /** Answer every read of a branch head, file or ref with this status while set (the read path is down). */
   readFailure?: number;
   private counter = 0;
+  /** Commit signatures GitHub would report (`verification` and committer), by commit; unsigned when absent. */
+  readonly signatures = new Map<string, { verification: { verified: boolean; reason: string; signature: string | null; payload: string | null }; committer: { name: string; email: string; date: string } }>();
+  readonly checkRuns: { id: number; name: string; head_sha: string; status: string; conclusion?: string; output: { title: string; summary: string } }[] = [];
+  readonly comments: { id: number; issue: number; body: string; user: { type: string } }[] = [];
+  readonly deployments: { id: number; sha: string; environment: string; payload: { rollout?: string }; statuses: { state: string; description: string }[] }[] = [];
+  readonly pulls: { number: number; title: string; body: string; head: string; base: string }[] = [];
+  /** Merged pull requests per commit (GET /commits/{sha}/pulls). */
+  readonly pullsFor = new Map<string, number[]>();
+  /** Repository permission per login (default none). */
+  readonly permissions = new Map<string, string>();
 
   constructor(
     readonly owner: string,
@@ -119,7 +129,7 @@ export class GitHubStandIn {
       return json(201, { sha });
     }
     if (method === 'POST' && path === `${base}/git/commits`) {
-      const files = this.trees.get(body.tree);
+      const files = this.trees.get(body.tree) ?? (String(body.tree).startsWith('tree-of-') ? new Map<string, Buffer>([['(tree of)', Buffer.from(String(body.tree).slice(8))]]) : undefined);
       if (!files) return json(422, { message: 'Tree not found' });
       const sha = this.oid();
       this.commits.set(sha, { parents: body.parents, files, message: body.message });
@@ -147,8 +157,80 @@ export class GitHubStandIn {
       issue.body = body.body;
       return json(200, issue);
     }
+    return this.rollout(method, path, u, body) ?? this.missing(method, path);
+  }
+
+  private missing(method: string, path: string): StandInReply {
     this.unhandled.push(`${method} ${path}`);
-    return json(404, { message: `not in the stand-in: ${method} ${path}` });
+    return { status: 404, body: { message: `not in the stand-in: ${method} ${path}` } };
+  }
+
+  /** What rollouts use: commit signatures, check runs, deployments, comments, pull requests, permissions, installations. */
+  private rollout(method: string, path: string, u: URL, body: any): StandInReply | undefined {
+    const base = `/repos/${this.owner}/${this.repo}`;
+    const json = (status: number, data: unknown): StandInReply => ({ status, body: data });
+    let m: RegExpExecArray | null;
+    if (method === 'GET' && path === '/app/installations') return json(200, [{ id: 1 }]);
+    if (method === 'GET' && path === '/installation/repositories') return json(200, { total_count: 1, repositories: [{ name: this.repo, owner: { login: this.owner } }] });
+    if (method === 'GET' && (m = new RegExp(`^${base}/git/commits/(\\w+)$`).exec(path))) {
+      const sha = m[1]!;
+      if (!this.tarballs.has(sha) && !this.commits.has(sha)) return json(404, { message: 'Not Found' });
+      const sig = this.signatures.get(sha);
+      return json(200, { sha, tree: { sha: `tree-of-${sha}` }, committer: sig?.committer ?? { name: 'Owner', email: 'owner@example.org', date: new Date().toISOString() }, verification: sig?.verification ?? { verified: false, reason: 'unsigned', signature: null, payload: null } });
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/commits/(\\w+)/check-runs$`).exec(path))) {
+      const name = u.searchParams.get('check_name');
+      const runs = this.checkRuns.filter((r) => r.head_sha === m![1] && (!name || r.name === name)).reverse();
+      return json(200, { total_count: runs.length, check_runs: runs });
+    }
+    if (method === 'POST' && path === `${base}/check-runs`) {
+      const run = { id: this.checkRuns.length + 1, name: body.name, head_sha: body.head_sha, status: body.status, conclusion: body.conclusion, output: body.output };
+      this.checkRuns.push(run);
+      return json(201, run);
+    }
+    if (method === 'PATCH' && (m = new RegExp(`^${base}/check-runs/(\\d+)$`).exec(path))) {
+      const run = this.checkRuns.find((r) => r.id === Number(m![1]));
+      if (!run) return json(404, { message: 'Not Found' });
+      Object.assign(run, { status: body.status ?? run.status, conclusion: body.conclusion ?? run.conclusion, output: body.output ?? run.output });
+      return json(200, run);
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/issues/(\\d+)/comments$`).exec(path))) return json(200, this.comments.filter((c) => c.issue === Number(m![1])));
+    if (method === 'POST' && (m = new RegExp(`^${base}/issues/(\\d+)/comments$`).exec(path))) {
+      const c = { id: this.comments.length + 1, issue: Number(m[1]), body: body.body, user: { type: 'Bot' } };
+      this.comments.push(c);
+      return json(201, c);
+    }
+    if (method === 'GET' && path === `${base}/deployments`) {
+      return json(200, this.deployments.filter((d) => d.sha === u.searchParams.get('sha') && d.environment === u.searchParams.get('environment')));
+    }
+    if (method === 'POST' && path === `${base}/deployments`) {
+      const d = { id: this.deployments.length + 1, sha: body.ref, environment: body.environment, payload: body.payload, statuses: [] };
+      this.deployments.push(d);
+      return json(201, d);
+    }
+    if (method === 'POST' && (m = new RegExp(`^${base}/deployments/(\\d+)/statuses$`).exec(path))) {
+      const d = this.deployments.find((x) => x.id === Number(m![1]));
+      if (!d) return json(404, { message: 'Not Found' });
+      d.statuses.push({ state: body.state, description: body.description });
+      return json(201, { state: body.state });
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/commits/(\\w+)/pulls$`).exec(path))) {
+      return json(200, (this.pullsFor.get(m[1]!) ?? []).map((number) => ({ number, merged_at: '2026-11-23T10:00:00Z' })));
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/collaborators/([^/]+)/permission$`).exec(path))) {
+      const role = this.permissions.get(m[1]!) ?? 'read';
+      return json(200, { permission: role === 'maintain' ? 'write' : role, role_name: role });
+    }
+    if (method === 'GET' && path === `${base}/pulls`) {
+      const head = (u.searchParams.get('head') ?? '').split(':').pop();
+      return json(200, this.pulls.filter((p) => !head || p.head === head));
+    }
+    if (method === 'POST' && path === `${base}/pulls`) {
+      const pr = { number: 100 + this.pulls.length, title: body.title, body: body.body, head: body.head, base: body.base };
+      this.pulls.push(pr);
+      return json(201, pr);
+    }
+    return undefined;
   }
 
   private readonly trees = new Map<string, Map<string, Buffer>>();

@@ -267,7 +267,7 @@ describe('host states: every transition', () => {
     const r = command(m0, { name: 'retry', host: 'a' }, 'owner', later(200), { a: failed }) as Manifest;
     expect(typeof r).toBe('object');
     expect(s(r, failed, later(210))).toBe('RUNNING');
-    expect(s(r, record('a', {}, later(300)), later(300 + 601))).toBe('SUCCESS');
+    expect(s(r, record('a', { sequence: 2 }, later(300)), later(300 + 601))).toBe('SUCCESS');
     const k = command(m0, { name: 'skip', host: 'a' }, 'owner', later(200), { a: failed }) as Manifest;
     expect(hostState(k, 'a', failed, later(210))).toMatchObject({ state: 'SKIPPED', reasons: [expect.stringContaining('@owner')] });
   });

@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { createNodeMiddleware, Probot, ProbotOctokit } from 'probot';
-import { dotfleetApp } from '../../src/app/index.js';
+import { dotfleetApp, type AppOptions } from '../../src/app/index.js';
+import type { Rollouts } from '../../src/app/rollout.js';
 import type { Intake, IntakeOptions } from '../../src/app/intake/service.js';
 import { serialise, statement, subjectName, ATTESTATION_NAMESPACE, type Predicate } from '../../src/core/attestation/format.js';
 import { policyHash } from '../../src/core/attestation/policy.js';
@@ -130,10 +131,11 @@ export interface RunningApp {
   url: string;
   probot: Probot;
   intake: Intake;
+  rollouts: Rollouts;
   close(): Promise<void>;
 }
 
-export async function startApp(options: Partial<IntakeOptions> = {}, http: { trustProxy?: boolean } = {}, opts: { throttle?: boolean } = {}): Promise<RunningApp> {
+export async function startApp(options: Partial<IntakeOptions> = {}, http: { trustProxy?: boolean } = {}, opts: { throttle?: boolean; app?: Partial<AppOptions> } = {}): Promise<RunningApp> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   // Probot merges its own throttle options into every installation client: force them off here,
   // or each write waits a second (as it should against GitHub, not against the stand-in), unless
@@ -141,11 +143,16 @@ export async function startApp(options: Partial<IntakeOptions> = {}, http: { tru
   const Octokit = opts.throttle ? ProbotOctokit.defaults((o: any) => ({ ...o, retry: { enabled: false } })) : ProbotOctokit.defaults((o: any) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } }));
   const probot = new Probot({ appId: 123, privateKey, Octokit, logLevel: 'fatal' });
   let intake!: Intake;
+  let rollouts!: Rollouts;
   const middleware = await createNodeMiddleware(
     dotfleetApp({
       intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, dashboardIntervalMs: 0, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, writeSpacingMs: opts.throttle ? 1000 : 0, ...options.writer } },
       onIntake: (i) => (intake = i),
+      onRollouts: (r) => (rollouts = r),
       http,
+      signingKey: null,
+      rolloutTickMs: 0,
+      ...opts.app,
     }),
     { probot },
   );
@@ -158,7 +165,9 @@ export async function startApp(options: Partial<IntakeOptions> = {}, http: { tru
     url,
     probot,
     intake,
+    rollouts,
     close: async () => {
+      await rollouts.close();
       await intake.settle();
       await intake.close();
       await new Promise<void>((r) => {

@@ -73,7 +73,7 @@ export interface Submitted {
 }
 
 /** The trust read from the default branch at one commit. */
-interface Trust {
+export interface Trust {
   loadedAt: number;
   fleet: Fleet;
   signers: TrustSet;
@@ -129,7 +129,7 @@ export function statusForVerdict(code: VerdictCode): number {
 /** Refusals about the signer's trust now, not about the bytes: a recorded attestation can meet them later. */
 const TRUST_REFUSALS = new Set<VerdictCode>(['unknown-key', 'principal', 'expired', 'not-yet-valid', 'namespace-not-allowed', 'cert-authority']);
 
-class RepoIntake {
+export class RepoIntake {
   private trustNow: Trust | undefined;
   private trustLoading: Promise<Trust> | undefined;
   private stale = false;
@@ -137,6 +137,10 @@ class RepoIntake {
   private readonly renders = new Map<string, Promise<{ kind: 'hashes'; hashes: Record<string, HostHash> } | { kind: 'unknown-commit' | 'render-error' }>>();
   private writerFor: { branch: string; writer: StateWriter } | undefined;
   readonly dashboard: DashboardIssue;
+  /** Told after the writer's commits land (the rollout's gates follow them). */
+  onCommitted?: (state: FleetState) => void;
+  /** The current rollout as markdown, for FLEET.md and the dashboard. */
+  rolloutMarkdown?: (state: FleetState) => string | undefined;
 
   constructor(
     readonly ref: RepoRef,
@@ -197,7 +201,11 @@ class RepoIntake {
     const branch = trust.fleet.settings.state_branch;
     if (this.writerFor?.branch !== branch) {
       const writer = new StateWriter(this.port, this.ref, { ...this.options.writer, branch }, async () => (await this.trust()).target, this.log, this.options.clock);
-      writer.onCommit = (state) => void this.showDashboard(state);
+      writer.onCommit = (state) => {
+        void this.showDashboard(state);
+        this.onCommitted?.(state);
+      };
+      writer.rolloutMarkdown = (state) => this.rolloutMarkdown?.(state);
       this.writerFor = { branch, writer };
     }
     return this.writerFor.writer;
@@ -226,6 +234,7 @@ class RepoIntake {
         quietAfterSeconds: parseDuration(trust.fleet.settings.quiet_after),
         repoUrl: `https://github.com/${this.ref.owner}/${this.ref.repo}`,
         stateBranch: trust.fleet.settings.state_branch,
+        rollout: this.rolloutMarkdown?.(view),
       });
     } catch (e) {
       this.log.warn(`dashboard: ${(e as Error).message}`);
@@ -242,7 +251,8 @@ class RepoIntake {
   }
 
   /** Every host's render hash at `commit`, computed once per commit (in the report worker). */
-  private renderAt(commit: string) {
+  /** Every host's render hash at `commit` (shared with the rollout planner). */
+  renderAt(commit: string) {
     let job = this.renders.get(commit);
     if (!job) {
       job = (async () => {
@@ -286,6 +296,9 @@ export class Intake {
     this.addressLimiter = new RateLimiter(this.options.perAddress);
   }
 
+  /** Told of each repository the intake starts to serve (the rollouts attach to it). */
+  onRepository?: (ref: RepoRef) => void;
+
   /** The intake for a repository (for the push handler, tests and benchmarks). */
   repository(ref: RepoRef): RepoIntake {
     const key = `${ref.owner}/${ref.repo}`.toLowerCase();
@@ -304,6 +317,7 @@ export class Intake {
       };
       r = new RepoIntake(ref, get, this.options, this.log);
       this.repos.set(key, r);
+      this.onRepository?.(ref);
     }
     return r;
   }

@@ -98,6 +98,10 @@ export class StateWriter {
   private tries = 0;
   /** Called after the last commit of a burst, and at least every 30 s under steady traffic (the dashboard follows it). */
   onCommit?: (state: FleetState) => void;
+  /** The head our last commit was made on, and the commit: the branch moved only by us in between. */
+  lastCommit?: { parent: string; made: string };
+  /** The current rollout as markdown for FLEET.md, when there is one. */
+  rolloutMarkdown?: (state: FleetState) => string | undefined;
 
   constructor(
     private readonly port: () => Promise<StateGitHub>,
@@ -296,7 +300,7 @@ export class StateWriter {
     const now = this.clock().toISOString();
     const next = nextState(state, toAdd.map((p) => p.sub.record), { branch: target.branch, commit: target.commit }, target.policy, now);
     const status = fleetStatus(next, target.inventory);
-    const files = [...batchFiles(toAdd.map((p) => p.sub), next), { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(next, status)) }];
+    const files = [...batchFiles(toAdd.map((p) => p.sub), next), { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(next, status, this.rolloutMarkdown?.(next))) }];
     const hosts = [...new Set(toAdd.map((p) => hostOf(p.sub.record)))];
     const headline = toAdd.length === 1 ? `attest: ${hosts[0]} #${toAdd[0]!.sub.record.sequence}` : `attest: ${plural(toAdd.length, 'attestation')} from ${plural(hosts.length, 'host')}`;
     const body = [status.line, '', ...toAdd.map((p) => `${p.sub.record.path} ${p.sub.record.status} ${p.sub.record.appliedCommit.slice(0, 12)}`)].join('\n');
@@ -331,6 +335,7 @@ export class StateWriter {
     this.stats.triesPerBatch.push(this.tries);
     this.stats.attestations += toAdd.length;
     this.view = { head: made, state: next };
+    this.lastCommit = { parent: expected, made };
     for (const p of toAdd) this.settle(p, { kind: 'committed', commit: made, path: p.sub.record.path });
     this.unannounced = next;
     return [];

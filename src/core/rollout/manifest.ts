@@ -41,8 +41,8 @@ const HostEntrySchema = z.strictObject({
   renderHash: z.string(),
   /** The pre-checks refused the host: why. */
   blocked: z.string().nullable(),
-  /** Attestations recorded before this time do not count (a `retry`). */
-  since: iso.nullable(),
+  /** Only the host's attestations with a higher sequence count (set by a `retry` to the sequence it had then). */
+  afterSequence: z.int().min(0).nullable(),
   /** Skipped by a command: counts as done for the gates. */
   skipped: z.string().nullable(),
 });
@@ -115,7 +115,7 @@ export function serialiseManifest(m: Manifest): Buffer {
   const hosts: Record<string, HostEntry> = {};
   for (const name of Object.keys(m.hosts).sort()) {
     const h = m.hosts[name]!;
-    hosts[name] = { wave: h.wave, renderHash: h.renderHash, blocked: h.blocked, since: h.since, skipped: h.skipped };
+    hosts[name] = { wave: h.wave, renderHash: h.renderHash, blocked: h.blocked, afterSequence: h.afterSequence, skipped: h.skipped };
   }
   const ordered: Manifest = {
     version: m.version,

@@ -80,6 +80,8 @@ export interface PlanInput {
   /** The highest manifest sequence so far (0 for none). */
   lastSequence: number;
   now: Date;
+  /** Reasons found outside the plan that block it (the app's own key cannot be verified by the hosts). */
+  problems?: string[];
   /** The rollout this one replaces, and its hosts' states now: a host that had not finished it takes part in this one. */
   current?: { manifest: Manifest; states: HostState[] };
 }
@@ -129,7 +131,7 @@ export function planRollout(input: PlanInput): Plan {
     const changed = hashOf(after) === undefined || hashOf(after) !== hashOf(input.before?.[host.name]);
     const carry = unfinished.has(host.name);
     if (!changed && !carry) {
-      entries[host.name] = { wave: null, renderHash: hashOf(after)!, blocked: null, since: null, skipped: null };
+      entries[host.name] = { wave: null, renderHash: hashOf(after)!, blocked: null, afterSequence: null, skipped: null };
       continue;
     }
     if (!changed) carried.push(host.name);
@@ -142,12 +144,13 @@ export function planRollout(input: PlanInput): Plan {
       blocked = `no key in allowed_signers may sign its attestations (principal "${host.principal}", namespace ${ATTESTATION_NAMESPACE}): none could be verified`;
     }
     steps[host.name]!.push(blocked ? 'BLOCKED' : 'QUEUED');
-    entries[host.name] = { wave: 0, renderHash: hashOf(after) ?? '', blocked, since: null, skipped: null };
+    entries[host.name] = { wave: 0, renderHash: hashOf(after) ?? '', blocked, afterSequence: null, skipped: null };
   }
 
   const reasons: Manifest['reasons'] = [];
   const unknownCanary = r.canary.filter((c) => !input.hosts.some((h) => h.name === c));
   if (unknownCanary.length > 0) reasons.push({ host: null, reason: `settings: rollout.canary names ${unknownCanary.map((c) => `"${c}"`).join(', ')}, not in the inventory` });
+  for (const p of input.problems ?? []) if (affected.length > 0) reasons.push({ host: null, reason: p });
   const signed = input.signature.kind === 'ssh' || input.signature.kind === 'web-flow';
   if (input.settings.require_signed_target && !signed && affected.length > 0) {
     reasons.push({ host: null, reason: `the target ${input.target.slice(0, 7)} is ${input.signature.kind === 'none' ? 'not signed' : `signed by an untrusted key (${input.signature.detail})`}, and require_signed_target is set` });

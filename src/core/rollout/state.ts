@@ -59,8 +59,8 @@ function evidence(r: HostRecord): string[] {
 function answers(m: Manifest, host: string, r: HostRecord | undefined): r is HostRecord {
   if (!r) return false;
   if (r.appliedCommit !== m.target.commit && r.rolloutTarget !== m.target.commit) return false;
-  const since = m.hosts[host]!.since;
-  return since === null || at(r.receivedAt) >= at(since);
+  const after = m.hosts[host]!.afterSequence;
+  return after === null || r.sequence > after;
 }
 
 export function hostState(m: Manifest, host: string, record: HostRecord | undefined, now: Date): HostState {
@@ -86,7 +86,7 @@ export function hostState(m: Manifest, host: string, record: HostRecord | undefi
   if (r.render !== 'match') return { ...base, state: 'FAILED', reasons: [r.render === 'mismatch' ? "its render hash differs from the app's render of the target" : `the app could not check its render (${r.render})`] };
   const why = evidence(r);
   if (r.status === 'PARTIAL' || why.length > 0) return { ...base, state: 'PARTIAL', reasons: why.length > 0 ? why : ['the host reported PARTIAL'] };
-  if (now.getTime() < at(r.receivedAt) + m.gate.soakSeconds * 1000) return { ...base, state: 'VALIDATING_POST', reasons: [`soaking until ${addSeconds(r.receivedAt, m.gate.soakSeconds)}`] };
+  if (m.gate.soakSeconds > 0 && now.getTime() < at(r.receivedAt) + m.gate.soakSeconds * 1000) return { ...base, state: 'VALIDATING_POST', reasons: [`soaking until ${addSeconds(r.receivedAt, m.gate.soakSeconds)}`] };
   return { ...base, state: 'SUCCESS', reasons: [] };
 }
 
@@ -111,8 +111,10 @@ export interface RolloutView {
   /** Affected hosts (in a wave) and those whose attestation of the target counts as done. */
   affected: number;
   attested: number;
-  /** `wave 2/3 · 12/40 hosts attested` */
+  /** `wave 2/3 · 12/40 hosts attested`, `halted · 12/40 hosts attested` */
   line: string;
+  /** `12/40 hosts attested` */
+  counts: string;
 }
 
 const isDone = (s: HostState, m: Manifest) => s.state === 'SUCCESS' || s.state === 'SKIPPED' || (s.state === 'PARTIAL' && m.gate.partialOk);
@@ -128,8 +130,9 @@ export function rolloutView(m: Manifest, records: Record<string, HostRecord>, no
   const affected = states.filter((s) => s.wave !== null).length;
   const attested = waves.reduce((n, w) => n + w.done, 0);
   const phase = m.phase === 'running' ? `wave ${m.wave}/${m.waves.length}` : m.phase;
-  const line = affected === 0 ? 'nothing to roll out' : `${phase} · ${attested}/${affected} hosts attested`;
-  return { manifest: m, states, waves, affected, attested, line };
+  const counts = affected === 0 ? 'nothing to roll out' : `${attested}/${affected} hosts attested`;
+  const line = affected === 0 ? counts : `${phase} · ${counts}`;
+  return { manifest: m, states, waves, affected, attested, line, counts };
 }
 
 /** The next manifest: a new sequence and expiry, the log entry added. */
@@ -269,7 +272,8 @@ export function command(m: Manifest, c: Command, by: string, now: Date, records:
       const n = next(m, now, by, label, expiryOf(m));
       const entry = n.hosts[host]!;
       if (c.name === 'retry') {
-        entry.since = isoSeconds(now);
+        // The host's attestations so far never count again: only a new one does.
+        entry.afterSequence = records[host]?.sequence ?? 0;
         entry.skipped = null;
         // A host of an open wave gets the wave's full time again.
         const w = n.waves[e.wave - 1]!;

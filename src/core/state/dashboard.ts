@@ -24,6 +24,8 @@ export interface DashboardInput {
   inventory: string[];
   now: Date;
   quietAfterSeconds: number;
+  /** The current rollout, as markdown (rollout/report.ts). */
+  rollout?: string;
   /** `https://github.com/o/r` */
   repoUrl: string;
   stateBranch: string;
@@ -65,6 +67,7 @@ export function dashboardBody(input: DashboardInput, limit = ISSUE_BODY_LIMIT): 
     '',
     `Target: ${input.state.target ? `\`${input.state.target.commit.slice(0, 7)}\` (${input.state.target.branch})` : 'unknown'} · from [\`FLEET.md\`](${fleetMd}) on \`${input.stateBranch}\``,
     '',
+    ...(input.rollout ? [input.rollout.replace(/^## /, '### '), ''] : []),
   ];
   const foot = ['', '<sub>Kept up to date by dotfleet; edits here are overwritten.</sub>', ''];
   const quietLine = (q: QuietHost) => (q.lastSeen ? `- **${q.host}**: last seen ${shortTime(q.lastSeen)} · [history](${history(q.host)})` : `- **${q.host}**: never attested`);

@@ -128,9 +128,9 @@ export function statusTableMarkdown(status: FleetStatus, options: MarkdownStatus
 }
 
 /** FLEET.md on the state branch. */
-export function fleetMarkdown(state: FleetState, status: FleetStatus): string {
+export function fleetMarkdown(state: FleetState, status: FleetStatus, rollout?: string): string {
   const target = state.target ? `\`${state.target.commit.slice(0, 7)}\` (${cell(state.target.branch)})` : 'unknown';
-  const lines = ['# Fleet status', '', status.line, '', `Target: ${target} · updated ${state.updatedAt ? shortTime(state.updatedAt) : 'never'}`, '', statusTableMarkdown(status), ''];
+  const lines = ['# Fleet status', '', status.line, '', `Target: ${target} · updated ${state.updatedAt ? shortTime(state.updatedAt) : 'never'}`, '', ...(rollout ? [rollout, ''] : []), statusTableMarkdown(status), ''];
   const notAligned = status.rows.filter((r) => !r.aligned && !r.retired);
   if (notAligned.length > 0) {
     lines.push('Not aligned:', '');

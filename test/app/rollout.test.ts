@@ -1,0 +1,288 @@
+/**
+ * Rollouts against the real app (Probot, our routes) with real webhook payloads
+ * (@octokit/webhooks-examples) and GitHub stood in behind nock: merge → canary attests SUCCESS →
+ * wave 2 opens → a host FAILS → halt, comment, revert pull request; a redelivered push; a bot's
+ * push; a command from a user without write access; retry; a restart in the middle; a deadline
+ * found by the periodic trigger; a superseding merge; an unsigned target under
+ * require_signed_target.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nock from 'nock';
+import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, type Manifest } from '../../src/core/rollout/manifest.js';
+import { renderHashes } from '../../src/core/state/render-check.js';
+import { readTarball } from '../../src/github/tarball.js';
+import type { GitHubStandIn } from '../../src/github/standin.js';
+import { addCommit, intakeFleet, signed, standIn, startApp, submit, type IntakeFleet, type RunningApp } from '../helpers/intake.js';
+import { OWNER, REPO, tarball } from '../helpers/github.js';
+import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples') as { name: string; examples: any[] }[];
+
+const dir = scratchDir();
+const appKey = newKey(dir, 'dotfleet-app');
+const appSigner = `dotfleet-rollout namespaces="${ROLLOUT_NAMESPACE}" ${appKey.publicKey}`;
+
+function pushPayload(before: string, after: string, opts: { ref?: string; bot?: boolean } = {}): any {
+  const p = structuredClone(examples.find((e) => e.name === 'push')!.examples.find((x) => x.ref === 'refs/heads/master' && x.installation?.id === 1)!);
+  p.ref = opts.ref ?? 'refs/heads/main';
+  p.before = before;
+  p.after = after;
+  p.repository.default_branch = 'main';
+  p.repository.master_branch = 'main';
+  if (opts.bot) p.sender = { ...p.sender, login: 'dotfleet[bot]', type: 'Bot' };
+  return p;
+}
+
+function commentPayload(body: string, login: string, issue = 7): any {
+  const p = structuredClone(examples.find((e) => e.name === 'issue_comment')!.examples.find((x) => x.action === 'created' && x.installation?.id === 1)!);
+  p.comment.body = body;
+  p.comment.user = { ...p.comment.user, login, type: 'User' };
+  p.issue.number = issue;
+  return p;
+}
+
+/** Every host's render hash at a commit of the fleet repository, as the hosts would attest it. */
+function hashesAt(f: IntakeFleet, sha: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [h, v] of Object.entries(renderHashes(readTarball(tarball(f.repo, sha)).tree))) if ('hash' in v) out[h] = v.hash;
+  return out;
+}
+
+const manifestOf = (gh: GitHubStandIn): Manifest | undefined => {
+  const b = gh.filesAt('dotfleet/state')?.get(MANIFEST_PATH);
+  return b ? parseManifest(b) : undefined;
+};
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+let n = 0;
+const deliver = (app: RunningApp, name: string, payload: any, id = `delivery-${++n}`) => app.probot.receive({ id, name: name as never, payload });
+
+/** Attest `host` at `commit` (SUCCESS unless told), as the host's update would. */
+function attest(f: IntakeFleet, app: RunningApp, host: string, commit: string, hashes: Record<string, string>, over: Record<string, unknown> = {}) {
+  return submit(app, host, signed(f, host, { appliedCommit: commit, rolloutTarget: commit, renderHash: hashes[host]!, ...over }));
+}
+
+describe('a rollout from merge to halt, retry and completion', () => {
+  const f = intakeFleet([appSigner]);
+  let gh: GitHubStandIn;
+  let app: RunningApp;
+  let offset = 0;
+  const clock = () => new Date(Date.now() + offset);
+  let c1: string;
+  let h1: Record<string, string>;
+  const start = () => startApp({ dashboardIntervalMs: 0 }, {}, { app: { signingKey: appKey.parsed!, clock } });
+
+  beforeAll(async () => {
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+    gh = standIn(f);
+    gh.pullsFor.set('placeholder', []);
+    app = await start();
+    // The first rollout needs a target to compare with: fleet.json at main, as a host's attestation leaves it.
+    expect((await attest(f, app, 'kestrel', f.main, Object.fromEntries(f.renderHashes))).status).toBe(201);
+    // A merge that changes every host: a new file, and revert on halt.
+    c1 = addCommit(f, gh, { 'home/dot_rollout-note': 'rolled out\n', '.github/dotfleet.yml': 'revert: true\n' }, { onMain: true });
+    gh.pullsFor.set(c1, [42]);
+    h1 = hashesAt(f, c1);
+  });
+  afterAll(async () => {
+    await app.close();
+    nock.cleanAll();
+  });
+
+  it('a push to the default branch plans the rollout: a signed manifest that ssh-keygen verifies alone, wave 1 open, a check run and a Deployment', async () => {
+    await deliver(app, 'push', pushPayload(f.main, c1));
+    const m = manifestOf(gh)!;
+    expect(m).toBeDefined();
+    expect(m.target.commit).toBe(c1);
+    expect(m.previous).toBe(f.main);
+    expect(m.phase).toBe('running');
+    expect(m.wave).toBe(1);
+    expect(m.waves.map((w) => w.hosts)).toEqual([['kestrel', 'tern'], ['atlas', 'heron', 'merlin', 'osprey', 'wren'], ['condor', 'falcon', 'harrier', 'puffin', 'swift']]);
+    expect(m.target.signature.kind).toBe('none');
+    const files = gh.filesAt('dotfleet/state')!;
+    const bytes = files.get(MANIFEST_PATH)!;
+    const sig = files.get(MANIFEST_SIG_PATH)!.toString();
+    expect(keygenVerify(dir, f.allowedSigners, 'dotfleet-rollout', ROLLOUT_NAMESPACE, bytes, sig)).toBe(true);
+    expect(files.get('FLEET.md')!.toString()).toContain(`## Rollout \`${m.id}\``);
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    const run = gh.checkRuns.find((r) => r.name === 'dotfleet/rollout' && r.head_sha === c1)!;
+    expect(run.status).toBe('in_progress');
+    expect(run.output.title).toMatch(/is running: wave 1\/3 · 0\/12 hosts attested/);
+    expect(gh.deployments).toHaveLength(1);
+    expect(gh.deployments[0]).toMatchObject({ sha: c1, environment: 'fleet', payload: { rollout: m.id } });
+    expect(gh.deployments[0]!.statuses.map((s) => s.state)).toEqual(['queued', 'in_progress']);
+    expect(gh.unhandled).toEqual([]);
+  });
+
+  it('a redelivered push makes no second rollout; neither does a bot\'s push or a push to the state branch', async () => {
+    const seq = manifestOf(gh)!.sequence;
+    const commits = gh.history('dotfleet/state').length;
+    await deliver(app, 'push', pushPayload(f.main, c1), `delivery-${n}`); // the same delivery id
+    await deliver(app, 'push', pushPayload(f.main, c1)); // a new id, the same push
+    const before = gh.requests.length;
+    await deliver(app, 'push', pushPayload(c1, c1, { bot: true }));
+    await deliver(app, 'push', pushPayload(c1, 'e'.repeat(40), { ref: 'refs/heads/dotfleet/state', bot: true }));
+    expect(gh.requests.length).toBe(before);
+    expect(manifestOf(gh)!.sequence).toBe(seq);
+    expect(gh.history('dotfleet/state')).toHaveLength(commits);
+  });
+
+  it('the canary attests SUCCESS: wave 2 opens', async () => {
+    for (const h of ['kestrel', 'tern']) expect((await attest(f, app, h, c1, h1)).status).toBe(201);
+    const m = await until('wave 2', () => manifestOf(gh)?.wave === 2 && manifestOf(gh));
+    expect(m.log.map((l) => l.action)).toContain('open wave 2');
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    expect(gh.deployments[0]!.statuses.at(-1)).toEqual({ state: 'in_progress', description: 'wave 2/3 · 2/12 hosts attested' });
+  });
+
+  it('a host of wave 2 FAILS: the rollout halts with its reasons, the merged pull request hears why, and a revert pull request opens', async () => {
+    for (const h of ['atlas', 'osprey', 'wren', 'merlin']) expect((await attest(f, app, h, c1, h1)).status).toBe(201);
+    const failed = await attest(f, app, 'heron', c1, h1, { status: 'FAILED', tests: [{ name: 'T20-fonts.sh', status: 'fail', durationMs: 5, output: 'fc-list: no Iosevka' }] });
+    expect(failed.status).toBe(201);
+    const m = await until('halt', () => manifestOf(gh)?.phase === 'halted' && manifestOf(gh));
+    expect(m.reasons).toEqual([{ host: 'heron', reason: 'FAILED: 1 host test failing' }]);
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    const comment = gh.comments.find((c) => c.issue === 42)!;
+    expect(comment.body).toMatch(/rollout halted/);
+    expect(comment.body).toMatch(/\*\*heron\*\*: FAILED: 1 host test failing/);
+    expect(gh.pulls).toHaveLength(1);
+    expect(gh.pulls[0]).toMatchObject({ base: 'main', head: `dotfleet/revert-${m.id}` });
+    expect(gh.pulls[0]!.body).toContain('heron: FAILED: 1 host test failing');
+    expect(comment.body).toContain(`A revert is open: #${gh.pulls[0]!.number}`);
+    expect(gh.checkRuns.find((r) => r.head_sha === c1)!).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(gh.deployments[0]!.statuses.at(-1)!.state).toBe('failure');
+    expect(gh.unhandled).toEqual([]);
+  });
+
+  it('a command from a user without write access is refused with a short reply, and nothing is recorded', async () => {
+    const seq = manifestOf(gh)!.sequence;
+    await deliver(app, 'issue_comment', commentPayload('/dotfleet rollout resume', 'mallory'));
+    expect(gh.comments.at(-1)!.body).toMatch(/@mallory only people with write access to Codertocat\/Hello-World can steer a rollout \(your permission: read\)/);
+    expect(manifestOf(gh)!.sequence).toBe(seq);
+  });
+
+  it('retry HOST by a writer: recorded with who and when; the host attests SUCCESS and wave 3 opens', async () => {
+    gh.permissions.set('owner', 'write');
+    await deliver(app, 'issue_comment', commentPayload('Fixed the font.\n/dotfleet rollout retry heron', 'owner'));
+    let m = manifestOf(gh)!;
+    expect(m.phase).toBe('running');
+    expect(m.log.at(-1)).toMatchObject({ by: 'owner', action: 'retry heron' });
+    expect(gh.comments.at(-1)!.body).toMatch(/@owner done: retry heron/);
+    expect((await attest(f, app, 'heron', c1, h1)).status).toBe(201);
+    m = await until('wave 3', () => manifestOf(gh)?.wave === 3 && manifestOf(gh));
+    expect(m.phase).toBe('running');
+  });
+
+  it('a restart in the middle loses nothing: a new app process finishes the rollout from the branch alone', async () => {
+    await app.close();
+    app = await start();
+    for (const h of ['falcon', 'harrier', 'swift', 'condor', 'puffin']) expect((await attest(f, app, h, c1, h1)).status).toBe(201);
+    const m = await until('complete', () => manifestOf(gh)?.phase === 'complete' && manifestOf(gh));
+    expect(m.log.at(-1)!.action).toBe('complete');
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    expect(gh.comments.filter((c) => c.issue === 42).at(-1)!.body).toMatch(/rollout completed/);
+    expect(gh.checkRuns.find((r) => r.head_sha === c1)!).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(gh.deployments[0]!.statuses.at(-1)!.state).toBe('success');
+    // FLEET.md shows the rollout and the status table.
+    expect(gh.filesAt('dotfleet/state')!.get('FLEET.md')!.toString()).toMatch(/is complete: 12\/12 hosts attested/);
+    expect(gh.unhandled).toEqual([]);
+  });
+
+  it('a merge that changes no render records "nothing to roll out"', async () => {
+    const c2 = addCommit(f, gh, { 'home/dot_rollout-note': 'rolled out\n', '.github/dotfleet.yml': 'revert: true\n', 'README.md': 'docs only\n' }, { onMain: true });
+    await deliver(app, 'push', pushPayload(c1, c2));
+    const m = manifestOf(gh)!;
+    expect(m.target.commit).toBe(c2);
+    expect(m.phase).toBe('complete');
+    expect(m.log[0]!.action).toBe('nothing to roll out');
+    expect(Object.values(m.hosts).every((h) => h.wave === null)).toBe(true);
+  });
+
+  it('the periodic trigger halts a wave whose deadline passed, naming the silent hosts; a superseding merge replaces it', async () => {
+    const c3 = addCommit(f, gh, { 'home/dot_rollout-note': 'third\n', '.github/dotfleet.yml': 'rollout:\n  wave_timeout: 30m\n' }, { onMain: true });
+    await deliver(app, 'push', pushPayload(f.main, c3));
+    expect(manifestOf(gh)!.phase).toBe('running');
+    offset = 31 * 60_000;
+    await app.rollouts.tick();
+    const halted = manifestOf(gh)!;
+    expect(halted.phase).toBe('halted');
+    expect(halted.reasons.map((r) => r.host)).toEqual(['kestrel', 'tern']);
+    expect(halted.reasons[0]!.reason).toMatch(/^TIMED_OUT: no attestation of/);
+    const c4 = addCommit(f, gh, { 'home/dot_rollout-note': 'fourth\n' }, { onMain: true });
+    await deliver(app, 'push', pushPayload(c3, c4));
+    const next = manifestOf(gh)!;
+    expect(next.supersedes).toBe(halted.id);
+    expect(next.sequence).toBe(halted.sequence + 1);
+    expect(next.previous).toBe(c3);
+  });
+});
+
+describe('a target that must be signed', () => {
+  const f = intakeFleet([appSigner]);
+  let gh: GitHubStandIn;
+  let app: RunningApp;
+
+  beforeAll(async () => {
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+    gh = standIn(f);
+    app = await startApp({}, {}, { app: { signingKey: appKey.parsed! } });
+  });
+  afterAll(async () => {
+    await app.close();
+    nock.cleanAll();
+  });
+
+  it('an unsigned target is BLOCKED with the reason; one signed with an allowed SSH key (git gpg.format=ssh) runs', async () => {
+    const c1 = addCommit(f, gh, { 'home/dot_signed': 'one\n', '.github/dotfleet.yml': 'require_signed_target: true\n' }, { onMain: true });
+    gh.pullsFor.set(c1, [5]);
+    await deliver(app, 'push', pushPayload(f.main, c1));
+    const m = manifestOf(gh)!;
+    expect(m.phase).toBe('blocked');
+    expect(m.reasons[0]!.reason).toMatch(/is not signed, and require_signed_target is set/);
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    expect(gh.comments.find((c) => c.issue === 5)!.body).toMatch(/rollout is blocked/);
+
+    // The owner signs the next merge with an SSH key allowed_signers lets sign commits.
+    const owner = newKey(dir, 'owner');
+    const signers = `${f.allowedSigners}owner@example.org namespaces="git" ${owner.publicKey}\n`;
+    const g = (...args: string[]) => execFileSync('git', ['-C', f.repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    g('checkout', '-q', '--detach', c1);
+    writeFileSync(join(f.repo, 'fleet', 'allowed_signers'), signers);
+    writeFileSync(join(f.repo, 'home', 'dot_signed'), 'two\n');
+    g('add', '-A');
+    g('-c', 'gpg.format=ssh', '-c', `user.signingkey=${owner.path}`, '-c', 'user.name=Owner', '-c', 'user.email=owner@example.org', 'commit', '-q', '-S', '-m', 'signed merge');
+    const c2 = g('rev-parse', 'HEAD').trim();
+    g('checkout', '-q', 'main');
+    gh.tarballs.set(c2, tarball(f.repo, c2));
+    gh.branches.set('main', c2);
+    const raw = g('cat-file', 'commit', c2).split('\n');
+    const s = raw.findIndex((l) => l.startsWith('gpgsig '));
+    let e = s + 1;
+    while (raw[e]!.startsWith(' ')) e++;
+    gh.signatures.set(c2, {
+      verification: { verified: true, reason: 'valid', signature: [raw[s]!.slice(7), ...raw.slice(s + 1, e).map((l) => l.slice(1))].join('\n') + '\n', payload: [...raw.slice(0, s), ...raw.slice(e)].join('\n') },
+      committer: { name: 'Owner', email: 'owner@example.org', date: new Date().toISOString() },
+    });
+    await deliver(app, 'push', pushPayload(c1, c2));
+    const signed2 = manifestOf(gh)!;
+    expect(signed2.target.signature).toMatchObject({ kind: 'ssh', detail: expect.stringContaining('owner@example.org') });
+    expect(signed2.phase).toBe('running');
+    expect(signed2.previous).toBe(f.main); // a blocked rollout never became the target
+    expect(gh.unhandled).toEqual([]);
+  });
+});
