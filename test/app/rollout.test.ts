@@ -7,7 +7,6 @@
  * require_signed_target.
  */
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
@@ -15,35 +14,14 @@ import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, typ
 import { renderHashes } from '../../src/core/state/render-check.js';
 import { readTarball } from '../../src/github/tarball.js';
 import type { GitHubStandIn } from '../../src/github/standin.js';
-import { addCommit, intakeFleet, signed, standIn, startApp, submit, type IntakeFleet, type RunningApp } from '../helpers/intake.js';
-import { OWNER, REPO, tarball } from '../helpers/github.js';
+import { addCommit, appForFile, intakeFleet, signed, standIn, startApp, submit, type IntakeFleet, type RunningApp } from '../helpers/intake.js';
+import { until } from '../helpers/wait.js';
+import { commentPayload, OWNER, pushPayload, REPO, tarball } from '../helpers/github.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
-
-const require = createRequire(import.meta.url);
-const examples = require('@octokit/webhooks-examples') as { name: string; examples: any[] }[];
 
 const dir = scratchDir();
 const appKey = newKey(dir, 'dotfleet-app');
 const appSigner = `dotfleet-rollout namespaces="${ROLLOUT_NAMESPACE}" ${appKey.publicKey}`;
-
-function pushPayload(before: string, after: string, opts: { ref?: string; bot?: boolean } = {}): any {
-  const p = structuredClone(examples.find((e) => e.name === 'push')!.examples.find((x) => x.ref === 'refs/heads/master' && x.installation?.id === 1)!);
-  p.ref = opts.ref ?? 'refs/heads/main';
-  p.before = before;
-  p.after = after;
-  p.repository.default_branch = 'main';
-  p.repository.master_branch = 'main';
-  if (opts.bot) p.sender = { ...p.sender, login: 'dotfleet[bot]', type: 'Bot' };
-  return p;
-}
-
-function commentPayload(body: string, login: string, issue = 7): any {
-  const p = structuredClone(examples.find((e) => e.name === 'issue_comment')!.examples.find((x) => x.action === 'created' && x.installation?.id === 1)!);
-  p.comment.body = body;
-  p.comment.user = { ...p.comment.user, login, type: 'User' };
-  p.issue.number = issue;
-  return p;
-}
 
 /** Every host's render hash at a commit of the fleet repository, as the hosts would attest it. */
 function hashesAt(f: IntakeFleet, sha: string): Record<string, string> {
@@ -57,15 +35,6 @@ const manifestOf = (gh: GitHubStandIn): Manifest | undefined => {
   return b ? parseManifest(b) : undefined;
 };
 
-async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 let n = 0;
 const deliver = (app: RunningApp, name: string, payload: any, id = `delivery-${++n}`) => app.probot.receive({ id, name: name as never, payload });
@@ -233,21 +202,10 @@ describe('a rollout from merge to halt, retry and completion', () => {
 
 describe('a target that must be signed', () => {
   const f = intakeFleet([appSigner]);
-  let gh: GitHubStandIn;
-  let app: RunningApp;
-
-  beforeAll(async () => {
-    nock.disableNetConnect();
-    nock.enableNetConnect('127.0.0.1');
-    gh = standIn(f);
-    app = await startApp({}, {}, { app: { signingKey: appKey.parsed! } });
-  });
-  afterAll(async () => {
-    await app.close();
-    nock.cleanAll();
-  });
+  const held = appForFile(f, {}, undefined, { signingKey: appKey.parsed! });
 
   it('an unsigned target is BLOCKED with the reason; one signed with an allowed SSH key (git gpg.format=ssh) runs', async () => {
+    const { gh, app } = held;
     const c1 = addCommit(f, gh, { 'home/dot_signed': 'one\n', '.github/dotfleet.yml': 'require_signed_target: true\n' }, { onMain: true });
     gh.pullsFor.set(c1, [5]);
     await deliver(app, 'push', pushPayload(f.main, c1));

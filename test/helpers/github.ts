@@ -23,6 +23,27 @@ export function pullRequestPayload(action: 'opened' | 'synchronize' | 'reopened'
   return payload;
 }
 
+/** A real push payload (a push to a branch, installation 1) moving `main` from `before` to `after`. */
+export function pushPayload(before: string, after: string, opts: { ref?: string; bot?: boolean } = {}): any {
+  const p = structuredClone(examples.find((e) => e.name === 'push')!.examples.find((x) => x.ref === 'refs/heads/master' && x.installation?.id === 1)!);
+  p.ref = opts.ref ?? 'refs/heads/main';
+  p.before = before;
+  p.after = after;
+  p.repository.default_branch = 'main';
+  p.repository.master_branch = 'main';
+  if (opts.bot) p.sender = { ...p.sender, login: 'dotfleet[bot]', type: 'Bot' };
+  return p;
+}
+
+/** A real issue_comment.created payload (installation 1) with `body` by `login` on issue `issue`. */
+export function commentPayload(body: string, login: string, issue = 7): any {
+  const p = structuredClone(examples.find((e) => e.name === 'issue_comment')!.examples.find((x) => x.action === 'created' && x.installation?.id === 1)!);
+  p.comment.body = body;
+  p.comment.user = { ...p.comment.user, login, type: 'User' };
+  p.issue.number = issue;
+  return p;
+}
+
 export function newProbot(app: (p: Probot) => void, retry = false): Probot {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   const probot = new Probot({

@@ -203,14 +203,14 @@ export const submit = (app: RunningApp, host: string, s: Signed) => post(app, ho
  * The app on a stand-in of `f` for a whole test file: started before its tests (after `setup`
  * has shaped the stand-in), stopped after. The fields are set once the tests run.
  */
-export function appForFile(f: IntakeFleet, options: Partial<IntakeOptions> = {}, setup?: (gh: GitHubStandIn) => void): { app: RunningApp; gh: GitHubStandIn } {
+export function appForFile(f: IntakeFleet, options: Partial<IntakeOptions> = {}, setup?: (gh: GitHubStandIn) => void, app?: Partial<AppOptions>): { app: RunningApp; gh: GitHubStandIn } {
   const holder = {} as { app: RunningApp; gh: GitHubStandIn };
   beforeAll(async () => {
     nock.disableNetConnect();
     nock.enableNetConnect('127.0.0.1');
     holder.gh = standIn(f);
     setup?.(holder.gh);
-    holder.app = await startApp(options);
+    holder.app = await startApp(options, {}, { app });
   });
   afterAll(async () => {
     await holder.app.close();

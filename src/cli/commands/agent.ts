@@ -16,6 +16,7 @@ import { EXIT, write } from '../io.js';
 import { driftFromRecord, driftOf, openHost } from './apply.js';
 import { HostState, openTarget } from '../../host/home.js';
 import { runUpdate, updateOptions, type UpdateOptions } from './update.js';
+import { DEFAULT_SETTINGS, parseSettings, SETTINGS_FILE } from '../../core/settings.js';
 
 interface AgentState {
   lastPoll?: string;
@@ -24,6 +25,8 @@ interface AgentState {
   lastOutcome?: string;
   /** Drift already reported (paths and types), so it is not reported and attested again every poll. */
   reportedDrift?: string;
+  /** The branch and state-branch heads of the last poll whose update waited for its wave: nothing to do until one moves. */
+  waitingOn?: string;
 }
 
 /** `30s`, `5m`, `1h` (a bare number is seconds) → milliseconds. */
@@ -34,13 +37,28 @@ export function parseInterval(text: string): number {
   return ms;
 }
 
-/** The commit the branch (or the repository's default branch) names on the remote now. */
-async function remoteCommit(source: string, branch?: string): Promise<string> {
-  const r = await runGit(process.cwd(), ['ls-remote', '--symref', source, branch ? `refs/heads/${branch}` : 'HEAD']);
+/**
+ * The commit the branch (or the repository's default branch) names on the remote now, and the
+ * state branch's head (where rollout manifests are): one `git ls-remote`.
+ */
+async function remoteCommit(source: string, branch: string | undefined, stateBranch: string): Promise<{ commit: string; state?: string }> {
+  const want = branch ? `refs/heads/${branch}` : 'HEAD';
+  const r = await runGit(process.cwd(), ['ls-remote', '--symref', source, want, `refs/heads/${stateBranch}`]);
   const out = r.stdout.toString('utf8');
-  const sha = /^([0-9a-f]{40})\t/m.exec(out)?.[1];
+  const sha = new RegExp(`^([0-9a-f]{40})\\t${want.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').exec(out)?.[1];
   if (r.code !== 0 || !sha) throw new DotfleetError('git', `cannot read ${branch ?? 'the default branch'} of ${source}: ${r.stderr.trim().split('\n')[0] ?? 'no such branch'}`, { hint: 'check --source and --branch' });
-  return sha;
+  const state = new RegExp(`^([0-9a-f]{40})\\trefs/heads/${stateBranch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').exec(out)?.[1];
+  return { commit: sha, state };
+}
+
+/** The state branch the fleet's settings name (in the checkout of the last update), or the default. */
+async function stateBranchOf(checkout: string): Promise<string> {
+  const text = await readFile(join(checkout, SETTINGS_FILE), 'utf8').catch(() => undefined);
+  try {
+    return parseSettings(text).state_branch;
+  } catch {
+    return DEFAULT_SETTINGS.state_branch;
+  }
 }
 
 export function agentCommand(program: Command): void {
@@ -69,8 +87,10 @@ export function agentCommand(program: Command): void {
       /** One poll: what to do (and, unless checking, do it). Returns the exit code of what it did. */
       const poll = async (): Promise<number> => {
         const st = await load();
-        const commit = await remoteCommit(opts.source, opts.branch);
         const checkout = join(opts.stateDir, opts.host, 'checkout');
+        const remote = await remoteCommit(opts.source, opts.branch, await stateBranchOf(checkout));
+        const commit = remote.commit;
+        const refs = `${remote.commit} ${remote.state ?? '-'}`;
         // The drift of the home against what was last applied (from the checkout at that commit).
         let drift = '';
         let applied: string | null | undefined;
@@ -86,7 +106,8 @@ export function agentCommand(program: Command): void {
           // No checkout yet (the first poll), or it does not render: an update sorts it out.
           applied = undefined;
         }
-        const moved = applied !== commit;
+        // Waiting for its wave, with neither branch moved since: still waiting.
+        const moved = applied !== commit && !(opts.rollout !== false && st.waitingOn === refs);
         const driftNew = drift !== '' && drift !== st.reportedDrift;
         if (opts.check) {
           if (moved) write(`update pending: ${applied ? applied.slice(0, 12) : 'nothing applied'} → ${commit.slice(0, 12)}`);
@@ -100,8 +121,16 @@ export function agentCommand(program: Command): void {
         }
         log(moved ? `${commit.slice(0, 12)} on the branch (was ${applied?.slice(0, 12) ?? 'nothing applied'}): updating` : `the home drifted (${drift.split('\n').length} path(s)): updating`);
         const r = await runUpdate(opts);
-        log(r.outcome === 'failed' ? `update to ${r.commit.slice(0, 12)} failed and was rolled back (exit ${r.code})` : r.outcome === 'updated' ? `updated to ${r.commit.slice(0, 12)}` : `up to date at ${r.commit.slice(0, 12)}`);
-        await save({ lastPoll: new Date().toISOString(), lastCommit: r.commit, lastOutcome: r.outcome, reportedDrift: r.outcome === 'failed' ? drift : undefined });
+        log(
+          r.outcome === 'failed'
+            ? `update to ${r.commit.slice(0, 12)} failed and was rolled back (exit ${r.code})`
+            : r.outcome === 'updated'
+              ? `updated to ${r.commit.slice(0, 12)}`
+              : r.outcome === 'waiting'
+                ? `not moving: the rollout holds this host (exit ${r.code})`
+                : `up to date at ${r.commit.slice(0, 12)}`,
+        );
+        await save({ lastPoll: new Date().toISOString(), lastCommit: r.commit, lastOutcome: r.outcome, reportedDrift: r.outcome === 'failed' ? drift : undefined, waitingOn: r.outcome === 'waiting' ? refs : undefined });
         return r.code;
       };
 

@@ -20,6 +20,7 @@ import { Home, HostState, openTarget } from '../../host/home.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
 import { intakeUrl, Outbox } from '../../host/submit.js';
 import { runHostTests } from '../../host/tests.js';
+import { rolloutGate } from '../../host/rollout.js';
 import { EXIT, write } from '../io.js';
 import { applyHost, driftOf, openHost } from './apply.js';
 import { AGENT_VERSION, githubRepo, issuedNow, readKeyFile, repositoryName, sendOutbox, signAttestation, toolResults } from './attest.js';
@@ -35,6 +36,8 @@ export interface UpdateOptions {
   githubRepo?: string;
   submitTimeout: string;
   testTimeout: string;
+  /** Follow the default branch's head even when a rollout manifest exists (commander: --no-rollout). */
+  rollout?: boolean;
 }
 
 async function git(cwd: string, args: string[], what: string): Promise<string> {
@@ -64,10 +67,15 @@ export async function syncCheckout(checkout: string, source: string, branch?: st
   const commit = await git(checkout, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${name}^{commit}`], `finding the branch ${name}`).catch(() => {
     throw new DotfleetError('usage', `${source} has no branch ${name}`, { hint: 'pass --branch with a branch that exists' });
   });
+  await checkoutCommit(checkout, commit);
+  return commit;
+}
+
+/** The isolated clone at exactly `commit`, nothing else in its working tree. */
+async function checkoutCommit(checkout: string, commit: string): Promise<void> {
   await git(checkout, ['-c', 'advice.detachedHead=false', 'checkout', '-q', '--force', '--detach', commit], 'checking out');
   await git(checkout, ['reset', '-q', '--hard', commit], 'resetting');
   await git(checkout, ['clean', '-q', '-ffdx'], 'cleaning');
-  return commit;
 }
 
 /** One line per reason an update failed validation. */
@@ -82,7 +90,7 @@ function reasons(drift: DriftItem[], tools: Predicate['tools'], tests: Predicate
 export interface UpdateResult {
   code: number;
   commit: string;
-  outcome: 'up-to-date' | 'updated' | 'failed';
+  outcome: 'up-to-date' | 'updated' | 'failed' | 'waiting';
 }
 
 /** One update, start to end (the agent runs it on every poll that finds work). */
@@ -109,7 +117,28 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   }
 
   const checkout = join(state.dir, 'checkout');
-  const commit = await syncCheckout(checkout, opts.source, opts.branch);
+  const head = await syncCheckout(checkout, opts.source, opts.branch);
+  let commit = head;
+  let rolloutTarget: string | null = null;
+  if (opts.rollout !== false) {
+    const gh = await githubRepo({ githubRepo: opts.githubRepo }, checkout).catch(() => undefined);
+    const gate = await rolloutGate(checkout, { host: opts.host, stateDir: opts.stateDir, repository: gh ? `github.com/${gh.owner}/${gh.repo}` : undefined, now: new Date() });
+    if (gate.kind === 'refuse') {
+      say(gate.message);
+      say('nothing was changed');
+      return { code: EXIT.refused, commit: head, outcome: 'waiting' };
+    }
+    if (gate.kind === 'wait') {
+      write(gate.message);
+      return { code: EXIT.ok, commit: head, outcome: 'waiting' };
+    }
+    if (gate.kind === 'go') {
+      write(gate.note);
+      commit = gate.commit;
+      rolloutTarget = commit;
+      if (commit !== head) await checkoutCommit(checkout, commit);
+    }
+  }
   const h = await openHost({ repo: checkout, ref: commit, host: opts.host, target: opts.target, stateDir: opts.stateDir }, say);
 
   const hash = renderHash(h.tree);
@@ -155,7 +184,7 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     const predicate: Predicate = {
       host: h.host.name,
       appliedCommit: commit,
-      rolloutTarget: null,
+      rolloutTarget,
       renderHash: hash,
       policyHash: policyHash(h.fleet.tree, h.host.name),
       tools: tools.length > 0 ? tools : toolResults(h.fleet.tree),
@@ -194,10 +223,11 @@ export const updateOptions = (c: Command): Command =>
     .option('--submit <url>', 'send attestations to the dotfleet app at this URL (each waits in the outbox until acknowledged)')
     .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from --source)')
     .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
-    .option('--test-timeout <seconds>', "each host test's time limit", '60');
+    .option('--test-timeout <seconds>', "each host test's time limit", '60')
+    .option('--no-rollout', "follow the branch's head even when the state branch has a rollout manifest (by default the host goes to the manifest's target when its wave is open)");
 
 export function updateCommand(program: Command): void {
-  updateOptions(program.command('update').description("bring this host to the fleet's default branch: isolated clone, apply, validate (drift, tools, host tests), roll back on failure, attest"))
+  updateOptions(program.command('update').description("bring this host to the fleet's target (the signed rollout manifest's, when its wave is open; else the default branch's head): isolated clone, apply, validate (drift, tools, host tests), roll back on failure, attest"))
     .action(async (opts: UpdateOptions) => {
       const r = await runUpdate(opts);
       if (r.code !== EXIT.ok) process.exitCode = r.code;
