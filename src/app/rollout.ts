@@ -102,6 +102,19 @@ export class RepoRollout {
     return this.view;
   }
 
+  private readAt = 0;
+
+  /**
+   * The manifest and signature as hosts fetch them over HTTP: from memory when read or written
+   * within `ttlMs` (another replica's commit shows within that time), else from the branch.
+   */
+  async served(ttlMs = 30_000): Promise<Current> {
+    if (this.view && Date.now() - this.readAt < ttlMs) return this.view;
+    const cur = await this.serial(() => this.read());
+    this.readAt = Date.now();
+    return cur;
+  }
+
   /** The view for people of the current manifest against `state` (undefined when there is none). */
   viewOf(state: FleetState): RolloutView | undefined {
     const m = this.view?.manifest;
@@ -194,6 +207,7 @@ export class RepoRollout {
     }
     this.stats.commits++;
     this.view = { head: made, manifest: next, bytes, signature };
+    this.readAt = Date.now();
     this.log.info(`${this.ref.owner}/${this.ref.repo}: ${headline} (#${next.sequence}) → ${made.slice(0, 7)}`);
     return true;
   }

@@ -97,6 +97,25 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(gh.unhandled).toEqual([]);
   });
 
+  it('GET /dotfleet/v1/rollout serves the exact signed bytes with an ETag; an idle poll is answered 304', async () => {
+    const url = `${app.url}/dotfleet/v1/rollout/${OWNER}/${REPO}`;
+    const first = await fetch(url);
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as { manifest: string; signature: string };
+    const files = gh.filesAt('dotfleet/state')!;
+    expect(Buffer.from(body.manifest, 'base64').equals(files.get(MANIFEST_PATH)!)).toBe(true);
+    expect(body.signature).toBe(files.get(MANIFEST_SIG_PATH)!.toString());
+    const etag = first.headers.get('etag')!;
+    expect(etag).toMatch(/^"m\d+-[0-9a-f]{16}"$/);
+    const before = gh.requests.length;
+    const again = await fetch(url, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    expect(gh.requests.length).toBe(before);
+    expect((await fetch(`${app.url}/dotfleet/v1/rollout/${OWNER}`)).status).toBe(404);
+    expect((await fetch(url, { method: 'POST', body: '{}' })).status).toBe(405);
+  });
+
   it('a redelivered push makes no second rollout; neither does a bot\'s push or a push to the state branch', async () => {
     const seq = manifestOf(gh)!.sequence;
     const commits = gh.history('dotfleet/state').length;
@@ -186,7 +205,13 @@ describe('a rollout from merge to halt, retry and completion', () => {
     await deliver(app, 'push', pushPayload(f.main, c3));
     expect(manifestOf(gh)!.phase).toBe('running');
     offset = 31 * 60_000;
-    await app.rollouts.tick();
+    // Two replicas find the deadline passed at once: one halt lands, the other finds it done.
+    const app2 = await start();
+    const halts = () => gh.history('dotfleet/state').filter((c) => /^rollout: halt/.test(c.message)).length;
+    const before = halts();
+    await Promise.all([app.rollouts.tick(), app2.rollouts.tick()]);
+    await app2.close();
+    expect(halts()).toBe(before + 1);
     const halted = manifestOf(gh)!;
     expect(halted.phase).toBe('halted');
     expect(halted.reasons.map((r) => r.host)).toEqual(['kestrel', 'tern']);
