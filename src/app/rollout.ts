@@ -89,11 +89,15 @@ export class RepoRollout {
     const branch = (await this.intake.trust()).fleet.settings.state_branch;
     const head = await port.branchHead(this.ref, branch);
     if (head && this.view?.head === head) return this.view;
-    // Only the intake's own attestation commit came since: the manifest is the one we hold.
+    // Only the intake's own attestation commits came since: the manifest is the one we hold.
     const writer = this.intake.writer(await this.intake.trust());
-    if (head && this.view && writer.lastCommit?.made === head && writer.lastCommit.parent === this.view.head) {
-      this.view = { ...this.view, head };
-      return this.view;
+    if (head && this.view?.head) {
+      let h: string | undefined = head;
+      while (h !== undefined && h !== this.view.head) h = writer.ownCommits.get(h);
+      if (h === this.view.head) {
+        this.view = { ...this.view, head };
+        return this.view;
+      }
     }
     const [bytes, sig] = head ? await Promise.all([port.readFile(this.ref, head, MANIFEST_PATH), port.readFile(this.ref, head, MANIFEST_SIG_PATH)]) : [undefined, undefined];
     // Another writer (a replica, the intake here) moved the branch: its fleet.json is the one the gates read.
@@ -142,7 +146,7 @@ export class RepoRollout {
         const plan = await this.plan(trust, after, before, cur);
         const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === 'complete' ? 'nothing to roll out at' : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);
         if (!landed) continue;
-        await this.publish(trust, plan.manifest, plan.manifest.phase === 'running' ? [] : [plan.manifest.phase === 'blocked' ? 'blocked' : plan.manifest.phase === 'halted' ? 'halt' : 'complete']);
+        await this.publish(trust, plan.manifest, plan.manifest.phase === 'running' ? [] : [plan.manifest.phase === 'blocked' ? 'blocked' : plan.manifest.phase === 'halted' ? 'halt' : 'complete'], true);
         return rolloutHeadline(this.viewOf((await this.intake.writer(trust).current()).state)!);
       }
       return `the state branch kept moving: rollout of ${after.slice(0, 7)} not planned after ${ATTEMPTS} tries`;
@@ -218,7 +222,8 @@ export class RepoRollout {
       this.stats.steps++;
       const trust = await this.intake.trust();
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const cur = this.view ?? (await this.read());
+        // The branch's head now (one read): the intake commits attestations on it meanwhile.
+        const cur = await this.read();
         const m = cur.manifest;
         if (!m) return [];
         const state = (await this.intake.writer(trust).current()).state;
@@ -232,7 +237,6 @@ export class RepoRollout {
           await this.publish(trust, step.manifest, step.actions);
           return step.actions;
         }
-        await this.read();
       }
       return [];
     });
@@ -270,15 +274,17 @@ export class RepoRollout {
     });
   }
 
-  private async report(sha: string, run: { status: 'in_progress' | 'completed'; conclusion?: 'success' | 'failure' | 'neutral'; title: string; summary: string; text?: string }): Promise<void> {
+  /** The check run on `sha`; `fresh` when this process just planned it (no run can exist yet). */
+  private async report(sha: string, run: { status: 'in_progress' | 'completed'; conclusion?: 'success' | 'failure' | 'neutral'; title: string; summary: string; text?: string }, fresh = false): Promise<void> {
     const port = await this.port();
-    const existing = this.checkRun?.sha === sha ? this.checkRun.id : await port.findCheckRun(this.ref, sha, ROLLOUT_CHECK);
+    const existing = this.checkRun?.sha === sha ? this.checkRun.id : fresh ? undefined : await port.findCheckRun(this.ref, sha, ROLLOUT_CHECK);
     const id = await port.createCheckRun(this.ref, { name: ROLLOUT_CHECK, headSha: sha, title: run.title, summary: run.summary, text: run.text ?? '', annotations: [], status: run.status, conclusion: run.conclusion }, existing);
     this.checkRun = { sha, id };
   }
 
   /** Show a decision this process landed (or found): check run, deployment, and for an end, the merged pull request. */
-  private async publish(trust: Trust, m: Manifest, actions: string[]): Promise<void> {
+  /** `planned`: this process has just planned the rollout, so it has no check run or deployment yet (no lookups). */
+  private async publish(trust: Trust, m: Manifest, actions: string[], planned = false): Promise<void> {
     const port = await this.port();
     const state = (await this.intake.writer(trust).current()).state;
     const view = rolloutView(m, state.hosts, this.options.clock());
@@ -286,10 +292,10 @@ export class RepoRollout {
     const failed = m.phase === 'halted' || m.phase === 'blocked';
     this.published = m.sequence;
     try {
-      await this.report(m.target.commit, { status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md });
+      await this.report(m.target.commit, { status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md }, planned);
       if (m.waves.length > 0) {
-        if (this.deploymentId?.rollout !== m.id) this.deploymentId = { rollout: m.id, id: await port.deployment(this.ref, m.target.commit, ENVIRONMENT, m.id, view.line) };
-        const stateName = m.phase === 'complete' ? 'success' : failed ? 'failure' : m.log.length <= 2 && actions.length === 0 ? 'queued' : 'in_progress';
+        if (this.deploymentId?.rollout !== m.id) this.deploymentId = { rollout: m.id, id: await port.deployment(this.ref, m.target.commit, ENVIRONMENT, m.id, view.line, planned) };
+        const stateName = m.phase === 'complete' ? 'success' : failed ? 'failure' : planned ? 'queued' : 'in_progress';
         if (stateName === 'queued') await port.deploymentStatus(this.ref, this.deploymentId.id, 'queued', view.line);
         await port.deploymentStatus(this.ref, this.deploymentId.id, stateName === 'queued' ? 'in_progress' : stateName, view.line);
       }

@@ -309,12 +309,12 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
     return { signature: v.signature ?? null, payload: v.payload ?? null, verified: Boolean(v.verified), reason: String(v.reason ?? 'unsigned'), committer: data.committer };
   }
 
-  async deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string): Promise<number> {
+  async deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string, fresh = false): Promise<number> {
     const find = async () => {
       const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/deployments', { ...ref, sha, environment, per_page: 100 });
       return (data as any[]).find((d) => d.payload?.rollout === rollout)?.id as number | undefined;
     };
-    const existing = await find();
+    const existing = fresh ? undefined : await find();
     if (existing !== undefined) return existing;
     return this.write(
       async () =>

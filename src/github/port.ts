@@ -97,8 +97,8 @@ export interface RolloutGitHub extends StateGitHub {
   findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined>;
   createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number>;
   createComment(ref: RepoRef, issue: number, body: string): Promise<number>;
-  /** The deployment of `sha` to `environment` whose payload names `rollout`, created when there is none. */
-  deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string): Promise<number>;
+  /** The deployment of `sha` to `environment` whose payload names `rollout`, created when there is none (`fresh`: known to be none, no lookup). */
+  deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string, fresh?: boolean): Promise<number>;
   deploymentStatus(ref: RepoRef, id: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
   /** The merged pull requests whose merge (or squash) made `sha`. */
   pullsForCommit(ref: RepoRef, sha: string): Promise<number[]>;

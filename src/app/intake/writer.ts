@@ -98,8 +98,8 @@ export class StateWriter {
   private tries = 0;
   /** Called after the last commit of a burst, and at least every 30 s under steady traffic (the dashboard follows it). */
   onCommit?: (state: FleetState) => void;
-  /** The head our last commit was made on, and the commit: the branch moved only by us in between. */
-  lastCommit?: { parent: string; made: string };
+  /** Our recent commits and the head each was made on: a stretch of the branch only we moved. */
+  readonly ownCommits = new Map<string, string>();
   /** The current rollout as markdown for FLEET.md, when there is one. */
   rolloutMarkdown?: (state: FleetState) => string | undefined;
 
@@ -335,7 +335,8 @@ export class StateWriter {
     this.stats.triesPerBatch.push(this.tries);
     this.stats.attestations += toAdd.length;
     this.view = { head: made, state: next };
-    this.lastCommit = { parent: expected, made };
+    this.ownCommits.set(made, expected);
+    while (this.ownCommits.size > 256) this.ownCommits.delete(this.ownCommits.keys().next().value!);
     for (const p of toAdd) this.settle(p, { kind: 'committed', commit: made, path: p.sub.record.path });
     this.unannounced = next;
     return [];
