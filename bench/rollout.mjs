@@ -123,13 +123,10 @@ async function appRun(hosts) {
     const res = await fetch(`${url}/dotfleet/v1/attestations/o/r/${host}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ attestation: payload.toString('base64'), signature: signMessage(payload, keys.get(host), ATTESTATION_NAMESPACE) }) });
     if (res.status !== 201) throw new Error(`${host}: ${res.status} ${await res.text()}`);
   };
-  const dbg = (m) => process.env.DEBUG_BENCH && console.error(`dbg ${m}`);
-  dbg('app up');
   const h0 = renderHashes(tree);
   // Every host on c0 first (the state branch and fleet.json exist, as in a running fleet).
   for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map((h) => attest(h, c0, h0[h].hash, 1)));
   await intake.settle();
-  dbg('attested c0');
 
   // A merge changing one preset.
   const tree1 = changePreset(tree);
@@ -143,9 +140,7 @@ async function appRun(hosts) {
   const count = async (work) => {
     const before = standin.requests.length;
     await work();
-    dbg('work done');
     await r.settle();
-    dbg('rollout settled');
     await intake.settle();
     return standin.requests.slice(before);
   };
@@ -153,7 +148,6 @@ async function appRun(hosts) {
   Object.assign(push, { ref: 'refs/heads/main', before: c0, after: c1 });
   Object.assign(push.repository, { default_branch: 'main', name: 'r', owner: { ...push.repository.owner, login: 'o', name: 'o' } });
   const planReqs = await count(() => probot.receive({ id: 'p1', name: 'push', payload: push }));
-  dbg('planned');
   const m = r.view.manifest;
   // The gate with nothing to do, and the gate that opens wave 2 (counted from when the attestation batch has landed).
   const idle = await count(() => r.evaluate());

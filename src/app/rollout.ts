@@ -57,7 +57,7 @@ export class RepoRollout {
   private published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view: Current | undefined;
-  /** Requests to GitHub made by the latest step, for the benchmark. */
+  /** Steps run, manifests committed, and commits that met a moved head (for tests and benchmarks). */
   stats = { steps: 0, commits: 0, staleHeads: 0 };
 
   constructor(
