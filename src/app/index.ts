@@ -112,7 +112,9 @@ export function dotfleetApp(options: AppOptions = {}) {
       }
       return github(await app.auth(id));
     };
+    // Settings from the environment first: a bad value stops the start before anything runs.
     const intakeEnv = intakeOptionsFromEnv();
+    const tickMs = options.rolloutTickMs ?? (envNumber('DOTFLEET_ROLLOUT_TICK_SECONDS') ?? 60) * 1000;
     if (options.clock) intakeEnv.clock = options.clock;
     const intake = new Intake(
       portFor,
@@ -159,7 +161,7 @@ export function dotfleetApp(options: AppOptions = {}) {
     // After a restart, the first attestation for a repository brings its rollout back.
     if (signingKey) intake.onRepository = (ref) => void rollouts.for(ref);
     if (!signingKey) app.log.info('rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)');
-    rollouts.start(options.rolloutTickMs ?? (Number(process.env.DOTFLEET_ROLLOUT_TICK_SECONDS ?? 60) * 1000));
+    rollouts.start(tickMs);
     options.onRollouts?.(rollouts);
     const trustProxy = options.http?.trustProxy ?? process.env.DOTFLEET_TRUST_PROXY === '1';
     try {
@@ -196,7 +198,7 @@ export function dotfleetApp(options: AppOptions = {}) {
         context.log.info('a /dotfleet command, but rollouts are off (DOTFLEET_SIGNING_KEY is not set)');
         return;
       }
-      const outcome = await deliveries.run(context.id, () => rollouts.for(ref).commented(p.comment.body, p.comment.user?.login ?? 'ghost', p.issue.number));
+      const outcome = await deliveries.run(context.id, () => rollouts.for(ref).commented(p.comment.body, p.comment.user?.login ?? 'ghost', p.issue.number, p.comment.id));
       context.log.info(`command by ${p.comment.user?.login ?? 'ghost'}: ${outcome}`);
     });
     const queues = new Map<string, Promise<unknown>>();

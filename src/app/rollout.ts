@@ -33,8 +33,19 @@ const ATTEMPTS = 5;
 /** The app's signing key from DOTFLEET_SIGNING_KEY: the OpenSSH private key itself, or a path to it. */
 export function signingKeyFromEnv(value = process.env.DOTFLEET_SIGNING_KEY): SshPrivateKey | undefined {
   if (!value) return undefined;
-  const text = value.includes('-----BEGIN') ? value.replace(/\\n/g, '\n') : readFileSync(value, 'utf8');
-  return parseOpenSshPrivateKey(text, value.includes('-----BEGIN') ? 'DOTFLEET_SIGNING_KEY' : value);
+  const inline = value.includes('-----BEGIN');
+  let text: string;
+  try {
+    text = inline ? value.replace(/\\n/g, '\n') : readFileSync(value, 'utf8');
+  } catch (e) {
+    throw new Error(`DOTFLEET_SIGNING_KEY: cannot read ${value}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (give the app's OpenSSH ed25519 private key, or the path to it; docs/rollout.md)`);
+  }
+  try {
+    return parseOpenSshPrivateKey(text, inline ? 'DOTFLEET_SIGNING_KEY' : value);
+  } catch (e) {
+    // A start-up error for the operator: the reason, never the key's text.
+    throw new Error(`DOTFLEET_SIGNING_KEY: ${isDotfleetError(e) ? e.describe() : (e as Error).message} (an OpenSSH ed25519 private key without a passphrase; docs/rollout.md)`);
+  }
 }
 
 export interface RolloutOptions {
@@ -57,8 +68,6 @@ export class RepoRollout {
   private published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view: Current | undefined;
-  /** Steps run, manifests committed, and commits that met a moved head (for tests and benchmarks). */
-  stats = { steps: 0, commits: 0, staleHeads: 0 };
 
   constructor(
     readonly ref: RepoRef,
@@ -86,11 +95,11 @@ export class RepoRollout {
   /** The manifest at the state branch's head now. */
   async read(): Promise<Current> {
     const port = await this.port();
-    const branch = (await this.intake.trust()).fleet.settings.state_branch;
-    const head = await port.branchHead(this.ref, branch);
+    const trust = await this.intake.trust();
+    const head = await port.branchHead(this.ref, trust.fleet.settings.state_branch);
     if (head && this.view?.head === head) return this.view;
     // Only the intake's own attestation commits came since: the manifest is the one we hold.
-    const writer = this.intake.writer(await this.intake.trust());
+    const writer = this.intake.writer(trust);
     if (head && this.view?.head) {
       let h: string | undefined = head;
       while (h !== undefined && h !== this.view.head) h = writer.ownCommits.get(h);
@@ -129,7 +138,6 @@ export class RepoRollout {
   pushed(after: string, before: string | undefined): Promise<string> {
     if (!this.options.signingKey) return Promise.resolve('rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)');
     return this.serial(async () => {
-      this.stats.steps++;
       this.intake.invalidate();
       let trust: Trust;
       try {
@@ -205,11 +213,9 @@ export class RepoRollout {
     const body = [view.line, '', ...next.log.slice(-3).map((l) => `${l.at} ${l.by}: ${l.action}`)].join('\n');
     const made = await port.commitOnBranch(this.ref, branch, head, { headline, body }, files);
     if (made === 'stale') {
-      this.stats.staleHeads++;
       this.view = undefined;
       return false;
     }
-    this.stats.commits++;
     this.view = { head: made, manifest: next, bytes, signature };
     this.readAt = Date.now();
     this.log.info(`${this.ref.owner}/${this.ref.repo}: ${headline} (#${next.sequence}) → ${made.slice(0, 7)}`);
@@ -219,7 +225,6 @@ export class RepoRollout {
   /** Attestations landed, or the clock moved: apply the gates. */
   evaluate(): Promise<string[]> {
     return this.serial(async () => {
-      this.stats.steps++;
       const trust = await this.intake.trust();
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         // The branch's head now (one read): the intake commits attestations on it meanwhile.
@@ -242,15 +247,15 @@ export class RepoRollout {
     });
   }
 
-  /** A `/dotfleet rollout …` comment by `login` on issue or pull request `issue`. */
-  commented(text: string, login: string, issue: number): Promise<string | undefined> {
+  /** A `/dotfleet rollout …` comment (`commentId`) by `login` on issue or pull request `issue`. */
+  commented(text: string, login: string, issue: number, commentId: number): Promise<string | undefined> {
     const parsed = parseCommand(text);
     if (parsed === undefined) return Promise.resolve(undefined);
     return this.serial(async () => {
-      this.stats.steps++;
       const port = await this.port();
       const answer = async (body: string) => {
-        await port.createComment(this.ref, issue, `<!-- dotfleet:command -->\n@${login} ${body}`);
+        // The first line is the reply's own marker (a retried create looks for it): one per command comment.
+        await port.createComment(this.ref, issue, `<!-- dotfleet:command ${commentId} -->\n@${login} ${body}`);
         return body;
       };
       if (typeof parsed === 'string') return answer(parsed);

@@ -29,6 +29,25 @@ const show = async (checkout: string, spec: string) => {
 /** The highest manifest sequence this host followed (a lower one is a replay). */
 const sequenceFile = (stateDir: string, host: string) => join(stateDir, host, 'rollout.json');
 
+/** The sequence in rollout.json; undefined when there is none yet; a string when it cannot be read (replay protection must not quietly reset). */
+async function lastFollowed(stateDir: string, host: string): Promise<number | undefined | string> {
+  const file = sequenceFile(stateDir, host);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  try {
+    const n = (JSON.parse(text) as { sequence?: unknown }).sequence;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= 0) return n;
+  } catch {
+    /* said below */
+  }
+  return `${file} is damaged (it holds the last rollout sequence this host followed); restore it, or delete it to accept the current manifest`;
+}
+
 export async function rolloutGate(checkout: string, o: { host: string; stateDir: string; repository?: string; now: Date }): Promise<Gate> {
   const settingsText = await readFile(join(checkout, SETTINGS_FILE), 'utf8').catch(() => undefined);
   const settings = parseSettings(settingsText);
@@ -39,7 +58,8 @@ export async function rolloutGate(checkout: string, o: { host: string; stateDir:
   if (!sig) return { kind: 'refuse', message: `${settings.state_branch} has ${MANIFEST_PATH} but no ${MANIFEST_SIG_PATH}: an unsigned manifest is never followed` };
   const signersPath = join(checkout, settings.allowed_signers);
   const signersText = await readFile(signersPath, 'utf8').catch(() => '');
-  const last = await readFile(sequenceFile(o.stateDir, o.host), 'utf8').then((t) => (JSON.parse(t) as { sequence: number }).sequence, () => undefined);
+  const last = await lastFollowed(o.stateDir, o.host);
+  if (typeof last === 'string') return { kind: 'refuse', message: last };
   const verdict = verifyManifest(bytes, sig.toString('utf8'), { signers: parseAllowedSigners(signersText), principal: settings.rollout.signer, repository: o.repository, now: o.now, lastSequence: last });
   if (!verdict.ok) return { kind: 'refuse', message: `${verdict.message} (${settings.allowed_signers}, principal "${settings.rollout.signer}")` };
   const m = verdict.manifest;

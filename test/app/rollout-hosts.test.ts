@@ -6,7 +6,7 @@
  * refused by the host.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MANIFEST_PATH, parseManifest, ROLLOUT_NAMESPACE, type Manifest } from '../../src/core/rollout/manifest.js';
@@ -115,6 +115,18 @@ describe('real hosts follow a rollout', () => {
     expect(r.stderr).toMatch(/the rollout manifest's signature/);
     expect(r.stderr).toMatch(/nothing was changed/);
     expect(readFileSync(join(homes.get('beta')!, '.profile'), 'utf8')).toBe(before);
+  });
+
+  it('a damaged record of the last manifest followed is refused by name, never taken as "none yet" (replays stay refused)', async () => {
+    mirrorState(held.gh, repo);
+    const file = join(states.get('beta')!, 'beta', 'rollout.json');
+    writeFileSync(file, '{"sequence": "lots"');
+    const r = await update('beta');
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain(`${file} is damaged`);
+    rmSync(file);
+    expect((await update('beta')).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).sequence).toBe(manifest()!.sequence);
   });
 });
 

@@ -7,9 +7,10 @@
  * require_signed_target.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
+import { signingKeyFromEnv } from '../../src/app/rollout.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, type Manifest } from '../../src/core/rollout/manifest.js';
 import { renderHashes } from '../../src/core/state/render-check.js';
 import { readTarball } from '../../src/github/tarball.js';
@@ -267,5 +268,32 @@ describe('a target that must be signed', () => {
     expect(signed2.phase).toBe('running');
     expect(signed2.previous).toBe(f.main); // a blocked rollout never became the target
     expect(gh.unhandled).toEqual([]);
+  });
+});
+
+describe("the app's signing key and tick settings", () => {
+  it('a key that cannot be read or parsed is a clear start-up error naming DOTFLEET_SIGNING_KEY, never the key text', () => {
+    expect(() => signingKeyFromEnv('/nonexistent/key')).toThrow(/^DOTFLEET_SIGNING_KEY: cannot read \/nonexistent\/key: ENOENT/);
+    const garbage = '-----BEGIN OPENSSH PRIVATE KEY-----\\nc2VjcmV0LWtleS1tYXRlcmlhbA==\\n-----END OPENSSH PRIVATE KEY-----';
+    let message = '';
+    try {
+      signingKeyFromEnv(garbage);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^DOTFLEET_SIGNING_KEY: .*malformed OpenSSH private key/);
+    expect(message).not.toContain('c2VjcmV0');
+    expect(signingKeyFromEnv(readFileSync(appKey.path, 'utf8').replace(/\n/g, '\\n'))!.public.blob).toEqual(appKey.parsed!.public.blob);
+    expect(signingKeyFromEnv(appKey.path)!.public.blob).toEqual(appKey.parsed!.public.blob);
+    expect(signingKeyFromEnv('')).toBeUndefined();
+  });
+
+  it('a tick interval that is not a number stops the start with its name, instead of polling GitHub every millisecond', async () => {
+    process.env.DOTFLEET_ROLLOUT_TICK_SECONDS = 'often';
+    try {
+      await expect(startApp({}, {}, { app: { rolloutTickMs: undefined } })).rejects.toThrow('DOTFLEET_ROLLOUT_TICK_SECONDS must be a number, got "often"');
+    } finally {
+      delete process.env.DOTFLEET_ROLLOUT_TICK_SECONDS;
+    }
   });
 });

@@ -134,7 +134,10 @@ describe('dotfleet apply, drift and rollback in a real home directory', () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toContain('.zshrc is a file dotfleet never wrote (move it away, or pass --force to replace it)');
     expect(listing(home)).toEqual(before);
-    expect(run(args('drift', '--json')).stdout).toContain('"managed": false');
+    const drift = run(args('drift', '--json')).stdout;
+    expect(drift).toContain('"managed": false');
+    // A path dotfleet never wrote and the source does not render is none of its business.
+    expect(drift).not.toContain('unrelated');
     expect(run(args('apply', '--force')).code).toBe(0);
     expect(readFileSync(join(home, '.zshrc'), 'utf8')).toBe('export USER=robin\n# beta\n');
     expect(readFileSync(join(home, '.config/unrelated'), 'utf8')).toBe('not dotfleet\n');
@@ -206,6 +209,17 @@ describe('dotfleet apply, drift and rollback in a real home directory', () => {
     expect(r.stderr).toMatch(/\.config\/app is behind a link: \.config is a symbolic link; dotfleet never writes there/);
     expect(readdirSync(outside)).toEqual([]);
     expect(existsSync(join(home, '.zshrc'))).toBe(false);
+  });
+
+  it('never writes over a pipe where a file must go, not even with --force', () => {
+    const { home, args } = setup();
+    execFileSync('mkfifo', [join(home, '.zshrc')]);
+    const r = run(args('apply', '--force'));
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/\.zshrc is a socket, device or pipe/);
+    expect(lstatSync(join(home, '.zshrc')).isFIFO()).toBe(true);
+    // Refused whole: nothing else was written (a listing would block reading the pipe).
+    expect(readdirSync(home)).toEqual(['.zshrc']);
   });
 
   it('names the path when the file system says no', () => {
@@ -427,7 +441,7 @@ describe('apply with secrets, decrypted on the host', () => {
     doc.setIn(['sops', 'age'], [{ recipient, enc: age.armor.encode(await e.encrypt(key)) }]);
     doc.deleteIn(['sops', 'pgp']);
     const hosts = ['[hosts.beta]', 'machine = "server"', 'platform = "linux"', 'wave = 1', `age_recipient = "${recipient}"`, ''].join('\n');
-    const tree = new Map([...miniFleet({ hosts, files: { 'private_dot_netrc.hbs': 'machine db login {{secret "secrets/db.sops.yaml" "app2.db.user"}} password {{secret "secrets/db.sops.yaml" "app2.db.password"}}\n' } })]);
+    const tree = new Map([...miniFleet({ hosts, files: { 'dot_profile': 'plain\n', 'private_dot_netrc.hbs': 'machine db login {{secret "secrets/db.sops.yaml" "app2.db.user"}} password {{secret "secrets/db.sops.yaml" "app2.db.password"}}\n' } })]);
     tree.set('secrets/db.sops.yaml', Buffer.from(doc.toString()));
     tree.set('.sops.yaml', Buffer.from(`creation_rules:\n  - path_regex: ^secrets/\n    age: ${recipient}\n`));
     const repo = gitRepo(tree);
@@ -456,5 +470,10 @@ describe('apply with secrets, decrypted on the host', () => {
     expect(denied.code).toBe(2);
     expect(denied.stderr).toMatch(/no age key on this host to decrypt secrets\/db\.sops\.yaml/);
     expect(readFileSync(join(home, '.netrc'), 'utf8')).toContain('guessed');
+    // Whole: on a new home, the plain file beside the secret is not written either.
+    const home2 = scratch();
+    const first = run(['apply', '--repo', repo, '--host', 'beta', '--target', home2, '--state-dir', scratch()], { env: { SOPS_AGE_KEY_FILE: '/nonexistent' } });
+    expect(first.code).toBe(2);
+    expect(readdirSync(home2)).toEqual([]);
   });
 });

@@ -88,7 +88,7 @@ export interface PlanInput {
 
 export interface Plan {
   manifest: Manifest;
-  /** Each affected host's steps through the planner, for tests and the check run. */
+  /** Each affected host's steps through the planner (PENDING → VALIDATING (pre) → BLOCKED | QUEUED), for tests. */
   steps: Record<string, HostStateName[]>;
   /** Hosts forced in because they had not finished the superseded rollout. */
   carried: string[];
