@@ -117,13 +117,13 @@ const KEY_TYPE_NAMES: Record<string, string> = { ed25519: 'ssh-ed25519', 'sk-ed2
 export function parseSignatureBlob(blob: Uint8Array, knownKey?: (blob: Buffer) => SshPublicKey | undefined): ParsedSignature {
   try {
     const r = new WireReader(blob);
-    if (!r.bytes(6, 'magic').equals(MAGIC)) throw new SignatureError('malformed', 'not an SSHSIG signature (bad magic)');
+    if (r.latin1Bytes(6, 'magic') !== 'SSHSIG') throw new SignatureError('malformed', 'not an SSHSIG signature (bad magic)');
     const version = r.uint32('version');
     // ssh-keygen accepts any version up to its own.
     if (version > VERSION) throw new SignatureError('version', `unsupported SSHSIG version ${version} (only version 1 exists)`);
     const keyBlob = r.string('public key');
     const namespace = r.text('namespace');
-    r.string('reserved');
+    r.skip('reserved');
     const hash = r.text('hash algorithm');
     const signature = r.string('signature');
     if (r.remaining !== 0) throw new SignatureError('trailing-bytes', `the signature has ${r.remaining} trailing bytes`);
@@ -133,7 +133,8 @@ export function parseSignatureBlob(blob: Uint8Array, knownKey?: (blob: Buffer) =
     if (publicKey.kind === 'cert' || publicKey.kind === 'dsa') {
       throw new SignatureError('key-type', `signed with the key type ${publicKey.type}; dotfleet verifies plain ed25519, ECDSA, RSA and FIDO (sk-) keys`);
     }
-    return { publicKey, namespace, hashAlgorithm: hash as HashAlgorithm, signature, blob: Buffer.from(blob) };
+    // A Buffer is the caller's to keep (dearmour's is fresh); other views are copied.
+    return { publicKey, namespace, hashAlgorithm: hash as HashAlgorithm, signature, blob: Buffer.isBuffer(blob) ? blob : Buffer.from(blob) };
   } catch (e) {
     if (e instanceof TruncatedError) throw new SignatureError('truncated', `the signature is truncated: ${e.message}`);
     if (e instanceof WireError) throw new SignatureError('malformed', `malformed signature: ${e.message}`);
@@ -187,7 +188,7 @@ function p1363(r: Buffer, s: Buffer, size: number): Buffer | undefined {
  */
 function verifyKeySignature(key: SshPublicKey, field: Buffer, data: Buffer): { ok: boolean; sk?: { flags: number; counter: number } } {
   const r = new WireReader(field);
-  const sigType = r.string('signature type').toString('latin1');
+  const sigType = r.latin1('signature type');
   const fail = { ok: false };
   switch (key.kind) {
     case 'ed25519':
@@ -268,5 +269,6 @@ export function verifyMessage(message: Uint8Array, armoured: string, namespace: 
     throw e;
   }
   if (!checked.ok) throw new SignatureError('signature', 'the signature does not match the message (altered content or signature)');
-  return { ...sig, sk: checked.sk };
+  if (checked.sk) sig.sk = checked.sk;
+  return sig;
 }

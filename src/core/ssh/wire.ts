@@ -40,6 +40,28 @@ export class WireReader {
     return this.bytes(this.uint32(what, ' length'), what);
   }
 
+  /** Pass over a string field without reading it. */
+  skip(what: string): void {
+    const n = this.uint32(what, ' length');
+    this.need(n, what);
+    this.at += n;
+  }
+
+  /** A string field as one character per byte (type names: no view allocated). */
+  latin1(what: string): string {
+    const n = this.uint32(what, ' length');
+    this.need(n, what);
+    this.at += n;
+    return this.buf.toString('latin1', this.at - n, this.at);
+  }
+
+  /** The next `n` bytes as one character per byte. */
+  latin1Bytes(n: number, what: string): string {
+    this.need(n, what);
+    this.at += n;
+    return this.buf.toString('latin1', this.at - n, this.at);
+  }
+
   text(what: string): string {
     const n = this.uint32(what, ' length');
     this.need(n, what);
