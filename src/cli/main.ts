@@ -25,6 +25,7 @@ const COMMANDS: [string[], () => Promise<Register>][] = [
   [['signers'], async () => (await import('./commands/signers.js')).signersCommand],
   [['secrets'], async () => (await import('./commands/secrets.js')).secretsCommand],
   [['demo'], async () => (await import('./commands/demo.js')).demoCommand],
+  [['init'], async () => (await import('./commands/init.js')).initCommand],
 ];
 
 export async function buildProgram(argv: string[] = process.argv): Promise<Command> {

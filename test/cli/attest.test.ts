@@ -157,7 +157,7 @@ describe('dotfleet signers lint', () => {
       expect.stringMatching(/:4: warning: this key is also listed for "host-\*"/),
       expect.stringMatching(/:5: warning: one key for several principals \(x,y\)/),
       expect.stringMatching(/:5: warning: this key is also listed for "host-\*"/),
-      '5 keys, 1 errors, 7 warnings',
+      '5 keys, 1 error, 7 warnings',
     ]);
   });
 });

@@ -5,6 +5,7 @@ import { SOPS_CONFIG } from '../../core/secrets/sops-config.js';
 import type { Fleet } from '../../core/fleet.js';
 import { runSops } from '../../host/secrets.js';
 import { DotfleetError } from '../../core/errors.js';
+import { plural } from '../../core/report/common.js';
 import { findingsExitCode, openFleet, write } from '../io.js';
 
 export const fleetSecrets = (fleet: Fleet): SecretsReport => secretsReport(fleet);
@@ -46,7 +47,7 @@ export function secretsCommand(program: Command): void {
         for (const f of report.files) write(`${f.path}: ${f.values.size} keys, ${f.recipients.length} recipients, for ${report.scopes.get(f.path)!.join(', ') || '(no host)'}`);
         for (const f of report.findings) write(`${f.file}: ${f.severity}: ${f.message}${f.hint ? `\n  hint: ${f.hint}` : ''}`);
         const errors = report.findings.filter((f) => f.severity === 'error').length;
-        write(`${report.files.length} SOPS files, ${errors} errors, ${report.findings.length - errors} warnings`);
+        write(`${plural(report.files.length, 'SOPS file')}, ${plural(errors, 'error')}, ${plural(report.findings.length - errors, 'warning')}`);
       }
       process.exitCode = findingsExitCode(report.findings);
     });

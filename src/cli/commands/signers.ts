@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DotfleetError } from '../../core/errors.js';
+import { plural } from '../../core/report/common.js';
 import { lintAllowedSigners, parseAllowedSigners } from '../../core/ssh/allowed-signers.js';
 import { findingsExitCode, openFleet, write } from '../io.js';
 
@@ -31,7 +32,7 @@ export function signersCommand(program: Command): void {
       if (opts.json) write(JSON.stringify({ file: name, entries: parsed.entries.length, problems }, null, 2));
       else {
         for (const p of problems) write(`${name}:${p.line}: ${p.severity}: ${p.message}`);
-        write(`${parsed.entries.length} keys, ${problems.filter((p) => p.severity === 'error').length} errors, ${problems.filter((p) => p.severity === 'warning').length} warnings`);
+        write(`${plural(parsed.entries.length, 'key')}, ${plural(problems.filter((p) => p.severity === 'error').length, 'error')}, ${plural(problems.filter((p) => p.severity === 'warning').length, 'warning')}`);
       }
       process.exitCode = findingsExitCode(problems);
     });
