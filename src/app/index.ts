@@ -14,6 +14,7 @@ import { COMMENT_MARKER } from '../core/pull-request.js';
 import { rolloutMarkdown } from '../core/rollout/report.js';
 import type { SshPrivateKey } from '../core/ssh/keys.js';
 import { RepoRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
+import { healthHandler } from './health.js';
 import { rolloutHandler } from './rollout-http.js';
 
 export interface AppOptions {
@@ -167,6 +168,7 @@ export function dotfleetApp(options: AppOptions = {}) {
     try {
       appOptions?.addHandler?.(intakeHandler(intake, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }, { trustProxy }));
       appOptions?.addHandler?.(rolloutHandler(rollouts, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m) }));
+      appOptions?.addHandler?.(healthHandler(() => ({ rollouts: rollouts.enabled })));
     } catch (e) {
       // Loaded without a server (`probot receive`, webhook-only tests): no intake route then.
       if (!/No server instance/.test((e as Error).message)) throw e;

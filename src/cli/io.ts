@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Fleet } from '../core/fleet.js';
+import { packageVersion } from '../host/package.js';
 import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
 import { ansi, type Paint } from '../core/report/paint.js';
 
@@ -59,31 +60,10 @@ export function paintFor(choice: ColorChoice = 'auto', stream: NodeJS.WriteStrea
   return stream.isTTY && !process.env.NO_COLOR ? ansi : undefined;
 }
 
-/**
- * The installed package's root: the nearest directory above this module with dotfleet's
- * package.json (this module may be dist/cli/io.js, or a chunk of the bundle under dist/cli/chunks/).
- */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'dotfleet') return dir + sep;
-    } catch {
-      // Not here: one level up.
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('dotfleet cannot find its own package.json');
-    dir = up;
-  }
-}
+export { packageRoot, packageVersion } from '../host/package.js';
 
 /** The agent's version, as attestations and apply records name it. */
 export const agentVersion = (): string => `dotfleet/${packageVersion()}`;
-
-/** The package's version, from its package.json (the same file whether the CLI runs bundled or not). */
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 export function write(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
