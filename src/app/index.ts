@@ -138,6 +138,7 @@ export function dotfleetApp(options: AppOptions = {}) {
         }, repo, { signingKey, clock }, log);
         if (signingKey) {
           repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
+          repo.rolloutTargets = () => r.targetOf();
           repo.rolloutMarkdown = (state) => {
             const v = r.viewOf(state);
             return v ? rolloutMarkdown(v) : undefined;

@@ -15,7 +15,7 @@ import { isDotfleetError } from '../core/errors.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, serialiseManifest, signManifest, type Manifest } from '../core/rollout/manifest.js';
 import { planRollout, targetSignature, type Plan } from '../core/rollout/plan.js';
 import { rolloutHeadline, rolloutMarkdown } from '../core/rollout/report.js';
-import { advance, command, hostStates, parseCommand, reasonLines, rolloutView, type Command, type RolloutView } from '../core/rollout/state.js';
+import { advance, command, expectedCommit, hostStates, parseCommand, reasonLines, rolloutView, type Command, type RolloutView } from '../core/rollout/state.js';
 import { FLEET_JSON, FLEET_MD, parseFleetState, STATE_README, STATE_README_TEXT, type FleetState } from '../core/state/fleet-state.js';
 import { fleetMarkdown, fleetStatus } from '../core/state/status.js';
 import { parseOpenSshPrivateKey, type SshPrivateKey } from '../core/ssh/keys.js';
@@ -128,6 +128,12 @@ export class RepoRollout {
     return cur;
   }
 
+  /** Each host's target under the current manifest (undefined when there is none). */
+  targetOf(): ((host: string) => string | undefined) | undefined {
+    const m = this.view?.manifest;
+    return m ? (host) => expectedCommit(m, host) : undefined;
+  }
+
   /** The view for people of the current manifest against `state` (undefined when there is none). */
   viewOf(state: FleetState): RolloutView | undefined {
     const m = this.view?.manifest;
@@ -208,7 +214,7 @@ export class RepoRollout {
     const files = [
       { path: MANIFEST_PATH, contents: bytes },
       { path: MANIFEST_SIG_PATH, contents: Buffer.from(signature) },
-      { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(state, fleetStatus(state, trust.target.inventory), rolloutMarkdown(view))) },
+      { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(state, fleetStatus(state, trust.target.inventory, (h) => expectedCommit(next, h)), rolloutMarkdown(view))) },
     ];
     const body = [view.line, '', ...next.log.slice(-3).map((l) => `${l.at} ${l.by}: ${l.action}`)].join('\n');
     const made = await port.commitOnBranch(this.ref, branch, head, { headline, body }, files);

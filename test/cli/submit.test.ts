@@ -7,6 +7,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { planRollout } from '../../src/core/rollout/plan.js';
+import { serialiseManifest } from '../../src/core/rollout/manifest.js';
+import { DEFAULT_SETTINGS } from '../../src/core/settings.js';
+import { parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 import { git, PROJECT_ROOT } from '../helpers/fleet.js';
 import { appForFile, intakeFleet } from '../helpers/intake.js';
 import { newKey, scratchDir } from '../helpers/ssh.js';
@@ -130,6 +134,41 @@ describe('dotfleet fleet status and dotfleet fleet', () => {
     expect(hosts.stdout.split('\n')[0]).toMatch(/^HOST +MACHINE +PLATFORM +WAVE +LAST SEEN$/);
     expect(hosts.stdout).toMatch(/kestrel +\S+ +\S+ +1 +\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
     expect(hosts.stdout).toMatch(/atlas +\S+ +\S+ +\d +never/);
+  });
+
+  it("under a rollout, each host's target is the rollout's: a host its wave holds back is on target where it is", async () => {
+    const head = git(fleet.repo, 'rev-parse', 'main').trim();
+    const next = 'c'.repeat(40);
+    const hosts = [{ name: 'kestrel', wave: 1, principal: 'kestrel' }, { name: 'atlas', wave: 2, principal: 'atlas' }];
+    const plan = (kestrelWave: number) => {
+      const m = planRollout({
+        repository: 'github.com/o/r', branch: 'main', target: next, previous: head,
+        before: { kestrel: { hash: 'sha256:' + '0'.repeat(64) }, atlas: { hash: 'sha256:' + '0'.repeat(64) } },
+        after: { kestrel: { hash: 'sha256:' + '1'.repeat(64) }, atlas: { hash: 'sha256:' + '1'.repeat(64) } },
+        hosts: hosts.map((h) => ({ ...h, wave: h.name === 'kestrel' ? kestrelWave : 3 - kestrelWave })), settings: DEFAULT_SETTINGS, signature: { kind: 'none', detail: '' },
+        signers: parseAllowedSigners(`kestrel namespaces="dotfleet-attestation" ${kestrel.publicKey}\natlas namespaces="dotfleet-attestation" ${kestrel.publicKey}\n`), lastSequence: 0, now: new Date(),
+      }).manifest;
+      const work = join(dir, `state-rollout-${kestrelWave}`);
+      git(fleet.repo, 'worktree', 'add', '-q', '--detach', work, 'dotfleet/state');
+      mkdirSync(join(work, 'rollout'), { recursive: true });
+      writeFileSync(join(work, 'rollout', 'current.json'), serialiseManifest(m));
+      git(work, 'add', '-A');
+      git(work, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-qm', 'rollout');
+      git(fleet.repo, 'branch', '-f', `rollout-${kestrelWave}`, git(work, 'rev-parse', 'HEAD').trim());
+      return m;
+    };
+    // kestrel in wave 1, which is open: its target is the new commit, so it is behind.
+    const open = plan(1);
+    let r = await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--branch', 'rollout-1']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout.split('\n')[0]).toBe('FLEET STATUS: 0/12 aligned; no drift');
+    expect(r.stdout).toContain(`rollout ${open.id} of ${next.slice(0, 12)}: running, wave 1/2 (each host's target is the rollout's)`);
+    expect(r.stdout).toMatch(/✗ kestrel +[0-9a-f]{7} \(not target\)/);
+    // kestrel in wave 2, not open yet: it stays where it is, and that is its target.
+    plan(2);
+    r = await dotfleet(['fleet', 'status', '--repo', fleet.repo, '--branch', 'rollout-2']);
+    expect(r.stdout.split('\n')[0]).toBe('FLEET STATUS: 1/12 aligned; no drift');
+    expect(r.stdout).toMatch(/✓ kestrel +[0-9a-f]{7} +matches/);
   });
 
   it('says how to get the state branch when the clone does not have it', async () => {

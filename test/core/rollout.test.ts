@@ -10,8 +10,9 @@ import { DEFAULT_SETTINGS, type Settings } from '../../src/core/settings.js';
 import { parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 import { MANIFEST_PATH, parseManifest, serialiseManifest, signManifest, verifyManifest, ROLLOUT_NAMESPACE, type Manifest } from '../../src/core/rollout/manifest.js';
 import { planRollout, targetSignature, WEB_FLOW_EMAIL, type PlanInput } from '../../src/core/rollout/plan.js';
-import { advance, command, hostState, hostStates, parseCommand, rolloutView, type HostStateName } from '../../src/core/rollout/state.js';
+import { advance, command, expectedCommit, hostState, hostStates, parseCommand, rolloutView, type HostStateName } from '../../src/core/rollout/state.js';
 import type { HostRecord } from '../../src/core/state/fleet-state.js';
+import { fleetStatus } from '../../src/core/state/status.js';
 import { hostRecordOf } from '../helpers/records.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
 
@@ -372,4 +373,36 @@ describe('commands', () => {
 
 it('the manifest path is rollout/current.json', () => {
   expect(MANIFEST_PATH).toBe('rollout/current.json');
+});
+
+describe('the fleet status target under a rollout (expectedCommit)', () => {
+  const at = (host: string, commit: string): [string, HostRecord] => [host, hostRecordOf(host, commit, { issuedAt: later(60).toISOString(), receivedAt: later(60).toISOString() })];
+  const state = (records: [string, HostRecord][]) => ({ version: 1 as const, target: { branch: 'main', commit: T }, policy: {}, updatedAt: null, hosts: Object.fromEntries(records) });
+  const onTarget = (m: Manifest, records: [string, HostRecord][]) =>
+    Object.fromEntries(fleetStatus(state(records), ['a', 'b', 'c', 'd', 'e', 'f'], (h) => expectedCommit(m, h)).rows.map((r) => [r.host, r.onTarget]));
+
+  it('wave 1 open: the canary and unchanged hosts are expected at the target, later waves where they were', () => {
+    const m = planRollout(input()).manifest;
+    expect(Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((h) => [h, expectedCommit(m, h)]))).toEqual({ a: T, b: P, c: P, d: P, e: P, f: T });
+    expect(expectedCommit(m, 'not-in-it')).toBeUndefined();
+    // b..e still at the previous target are on their target (not "behind"); f, unchanged by the rollout, is expected to move.
+    expect(onTarget(m, [at('a', T), at('b', P), at('c', P), at('d', P), at('e', P), at('f', P)])).toEqual({ a: true, b: true, c: true, d: true, e: true, f: false });
+    // Without the rollout, the default branch's head is everyone's target.
+    expect(fleetStatus(state([at('b', P)]), ['b']).rows[0]!.onTarget).toBe(false);
+  });
+
+  it('a wave opens, the rollout completes, is blocked, or holds a blocked host back: the expectation follows', () => {
+    const m = planRollout(input()).manifest;
+    const next = advance(m, { a: record('a') }, later(120)).manifest;
+    expect(next.wave).toBe(2);
+    expect([expectedCommit(next, 'b'), expectedCommit(next, 'd')]).toEqual([T, P]);
+    const done = { ...next, phase: 'complete' as const, wave: 3 };
+    expect(['a', 'b', 'd', 'f'].map((h) => expectedCommit(done, h))).toEqual([T, T, T, T]);
+    const blocked = planRollout(input({ settings: settings({}, { require_signed_target: true }), signature: { kind: 'none', detail: '' } })).manifest;
+    expect(blocked.phase).toBe('blocked');
+    expect(['a', 'b', 'f'].map((h) => expectedCommit(blocked, h))).toEqual([P, P, P]);
+    const held = { ...m, hosts: { ...m.hosts, a: { ...m.hosts.a!, blocked: 'no key may sign' } } };
+    expect(expectedCommit(held, 'a')).toBe(P);
+    expect(expectedCommit({ ...held, hosts: { ...held.hosts, a: { ...held.hosts.a!, skipped: 'robin at 2026-11-23T10:00:00Z' } } }, 'a')).toBe(T);
+  });
 });

@@ -141,6 +141,8 @@ export class RepoIntake {
   onCommitted?: (state: FleetState) => void;
   /** The current rollout as markdown, for FLEET.md and the dashboard. */
   rolloutMarkdown?: (state: FleetState) => string | undefined;
+  /** Each host's target under the current rollout, for the status rows. */
+  rolloutTargets?: () => ((host: string) => string | undefined) | undefined;
 
   constructor(
     readonly ref: RepoRef,
@@ -206,6 +208,7 @@ export class RepoIntake {
         this.onCommitted?.(state);
       };
       writer.rolloutMarkdown = (state) => this.rolloutMarkdown?.(state);
+      writer.rolloutTargets = () => this.rolloutTargets?.();
       this.writerFor = { branch, writer };
     }
     return this.writerFor.writer;
@@ -228,7 +231,7 @@ export class RepoIntake {
       const view: FleetState = { ...s, target: { branch, commit }, policy };
       await this.dashboard.update({
         state: view,
-        status: fleetStatus(view, trust.target.inventory),
+        status: fleetStatus(view, trust.target.inventory, this.rolloutTargets?.()),
         inventory: trust.target.inventory,
         now: this.options.clock(),
         quietAfterSeconds: parseDuration(trust.fleet.settings.quiet_after),

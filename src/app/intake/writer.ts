@@ -102,6 +102,8 @@ export class StateWriter {
   readonly ownCommits = new Map<string, string>();
   /** The current rollout as markdown for FLEET.md, when there is one. */
   rolloutMarkdown?: (state: FleetState) => string | undefined;
+  /** Each host's target under the current rollout (the default branch's head when there is none). */
+  rolloutTargets?: () => ((host: string) => string | undefined) | undefined;
 
   constructor(
     private readonly port: () => Promise<StateGitHub>,
@@ -299,7 +301,7 @@ export class StateWriter {
     const target = await this.target();
     const now = this.clock().toISOString();
     const next = nextState(state, toAdd.map((p) => p.sub.record), { branch: target.branch, commit: target.commit }, target.policy, now);
-    const status = fleetStatus(next, target.inventory);
+    const status = fleetStatus(next, target.inventory, this.rolloutTargets?.());
     const files = [...batchFiles(toAdd.map((p) => p.sub), next), { path: FLEET_MD, contents: Buffer.from(fleetMarkdown(next, status, this.rolloutMarkdown?.(next))) }];
     const hosts = [...new Set(toAdd.map((p) => hostOf(p.sub.record)))];
     const headline = toAdd.length === 1 ? `attest: ${hosts[0]} #${toAdd[0]!.sub.record.sequence}` : `attest: ${plural(toAdd.length, 'attestation')} from ${plural(hosts.length, 'host')}`;

@@ -5,6 +5,8 @@ import { changesText } from '../../core/report/text.js';
 import { changeLine } from '../../core/report/common.js';
 import { fenceFor } from '../../core/report/markdown.js';
 import { EXIT, openFleet, paintFor, write, type ColorChoice, colorOption } from '../io.js';
+import { MANIFEST_PATH, parseManifest, type Manifest } from '../../core/rollout/manifest.js';
+import { expectedCommit } from '../../core/rollout/state.js';
 import { DotfleetError, isDotfleetError } from '../../core/errors.js';
 import { FLEET_JSON, parseFleetState, type FleetState } from '../../core/state/fleet-state.js';
 import { fleetStatus, shortTime, statusTableText } from '../../core/state/status.js';
@@ -20,12 +22,16 @@ interface StateOptions {
 }
 
 /** fleet.json from the state branch of a local clone (the branch itself or origin's copy). */
-async function readState(opts: StateOptions): Promise<{ state: FleetState; inventory: string[]; ref: string; branch: string }> {
+async function readState(opts: StateOptions): Promise<{ state: FleetState; inventory: string[]; ref: string; branch: string; manifest?: Manifest }> {
   const { fleet: f, root } = await openFleet(opts.repo, opts.ref);
   const branch = opts.branch ?? f.settings.state_branch;
   for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
     const r = await runGit(root, ['cat-file', 'blob', `${ref}:${FLEET_JSON}`]);
-    if (r.code === 0) return { state: parseFleetState(r.stdout, `${FLEET_JSON} on ${ref}`), inventory: [...f.hosts.keys()], ref, branch };
+    if (r.code !== 0) continue;
+    // The rollout's manifest, when there is one, sets each host's target (as on FLEET.md).
+    const m = await runGit(root, ['cat-file', 'blob', `${ref}:${MANIFEST_PATH}`]);
+    const manifest = m.code === 0 ? parseManifest(m.stdout, `${MANIFEST_PATH} on ${ref}`) : undefined;
+    return { state: parseFleetState(r.stdout, `${FLEET_JSON} on ${ref}`), inventory: [...f.hosts.keys()], ref, branch, manifest };
   }
   throw new DotfleetError('usage', `no ${FLEET_JSON} on the state branch "${branch}" in ${root}`, {
     hint: `fetch it first (git fetch origin ${branch}); the app creates it when the first attestation arrives`,
@@ -70,12 +76,13 @@ export function fleetCommand(program: Command): void {
     .option('--json', 'print JSON')
     .option('--exit-code', 'exit 1 unless every host is aligned')
     .action(async (opts: StateOptions & { exitCode?: boolean }) => {
-      const { state, inventory, ref } = await readState(opts);
-      const status = fleetStatus(state, inventory);
+      const { state, inventory, ref, manifest } = await readState(opts);
+      const status = fleetStatus(state, inventory, manifest && ((h) => expectedCommit(manifest, h)));
       if (opts.json) {
         write(JSON.stringify({ version: 1, line: status.line, aligned: status.aligned, total: status.total, target: state.target, hosts: status.rows.map((r) => ({ host: r.host, aligned: r.aligned, reasons: r.reasons, retired: r.retired, ...(r.record ?? {}) })) }, null, 2));
       } else {
-        write(`${status.line}\ntarget ${state.target ? `${state.target.commit.slice(0, 12)} (${state.target.branch})` : 'unknown'} · from ${ref}\n\n${statusTableText(status)}`);
+        const rollout = manifest ? ` · rollout ${manifest.id} of ${manifest.target.commit.slice(0, 12)}: ${manifest.phase}, wave ${manifest.wave}/${manifest.waves.length} (each host's target is the rollout's)` : '';
+        write(`${status.line}\ntarget ${state.target ? `${state.target.commit.slice(0, 12)} (${state.target.branch})` : 'unknown'}${rollout} · from ${ref}\n\n${statusTableText(status)}`);
       }
       process.exitCode = opts.exitCode && status.aligned < status.total ? EXIT.differences : EXIT.ok;
     });

@@ -204,6 +204,24 @@ export function advance(m0: Manifest, records: Record<string, HostRecord>, now: 
   return { manifest: m, actions };
 }
 
+/**
+ * The commit a host is expected at under this manifest — what the fleet status's "target" means
+ * once a rollout exists. It mirrors what the host's gate decides (src/host/rollout.ts): a host
+ * released by the rollout (its wave open, or unchanged by it, or the rollout complete) is
+ * expected at the target; one the rollout holds back (its wave not open, blocked and not skipped,
+ * the whole rollout blocked) stays at the previous target. A host the manifest does not name
+ * has no expectation here (undefined: the caller's default).
+ */
+export function expectedCommit(m: Manifest, host: string): string | undefined {
+  const e = m.hosts[host];
+  if (!e) return undefined;
+  const stay = m.previous ?? undefined;
+  if (m.phase === 'blocked') return stay;
+  if (e.wave === null || m.phase === 'complete') return m.target.commit;
+  if (e.blocked !== null && e.skipped === null) return stay;
+  return e.wave > m.wave ? stay : m.target.commit;
+}
+
 export const COMMANDS = ['halt', 'resume', 'retry', 'skip'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 

@@ -52,11 +52,15 @@ function reasonsFor(r: HostRecord | undefined, onTarget: boolean, policyMatches:
 /** Hosts the status line names before it counts the rest ("drift on a, b, … and 40 more"). */
 const DRIFT_NAMED = 10;
 
-/** Rows for the inventory's hosts (in inventory order), then hosts only the state still knows. */
-export function fleetStatus(state: FleetState, inventory: string[]): FleetStatus {
-  const target = state.target?.commit;
+/**
+ * Rows for the inventory's hosts (in inventory order), then hosts only the state still knows.
+ * `targetOf` gives a host's own target when a rollout sets one (expectedCommit); otherwise, and
+ * for hosts it does not name, the target is the state's (the default branch's head).
+ */
+export function fleetStatus(state: FleetState, inventory: string[], targetOf?: (host: string) => string | undefined): FleetStatus {
   const rowFor = (host: string, retired: boolean): StatusRow => {
     const record = state.hosts[host];
+    const target = targetOf?.(host) ?? state.target?.commit;
     const onTarget = record !== undefined && target !== undefined && record.appliedCommit === target;
     const expected = state.policy[host];
     const policyMatches = record !== undefined && expected !== undefined && record.policyHash === expected;
