@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MANIFEST_PATH, parseManifest, ROLLOUT_NAMESPACE, type Manifest } from '../../src/core/rollout/manifest.js';
+import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, serialiseManifest, signManifest, type Manifest } from '../../src/core/rollout/manifest.js';
 import type { GitHubStandIn } from '../../src/github/standin.js';
 import { commit, git, gitRepo, miniFleet, PROJECT_ROOT } from '../helpers/fleet.js';
 import { OWNER, pushPayload, REPO, tarball } from '../helpers/github.js';
@@ -114,6 +114,21 @@ describe('real hosts follow a rollout', () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/the rollout manifest's signature/);
     expect(r.stderr).toMatch(/nothing was changed/);
+    expect(readFileSync(join(homes.get('beta')!, '.profile'), 'utf8')).toBe(before);
+  });
+
+  it('a signed manifest that planned another render for this host is refused: exit 5, nothing changed', async () => {
+    mirrorState(held.gh, repo, (files) => {
+      const m = parseManifest(files.get(MANIFEST_PATH)!);
+      m.hosts.beta!.renderHash = 'sha256:' + 'f'.repeat(64);
+      const bytes = serialiseManifest(m);
+      files.set(MANIFEST_PATH, bytes);
+      files.set(MANIFEST_SIG_PATH, Buffer.from(signManifest(bytes, appKey.parsed!)));
+    });
+    const before = readFileSync(join(homes.get('beta')!, '.profile'), 'utf8');
+    const r = await update('beta');
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/rollout r\S+ planned the render sha256:f{64} for beta at [0-9a-f]{12}, but this host renders sha256:[0-9a-f]{64} \(another dotfleet version than the app's, dotfleet\/[\d.]+ here\?\)\ndotfleet: nothing was changed/);
     expect(readFileSync(join(homes.get('beta')!, '.profile'), 'utf8')).toBe(before);
   });
 

@@ -120,6 +120,7 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
   const head = await syncCheckout(checkout, opts.source, opts.branch);
   let commit = head;
   let rolloutTarget: string | null = null;
+  let planned: { id: string; renderHash: string } | undefined;
   if (opts.rollout !== false) {
     const gh = await githubRepo({ githubRepo: opts.githubRepo }, checkout).catch(() => undefined);
     const gate = await rolloutGate(checkout, { host: opts.host, stateDir: opts.stateDir, repository: gh ? `github.com/${gh.owner}/${gh.repo}` : undefined, now: new Date() });
@@ -136,12 +137,21 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
       write(gate.note);
       commit = gate.commit;
       rolloutTarget = commit;
+      const entry = gate.manifest.hosts[opts.host];
+      if (entry?.renderHash) planned = { id: gate.manifest.id, renderHash: entry.renderHash };
       if (commit !== head) await checkoutCommit(checkout, commit);
     }
   }
   const h = await openHost({ repo: checkout, ref: commit, host: opts.host, target: opts.target, stateDir: opts.stateDir }, say);
 
   const hash = renderHash(h.tree);
+  // The rollout planned this host's render at the target: anything else (another dotfleet
+  // version, a checkout changed by hand) is not what was reviewed and released.
+  if (planned && planned.renderHash !== hash) {
+    say(`rollout ${planned.id} planned the render ${planned.renderHash} for ${h.host.name} at ${commit.slice(0, 12)}, but this host renders ${hash} (another dotfleet version than the app's, ${AGENT_VERSION} here?)`);
+    say('nothing was changed');
+    return { code: EXIT.refused, commit, outcome: 'waiting' };
+  }
   const before = await driftOf(h);
   if (h.record?.commit === commit && h.record.renderHash === hash && before.length === 0) {
     write(`up to date: ${h.home.root} is as ${commit.slice(0, 12)} renders it for ${h.host.name}`);
