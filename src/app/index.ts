@@ -11,7 +11,8 @@ import { intakeHandler, type HttpOptions } from './intake/http.js';
 import { Intake, type IntakeOptions } from './intake/service.js';
 import { runPullRequest, type PullRequestJob } from './pull-request.js';
 import { COMMENT_MARKER } from '../core/pull-request.js';
-import { rolloutMarkdown } from '../core/rollout/report.js';
+import { rolloutCheckboxes, rolloutMarkdown, tickedCommands } from '../core/rollout/report.js';
+import { DASHBOARD_MARKER } from '../core/state/dashboard.js';
 import type { SshPrivateKey } from '../core/ssh/keys.js';
 import { RepoRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
 import { healthHandler } from './health.js';
@@ -139,6 +140,10 @@ export function dotfleetApp(options: AppOptions = {}) {
         if (signingKey) {
           repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
           repo.rolloutTargets = () => r.targetOf();
+          repo.rolloutDashboard = (state) => {
+            const v = r.viewOf(state);
+            return v ? `${rolloutMarkdown(v)}\n${rolloutCheckboxes(v)}` : undefined;
+          };
           repo.rolloutMarkdown = (state) => {
             const v = r.viewOf(state);
             return v ? rolloutMarkdown(v) : undefined;
@@ -203,6 +208,27 @@ export function dotfleetApp(options: AppOptions = {}) {
       }
       const outcome = await deliveries.run(context.id, () => rollouts.for(ref).commented(p.comment.body, p.comment.user?.login ?? 'ghost', p.issue.number, p.comment.id));
       context.log.info(`command by ${p.comment.user?.login ?? 'ghost'}: ${outcome}`);
+    });
+
+    // A box ticked on the Fleet dashboard issue (ours: opened by the app, with its marker) is the
+    // same command as a comment, with the same write-access check; the box clears when the
+    // dashboard is written again.
+    app.on('issues.edited', async (context) => {
+      const p = context.payload;
+      const body = p.issue.body ?? '';
+      if (!rollouts.enabled || !p.changes.body || p.sender.type === 'Bot' || p.issue.user?.type !== 'Bot' || !body.includes(DASHBOARD_MARKER)) return;
+      const commands = tickedCommands(p.changes.body.from, body);
+      if (commands.length === 0) return;
+      const ref = { owner: p.repository.owner.login, repo: p.repository.name };
+      const outcome = await deliveries.run(context.id, async () => {
+        const said: (string | undefined)[] = [];
+        for (const [i, c] of commands.entries()) said.push(await rollouts.for(ref).commented(c, p.sender.login, p.issue.number, `${context.id}-${i}`));
+        const repo = intake.repository(ref);
+        repo.dashboard.edited(p.issue.number, body);
+        await repo.showDashboard();
+        return said.join(' · ');
+      });
+      context.log.info(`dashboard boxes ticked by ${p.sender.login}: ${outcome}`);
     });
     const queues = new Map<string, Promise<unknown>>();
 

@@ -253,8 +253,8 @@ export class RepoRollout {
     });
   }
 
-  /** A `/dotfleet rollout …` comment (`commentId`) by `login` on issue or pull request `issue`. */
-  commented(text: string, login: string, issue: number, commentId: number): Promise<string | undefined> {
+  /** A `/dotfleet rollout …` comment (`commentId`), or a ticked dashboard box (a delivery-made id), by `login` on issue or pull request `issue`. */
+  commented(text: string, login: string, issue: number, commentId: number | string): Promise<string | undefined> {
     const parsed = parseCommand(text);
     if (parsed === undefined) return Promise.resolve(undefined);
     return this.serial(async () => {
@@ -302,6 +302,8 @@ export class RepoRollout {
     const md = rolloutMarkdown(view, { commands: true });
     const failed = m.phase === 'halted' || m.phase === 'blocked';
     this.published = m.sequence;
+    // The dashboard issue shows the rollout and its checkboxes: bring it up to date too (never throws).
+    void this.intake.showDashboard(state);
     try {
       await this.report(m.target.commit, { status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md }, planned);
       if (m.waves.length > 0) {

@@ -17,7 +17,7 @@ import { readTarball } from '../../src/github/tarball.js';
 import type { GitHubStandIn } from '../../src/github/standin.js';
 import { addCommit, appForFile, intakeFleet, signed, standIn, startApp, submit, type IntakeFleet, type RunningApp } from '../helpers/intake.js';
 import { until } from '../helpers/wait.js';
-import { commentPayload, OWNER, pushPayload, REPO, tarball } from '../helpers/github.js';
+import { commentPayload, issueEditedPayload, OWNER, pushPayload, REPO, tarball } from '../helpers/github.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
 
 const dir = scratchDir();
@@ -164,6 +164,26 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(manifestOf(gh)!.sequence).toBe(seq);
   });
 
+  it('the dashboard offers the commands as checkboxes; a box ticked by a reader is refused, nothing recorded, and the box clears', async () => {
+    const dashboard = await until('the dashboard with its boxes', () => gh.issues.find((i) => i.body.includes('<!-- dotfleet:dashboard -->') && i.body.includes('dotfleet:rollout resume')));
+    expect(dashboard.body).toContain('- [ ] <!-- dotfleet:rollout resume --> Resume the rollout');
+    expect(dashboard.body).toContain('- [ ] <!-- dotfleet:rollout retry heron --> Retry **heron** (FAILED)');
+    expect(dashboard.body).toContain('- [ ] <!-- dotfleet:rollout skip heron --> Skip **heron**');
+    const seq = manifestOf(gh)!.sequence;
+    const before = dashboard.body;
+    const ticked = before.replace('- [ ] <!-- dotfleet:rollout skip heron -->', '- [x] <!-- dotfleet:rollout skip heron -->');
+    dashboard.body = ticked;
+    await deliver(app, 'issues', issueEditedPayload(dashboard.number, before, ticked, 'mallory'));
+    expect(gh.comments.at(-1)!).toMatchObject({ issue: dashboard.number });
+    expect(gh.comments.at(-1)!.body).toMatch(/@mallory only people with write access to Codertocat\/Hello-World can steer a rollout/);
+    expect(manifestOf(gh)!.sequence).toBe(seq);
+    await until('the box cleared', () => dashboard.body.includes('- [ ] <!-- dotfleet:rollout skip heron -->'));
+    // Boxes already ticked before the edit, and an edit that is not ours to read, do nothing.
+    const n = gh.comments.length;
+    await deliver(app, 'issues', issueEditedPayload(dashboard.number, ticked, ticked, 'mallory'));
+    expect(gh.comments.length).toBe(n);
+  });
+
   it('retry HOST by a writer: recorded with who and when; the host attests SUCCESS and wave 3 opens', async () => {
     gh.permissions.set('owner', 'write');
     await deliver(app, 'issue_comment', commentPayload('Fixed the font.\n/dotfleet rollout retry heron', 'owner'));
@@ -174,6 +194,24 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect((await attest(f, app, 'heron', c1, h1)).status).toBe(201);
     m = await until('wave 3', () => manifestOf(gh)?.wave === 3 && manifestOf(gh));
     expect(m.phase).toBe('running');
+  });
+
+  it('a writer ticks "Halt" on the dashboard: halted, recorded with who; "Resume" runs it again; each box clears', async () => {
+    const dashboard = () => gh.issues.find((i) => i.body.includes('<!-- dotfleet:dashboard -->'))!;
+    const tick = async (command: string) => {
+      const d = await until(`the ${command} box`, () => dashboard().body.includes(`- [ ] <!-- dotfleet:rollout ${command} -->`) && dashboard());
+      const before = d.body;
+      d.body = before.replace(`- [ ] <!-- dotfleet:rollout ${command} -->`, `- [x] <!-- dotfleet:rollout ${command} -->`);
+      await deliver(app, 'issues', issueEditedPayload(d.number, before, d.body, 'owner'));
+    };
+    await tick('halt');
+    expect(manifestOf(gh)).toMatchObject({ phase: 'halted' });
+    expect(manifestOf(gh)!.log.at(-1)).toMatchObject({ by: 'owner', action: 'halt' });
+    expect(gh.comments.at(-1)!.body).toMatch(/@owner done: halt/);
+    await tick('resume');
+    expect(manifestOf(gh)).toMatchObject({ phase: 'running', wave: 3 });
+    expect(manifestOf(gh)!.log.at(-1)).toMatchObject({ by: 'owner', action: 'resume' });
+    await until('the halt box again, unticked', () => dashboard().body.includes('- [ ] <!-- dotfleet:rollout halt -->'));
   });
 
   it('a restart in the middle loses nothing: a new app process finishes the rollout from the branch alone', async () => {

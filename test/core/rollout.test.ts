@@ -12,6 +12,7 @@ import { MANIFEST_PATH, parseManifest, serialiseManifest, signManifest, verifyMa
 import { planRollout, targetSignature, WEB_FLOW_EMAIL, type PlanInput } from '../../src/core/rollout/plan.js';
 import { advance, command, expectedCommit, hostState, hostStates, parseCommand, rolloutView, type HostStateName } from '../../src/core/rollout/state.js';
 import type { HostRecord } from '../../src/core/state/fleet-state.js';
+import { rolloutCheckboxes, tickedCommands } from '../../src/core/rollout/report.js';
 import { fleetStatus } from '../../src/core/state/status.js';
 import { hostRecordOf } from '../helpers/records.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
@@ -404,5 +405,30 @@ describe('the fleet status target under a rollout (expectedCommit)', () => {
     const held = { ...m, hosts: { ...m.hosts, a: { ...m.hosts.a!, blocked: 'no key may sign' } } };
     expect(expectedCommit(held, 'a')).toBe(P);
     expect(expectedCommit({ ...held, hosts: { ...held.hosts, a: { ...held.hosts.a!, skipped: 'robin at 2026-11-23T10:00:00Z' } } }, 'a')).toBe(T);
+  });
+});
+
+describe('dashboard checkboxes', () => {
+  it('offers halt while running, resume while halted, retry and skip for hosts that need a hand; reads only boxes newly ticked', () => {
+    const m = planRollout(input()).manifest;
+    const running = rolloutCheckboxes(rolloutView(m, {}, T0));
+    expect(running).toContain('- [ ] <!-- dotfleet:rollout halt --> Halt the rollout');
+    expect(running).not.toContain('retry');
+    const halted = advance(m, { a: record('a', { status: 'FAILED' }) }, later(120)).manifest;
+    expect(halted.phase).toBe('halted');
+    const boxes = rolloutCheckboxes(rolloutView(halted, { a: record('a', { status: 'FAILED' }) }, later(120)));
+    expect(boxes).toContain('- [ ] <!-- dotfleet:rollout resume --> Resume the rollout');
+    expect(boxes).toContain('- [ ] <!-- dotfleet:rollout retry a --> Retry **a** (FAILED)');
+    expect(boxes).toContain('- [ ] <!-- dotfleet:rollout skip a --> Skip **a**');
+    expect(rolloutCheckboxes(rolloutView({ ...m, phase: 'complete' }, {}, T0))).toBe('');
+
+    const tick = (text: string, c: string, mark = 'x') => text.replace(`- [ ] <!-- dotfleet:rollout ${c} -->`, `- [${mark}] <!-- dotfleet:rollout ${c} -->`);
+    expect(tickedCommands(boxes, tick(boxes, 'skip a', 'X'))).toEqual(['/dotfleet rollout skip a']);
+    expect(tickedCommands(tick(boxes, 'resume'), tick(tick(boxes, 'resume'), 'retry a'))).toEqual(['/dotfleet rollout retry a']);
+    expect(tickedCommands(boxes, boxes)).toEqual([]);
+    // Only the app's own box shape: a marker mid-line, another command, or a host name with a space is not a box.
+    for (const forged of ['text - [x] <!-- dotfleet:rollout halt -->', '- [x] <!-- dotfleet:rollout delete everything -->', '- [x] <!-- dotfleet:rollout skip a b -->', '- [x] <!--dotfleet:rollout halt-->']) {
+      expect([forged, tickedCommands('', forged)]).toEqual([forged, []]);
+    }
   });
 });

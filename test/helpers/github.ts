@@ -44,6 +44,18 @@ export function commentPayload(body: string, login: string, issue = 7): any {
   return p;
 }
 
+/** `issues.edited` (GitHub's example) for the app's own issue `number`, whose body `login` changed from `from` to `body`. */
+export function issueEditedPayload(number: number, from: string, body: string, login: string): any {
+  const p = structuredClone(examples.find((e) => e.name === 'issues')!.examples.find((x) => x.action === 'edited')!);
+  p.installation = { id: 1, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  p.issue.number = number;
+  p.issue.body = body;
+  p.issue.user = { ...p.issue.user, login: 'dotfleet[bot]', type: 'Bot' };
+  p.changes = { body: { from } };
+  p.sender = { ...p.sender, login, type: 'User' };
+  return p;
+}
+
 export function newProbot(app: (p: Probot) => void, retry = false): Probot {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   const probot = new Probot({

@@ -30,6 +30,11 @@ export class DashboardIssue {
     return this.running;
   }
 
+  /** Someone else edited the issue (ticked a box): its body now, so the next update writes ours again. */
+  edited(number: number, body: string): void {
+    if (!this.issue || this.issue.number === number) this.issue = { number, body };
+  }
+
   /** Resolves when no update is under way. */
   async settle(): Promise<void> {
     while (this.running) await this.running;

@@ -141,6 +141,8 @@ export class RepoIntake {
   onCommitted?: (state: FleetState) => void;
   /** The current rollout as markdown, for FLEET.md and the dashboard. */
   rolloutMarkdown?: (state: FleetState) => string | undefined;
+  /** The current rollout for the dashboard issue: the markdown and its checkboxes (else rolloutMarkdown). */
+  rolloutDashboard?: (state: FleetState) => string | undefined;
   /** Each host's target under the current rollout, for the status rows. */
   rolloutTargets?: () => ((host: string) => string | undefined) | undefined;
 
@@ -237,7 +239,7 @@ export class RepoIntake {
         quietAfterSeconds: parseDuration(trust.fleet.settings.quiet_after),
         repoUrl: `https://github.com/${this.ref.owner}/${this.ref.repo}`,
         stateBranch: trust.fleet.settings.state_branch,
-        rollout: this.rolloutMarkdown?.(view),
+        rollout: this.rolloutDashboard?.(view) ?? this.rolloutMarkdown?.(view),
       });
     } catch (e) {
       this.log.warn(`dashboard: ${(e as Error).message}`);

@@ -66,3 +66,30 @@ export function rolloutMarkdown(view: RolloutView, options: { heading?: string; 
   out.push('<details><summary>History</summary>', '', ...log.map((l) => `- ${l.at} · ${cell(l.by === 'app' ? 'dotfleet' : `@${l.by}`)} · ${cell(l.action)}`), m.log.length > log.length ? `- (${plural(m.log.length - log.length, 'earlier entry', 'earlier entries')} in \`rollout/current.json\`'s history)` : '', '</details>', '');
   return out.filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
 }
+
+/** A dashboard checkbox's command, in a marker GitHub does not render: `<!-- dotfleet:rollout retry heron -->`. */
+const BOX = /^- \[([ xX])\] <!-- dotfleet:rollout (halt|resume|(?:retry|skip) [A-Za-z0-9][A-Za-z0-9._-]{0,62}) -->/gm;
+const NEEDS_HAND = new Set(['FAILED', 'TIMED_OUT', 'PARTIAL', 'BLOCKED']);
+
+/**
+ * The commands as checkboxes for the Fleet dashboard issue (as Renovate's Dependency Dashboard
+ * offers its actions): halt while running, resume while halted, retry and skip for each host
+ * that needs a hand. Ticking one is the same as commenting the command (write access checked).
+ */
+export function rolloutCheckboxes(view: RolloutView): string {
+  const m = view.manifest;
+  if (m.phase !== 'running' && m.phase !== 'halted') return '';
+  const box = (command: string, words: string) => `- [ ] <!-- dotfleet:rollout ${command} --> ${words}`;
+  const out = [m.phase === 'running' ? box('halt', 'Halt the rollout') : box('resume', 'Resume the rollout')];
+  for (const s of view.states.filter((x) => NEEDS_HAND.has(x.state)).slice(0, HOST_ROWS)) {
+    out.push(box(`retry ${s.host}`, `Retry **${cell(s.host)}** (${STATE_LABEL[s.state]})`), box(`skip ${s.host}`, `Skip **${cell(s.host)}**`));
+  }
+  return ['Tick a box to act (people with write access; the box clears when done):', '', ...out, ''].join('\n');
+}
+
+/** The commands whose boxes are ticked in `after` and were not in `before` (`/dotfleet rollout …` text). */
+export function tickedCommands(before: string, after: string): string[] {
+  const ticked = (text: string) => new Set([...text.matchAll(BOX)].filter((x) => x[1] !== ' ').map((x) => x[2]!));
+  const was = ticked(before);
+  return [...ticked(after)].filter((c) => !was.has(c)).map((c) => `/dotfleet rollout ${c}`);
+}
