@@ -13,7 +13,7 @@ import { planRollout, targetSignature, WEB_FLOW_EMAIL, type PlanInput } from '..
 import { advance, command, expectedCommit, hostState, hostStates, parseCommand, rolloutView, type HostStateName } from '../../src/core/rollout/state.js';
 import type { HostRecord } from '../../src/core/state/fleet-state.js';
 import { rolloutCheckboxes, tickedCommands } from '../../src/core/rollout/report.js';
-import { fleetStatus } from '../../src/core/state/status.js';
+import { fleetMarkdown, fleetStatus } from '../../src/core/state/status.js';
 import { hostRecordOf } from '../helpers/records.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
 
@@ -390,6 +390,10 @@ describe('the fleet status target under a rollout (expectedCommit)', () => {
     expect(onTarget(m, [at('a', T), at('b', P), at('c', P), at('d', P), at('e', P), at('f', P)])).toEqual({ a: true, b: true, c: true, d: true, e: true, f: false });
     // Without the rollout, the default branch's head is everyone's target.
     expect(fleetStatus(state([at('b', P)]), ['b']).rows[0]!.onTarget).toBe(false);
+    // FLEET.md's line above the table says which it is.
+    const s = state([at('a', T)]);
+    expect(fleetMarkdown(s, fleetStatus(s, ['a']), '## Rollout')).toContain("`main` is at `aaaaaaa`; each host's target is the rollout's (below) · updated");
+    expect(fleetMarkdown(s, fleetStatus(s, ['a']))).toContain('Target: `aaaaaaa` (main) · updated');
   });
 
   it('a wave opens, the rollout completes, is blocked, or holds a blocked host back: the expectation follows', () => {

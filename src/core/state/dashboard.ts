@@ -5,7 +5,7 @@
  */
 import { DotfleetError } from '../errors.js';
 import type { FleetState } from './fleet-state.js';
-import { shortTime, statusTableMarkdown, type FleetStatus } from './status.js';
+import { shortTime, statusTableMarkdown, targetLine, type FleetStatus } from './status.js';
 
 export const DASHBOARD_MARKER = '<!-- dotfleet:dashboard -->';
 export const DASHBOARD_TITLE = 'Fleet dashboard';
@@ -65,7 +65,7 @@ export function dashboardBody(input: DashboardInput, limit = ISSUE_BODY_LIMIT): 
     DASHBOARD_MARKER,
     `**${input.status.line}**`,
     '',
-    `Target: ${input.state.target ? `\`${input.state.target.commit.slice(0, 7)}\` (${input.state.target.branch})` : 'unknown'} · from [\`FLEET.md\`](${fleetMd}) on \`${input.stateBranch}\``,
+    `${targetLine(input.state, input.rollout !== undefined)} · from [\`FLEET.md\`](${fleetMd}) on \`${input.stateBranch}\``,
     '',
     ...(input.rollout ? [input.rollout.replace(/^## /, '### '), ''] : []),
   ];

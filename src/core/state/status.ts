@@ -131,10 +131,19 @@ export function statusTableMarkdown(status: FleetStatus, options: MarkdownStatus
   return out.join('\n');
 }
 
+/**
+ * The line above the table: the target, or, under a rollout (whose hosts each have their own
+ * target), where the default branch is and that the rollout sets the targets.
+ */
+export function targetLine(state: FleetState, rollout: boolean): string {
+  if (!state.target) return 'Target: unknown';
+  const at = `\`${state.target.commit.slice(0, 7)}\``;
+  return rollout ? `\`${cell(state.target.branch)}\` is at ${at}; each host's target is the rollout's (below)` : `Target: ${at} (${cell(state.target.branch)})`;
+}
+
 /** FLEET.md on the state branch. */
 export function fleetMarkdown(state: FleetState, status: FleetStatus, rollout?: string): string {
-  const target = state.target ? `\`${state.target.commit.slice(0, 7)}\` (${cell(state.target.branch)})` : 'unknown';
-  const lines = ['# Fleet status', '', status.line, '', `Target: ${target} · updated ${state.updatedAt ? shortTime(state.updatedAt) : 'never'}`, '', ...(rollout ? [rollout, ''] : []), statusTableMarkdown(status), ''];
+  const lines = ['# Fleet status', '', status.line, '', `${targetLine(state, rollout !== undefined)} · updated ${state.updatedAt ? shortTime(state.updatedAt) : 'never'}`, '', ...(rollout ? [rollout, ''] : []), statusTableMarkdown(status), ''];
   const notAligned = status.rows.filter((r) => !r.aligned && !r.retired);
   if (notAligned.length > 0) {
     lines.push('Not aligned:', '');
