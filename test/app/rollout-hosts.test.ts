@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, serialiseManifest, signManifest, type Manifest } from '../../src/core/rollout/manifest.js';
 import type { GitHubStandIn } from '../../src/github/standin.js';
+import { expectedCommit } from '../../src/core/rollout/state.js';
 import { commit, git, gitRepo, miniFleet, PROJECT_ROOT } from '../helpers/fleet.js';
 import { OWNER, pushPayload, REPO, tarball } from '../helpers/github.js';
 import { appForFile, type IntakeFleet } from '../helpers/intake.js';
@@ -86,6 +87,8 @@ describe('real hosts follow a rollout', () => {
     expect(waiting.code).toBe(0);
     expect(waiting.stdout).toMatch(/waiting for wave 2 \(wave 1 of 2 is open\)/);
     expect(readFileSync(join(homes.get('beta')!, '.profile'), 'utf8')).toContain('# v1');
+    // The fleet status expects what the gate decided: beta where it was, alpha at the target.
+    expect([expectedCommit(manifest()!, 'beta'), expectedCommit(manifest()!, 'alpha')]).toEqual([main0, c1]);
 
     const canary = await update('alpha');
     expect(canary.code).toBe(0);

@@ -111,6 +111,9 @@ describe('dotfleet init', () => {
     const file = join(scratch(), 'file');
     writeFileSync(file, '');
     expect(dotfleet(tmpdir(), 'init', file, '--yes').stderr).toContain(`${file}: not a directory`);
+    // Under a file: one line naming it, no stack trace.
+    r = dotfleet(tmpdir(), 'init', join(file, 'fleet'), '--yes');
+    expect([r.code, r.stderr]).toEqual([2, `dotfleet: error: ${join(file, 'fleet')}: cannot use this path (ENOTDIR)\n  hint: name a new or empty directory you can write to\n`]);
   });
 
   it('refuses a bad preset, host name, platform or key by name, before writing anything', () => {

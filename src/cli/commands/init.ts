@@ -6,7 +6,7 @@
  * host before it says it is done, and never commits: the first commit is the owner's to sign.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cp, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -52,8 +52,13 @@ export function hostNameFrom(name: string): string {
 
 /** A guess at this machine's preset: macOS or Linux, with a battery or not, with a desktop or not. */
 export function guessPreset(platform: Platform): string {
-  const battery = platform === 'linux' && existsSync('/sys/class/power_supply') && readdirSync('/sys/class/power_supply').some((d) => d.startsWith('BAT'));
   if (platform === 'darwin') return 'mac-laptop';
+  let battery = false;
+  try {
+    battery = readdirSync('/sys/class/power_supply').some((d) => d.startsWith('BAT'));
+  } catch {
+    // No such directory (or not readable): no battery seen.
+  }
   if (battery) return 'linux-laptop';
   const desktop = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY || process.env.XDG_CURRENT_DESKTOP);
   return desktop ? 'linux-desktop' : 'linux-server';
@@ -137,7 +142,10 @@ async function gitConfig(key: string): Promise<string | undefined> {
 
 /** The directory must be new, empty, or hold only an empty `.git` made by `git init` or a clone of an empty repository. */
 async function checkTarget(dir: string): Promise<{ hasGit: boolean }> {
-  const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+  const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw new DotfleetError('usage', `cannot use this path (${e.code ?? e.message})`, { file: dir, hint: 'name a new or empty directory you can write to' });
+  });
   if (!info) return { hasGit: false };
   if (!info.isDirectory()) throw new DotfleetError('usage', 'not a directory', { file: dir, hint: 'name a new or empty directory' });
   const entries = await readdir(dir);
@@ -236,14 +244,29 @@ export async function initFleet(dirArg: string, opts: InitOptions): Promise<Init
   const email = opts.email ?? (await gitConfig('user.email')) ?? 'you@example.invalid';
   if (opts.name === undefined && name === 'Your Name') notes.push('user.name and user.email are placeholders in home/.chezmoidata.toml (no git identity found; or pass --name and --email)');
 
-  await mkdir(dir, { recursive: true });
-  await cp(templateRoot(), dir, { recursive: true, errorOnExist: true, force: false });
-  const workflow = join(dir, '.github', 'workflows', 'dotfleet.yml');
-  await writeFile(workflow, (await readFile(workflow, 'utf8')).replace('{{ACTION}}', opts.action));
-  await mkdir(join(dir, 'fleet'), { recursive: true });
-  await writeFile(join(dir, 'fleet', 'hosts.toml'), inventoryText(host, preset, platform));
-  await writeFile(join(dir, 'fleet', 'allowed_signers'), signersText(host, publicKey, keyFile));
-  await writeFile(join(dir, 'home', '.chezmoidata.toml'), dataText(name, email));
+  // Written whole or not at all: a failure part-way removes what this run wrote, and is named.
+  const existed = await lstat(dir).then(() => true, () => false);
+  try {
+    await mkdir(dir, { recursive: true });
+    await cp(templateRoot(), dir, { recursive: true, errorOnExist: true, force: false });
+    const workflow = join(dir, '.github', 'workflows', 'dotfleet.yml');
+    await writeFile(workflow, (await readFile(workflow, 'utf8')).replace('{{ACTION}}', opts.action));
+    await mkdir(join(dir, 'fleet'), { recursive: true });
+    await writeFile(join(dir, 'fleet', 'hosts.toml'), inventoryText(host, preset, platform));
+    await writeFile(join(dir, 'fleet', 'allowed_signers'), signersText(host, publicKey, keyFile));
+    await writeFile(join(dir, 'home', '.chezmoidata.toml'), dataText(name, email));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code) throw e;
+    if (!existed) await rm(dir, { recursive: true, force: true });
+    else {
+      // It was empty (or held only an empty clone's .git): take back only what this run wrote.
+      for (const entry of await readdir(dir).catch(() => [] as string[])) {
+        if (entry !== '.git') await rm(join(dir, entry), { recursive: true, force: true });
+      }
+    }
+    throw new DotfleetError('usage', `cannot write the new fleet here (${code}); nothing was left behind`, { file: dir, hint: 'name a directory you can write to' });
+  }
   if (opts.action === DEFAULT_ACTION) notes.push(`.github/workflows/dotfleet.yml uses ${DEFAULT_ACTION}: put the owner of your dotfleet copy in place of OWNER`);
   if (opts.git && !hasGit) {
     const r = await runGit(dir, ['init', '-q', '-b', 'main']).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
