@@ -31,9 +31,16 @@ export type ComputeReport = (input: PullRequestInput, onQueued?: () => Promise<v
 /** Every host's render hash at a commit (the tree of that commit). */
 export type ComputeRenderHashes = (tree: RepoTree) => Promise<Outcome<Record<string, HostHash>>>;
 
+let workerPath: string | undefined;
+
+/** Where the worker's module is, for a bundle that carries its own (the Action's dist/report-worker.mjs). */
+export function useReportWorker(path: string): void {
+  workerPath = path;
+}
+
 /** dist/app/report-worker.js, also when this module runs from src/ under the test runner. */
 function workerFile(): string {
-  return join(fileURLToPath(new URL('../../', import.meta.url)), 'dist', 'app', 'report-worker.js');
+  return workerPath ?? join(fileURLToPath(new URL('../../', import.meta.url)), 'dist', 'app', 'report-worker.js');
 }
 
 /**

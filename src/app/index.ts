@@ -9,13 +9,16 @@ import type { FleetGitHub, RepoRef, RolloutGitHub, StateGitHub } from '../github
 import { workerCompute, workerRenderHashes, type ComputeReport } from './compute.js';
 import { intakeHandler, type HttpOptions } from './intake/http.js';
 import { Intake, type IntakeOptions } from './intake/service.js';
-import { runPullRequest, type PullRequestJob } from './pull-request.js';
+import { PULL_REQUEST_EVENTS, runPullRequest, type PullRequestJob } from './pull-request.js';
 import { COMMENT_MARKER } from '../core/pull-request.js';
-import { rolloutCheckboxes, rolloutMarkdown, tickedCommands } from '../core/rollout/report.js';
+import { tickedCommands } from '../core/rollout/report.js';
 import { DASHBOARD_MARKER } from '../core/state/dashboard.js';
 import type { SshPrivateKey } from '../core/ssh/keys.js';
-import { RepoRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
+import { attachRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
 import { healthHandler } from './health.js';
+import { envNumber, intakeOptionsFromEnv } from './intake/options.js';
+
+export { intakeOptionsFromEnv };
 import { rolloutHandler } from './rollout-http.js';
 
 export interface AppOptions {
@@ -35,30 +38,6 @@ export interface AppOptions {
   rolloutTickMs?: number;
   clock?: () => Date;
   onRollouts?: (rollouts: Rollouts) => void;
-}
-
-const envNumber = (name: string): number | undefined => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got "${v}"`);
-  return n;
-};
-
-/** Operators tune intake with environment variables (docs/app.md). */
-export function intakeOptionsFromEnv(): Partial<IntakeOptions> {
-  const out: Partial<IntakeOptions> = {};
-  const window = envNumber('DOTFLEET_INTAKE_WINDOW_MS');
-  const maxBytes = envNumber('DOTFLEET_INTAKE_MAX_BYTES');
-  const maxAge = envNumber('DOTFLEET_INTAKE_MAX_AGE_SECONDS');
-  const perHost = envNumber('DOTFLEET_INTAKE_HOST_PER_MINUTE');
-  const perAddress = envNumber('DOTFLEET_INTAKE_ADDRESS_PER_MINUTE');
-  if (window !== undefined) out.writer = { ...(out.writer as IntakeOptions['writer']), windowMs: window };
-  if (maxBytes !== undefined) out.maxBytes = maxBytes;
-  if (maxAge !== undefined) out.maxAgeSeconds = maxAge;
-  if (perHost !== undefined) out.perHost = { perMinute: perHost, burst: Math.max(1, Math.ceil(perHost / 2)) };
-  if (perAddress !== undefined) out.perAddress = { perMinute: perAddress, burst: Math.max(1, Math.ceil(perAddress / 2)) };
-  return out;
 }
 
 /**
@@ -89,7 +68,7 @@ class Deliveries {
   }
 }
 
-export const PULL_REQUEST_EVENTS = ['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened', 'pull_request.ready_for_review'] as const;
+export { PULL_REQUEST_EVENTS } from './pull-request.js';
 
 export function dotfleetApp(options: AppOptions = {}) {
   return (app: Probot, appOptions?: ApplicationFunctionOptions): void => {
@@ -130,27 +109,18 @@ export function dotfleetApp(options: AppOptions = {}) {
     const clock = options.clock ?? (() => new Date());
     const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
     const rollouts = new Rollouts(
-      (ref) => {
-        const repo = intake.repository(ref);
-        const r = new RepoRollout(ref, async () => {
-          const p = await portFor(ref);
-          if (!p) throw new Error(`the dotfleet app is not installed on ${ref.owner}/${ref.repo}`);
-          return p;
-        }, repo, { signingKey, clock }, log);
-        if (signingKey) {
-          repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
-          repo.rolloutTargets = () => r.targetOf();
-          repo.rolloutDashboard = (state) => {
-            const v = r.viewOf(state);
-            return v ? `${rolloutMarkdown(v)}\n${rolloutCheckboxes(v)}` : undefined;
-          };
-          repo.rolloutMarkdown = (state) => {
-            const v = r.viewOf(state);
-            return v ? rolloutMarkdown(v) : undefined;
-          };
-        }
-        return r;
-      },
+      (ref) =>
+        attachRollout(
+          ref,
+          async () => {
+            const p = await portFor(ref);
+            if (!p) throw new Error(`the dotfleet app is not installed on ${ref.owner}/${ref.repo}`);
+            return p;
+          },
+          intake.repository(ref),
+          { signingKey, clock },
+          log,
+        ),
       async () => {
         const appOctokit = await app.auth();
         const out: RepoRef[] = [];

@@ -9,6 +9,9 @@ import { CHECK_NAME, COMMENT_MARKER, pullRequestFailure } from '../core/pull-req
 import type { FleetGitHub, RepoRef } from '../github/port.js';
 import type { ComputeReport } from './compute.js';
 
+/** The pull-request events that render (the app subscribes to these; the Action acts on them). */
+export const PULL_REQUEST_EVENTS = ['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened', 'pull_request.ready_for_review'] as const;
+
 export interface PullRequestJob {
   ref: RepoRef;
   number: number;

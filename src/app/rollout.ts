@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { isDotfleetError } from '../core/errors.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, serialiseManifest, signManifest, type Manifest } from '../core/rollout/manifest.js';
 import { planRollout, targetSignature, type Plan } from '../core/rollout/plan.js';
-import { rolloutHeadline, rolloutMarkdown } from '../core/rollout/report.js';
+import { rolloutCheckboxes, rolloutHeadline, rolloutMarkdown } from '../core/rollout/report.js';
 import { advance, command, expectedCommit, hostStates, parseCommand, reasonLines, rolloutView, type Command, type RolloutView } from '../core/rollout/state.js';
 import { FLEET_JSON, FLEET_MD, parseFleetState, STATE_README, STATE_README_TEXT, type FleetState } from '../core/state/fleet-state.js';
 import { fleetMarkdown, fleetStatus } from '../core/state/status.js';
@@ -337,6 +337,27 @@ export class RepoRollout {
 }
 
 /** Every repository's rollouts, and the periodic trigger that checks deadlines. */
+/**
+ * A repository's rollout joined to its intake: the gates follow the intake's commits, FLEET.md,
+ * the dashboard and the status rows show the rollout. The app and the Action both build it here.
+ */
+export function attachRollout(ref: RepoRef, port: () => Promise<RolloutGitHub>, repo: RepoIntake, options: RolloutOptions, log: WriterLog): RepoRollout {
+  const r = new RepoRollout(ref, port, repo, options, log);
+  if (options.signingKey) {
+    repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
+    repo.rolloutTargets = () => r.targetOf();
+    repo.rolloutDashboard = (state) => {
+      const v = r.viewOf(state);
+      return v ? `${rolloutMarkdown(v)}\n${rolloutCheckboxes(v)}` : undefined;
+    };
+    repo.rolloutMarkdown = (state) => {
+      const v = r.viewOf(state);
+      return v ? rolloutMarkdown(v) : undefined;
+    };
+  }
+  return r;
+}
+
 export class Rollouts {
   private readonly repos = new Map<string, RepoRollout>();
   private timer: NodeJS.Timeout | undefined;

@@ -13,7 +13,7 @@ import type { RepoTree } from './tree.js';
 import { emptyIndex } from './source-names.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
 import { changeLine, counts, foldByHost, headline, representedNote, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
-import { errorLine, fenceFor } from './report/markdown.js';
+import { errorLine, fenceFor, fleetDiffMarkdown, SUMMARY_LIMIT } from './report/markdown.js';
 
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
 export const CHECK_NAME = 'dotfleet/fleet-diff';
@@ -32,6 +32,8 @@ export interface PullRequestInput {
   previousComment?: string;
   /** A local command that shows everything, for notes about what did not fit. */
   repoHint?: string;
+  /** Also a job summary (the Action): the comment, then every group with its patches, within 1 MiB. */
+  summary?: boolean;
 }
 
 export interface Annotation {
@@ -54,6 +56,8 @@ export interface CheckOutput {
 export interface PullRequestResult {
   comment: string;
   check: CheckOutput;
+  /** When asked for: the job summary, at most SUMMARY_LIMIT bytes. */
+  summary?: string;
   stats: { hosts: number; changed: number; renders: number };
 }
 
@@ -329,11 +333,25 @@ export function pullRequestReport(input: PullRequestInput): PullRequestResult {
   const title = headlineOf(c);
   // The check run first: the comment then says truly what the check run holds.
   const { groupsInText, ...check } = checkOutput(c, input, title);
+  const comment = commentBody(c, input, title, new Set(Array.from({ length: groupsInText }, (_, i) => i)));
   return {
-    comment: commentBody(c, input, title, new Set(Array.from({ length: groupsInText }, (_, i) => i))),
+    comment,
     check,
+    ...(input.summary ? { summary: jobSummary(c, comment) } : {}),
     stats: { hosts: c.diff?.hosts.length ?? 0, changed: c.diff?.hosts.filter((h) => h.changes.length > 0).length ?? 0, renders: c.diff?.renders ?? 0 },
   };
+}
+
+/**
+ * The Action's job summary: the comment (trust, secrets, the table, what fits), then every group
+ * with its patches as `dotfleet diff --format markdown` shows them, all within SUMMARY_LIMIT.
+ */
+function jobSummary(c: Computed, comment: string): string {
+  const head = comment.split('\n').filter((l) => !l.startsWith(COMMENT_MARKER) && !l.startsWith(HISTORY_MARK)).join('\n');
+  if (!c.diff || c.diff.groups.length === 0) return head;
+  const room = SUMMARY_LIMIT - bytes(head) - 200;
+  if (room < 2_000) return head;
+  return `${head}\n---\n\n${fleetDiffMarkdown(c.diff, { title: 'Every change, group by group', maxBytes: room })}`;
 }
 
 /** The comment and check when rendering had to be stopped (time or memory limit). */

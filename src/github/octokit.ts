@@ -266,14 +266,39 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
     return commit.data.sha as string;
   }
 
-  async commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[]): Promise<string | 'stale'> {
+  async listFiles(ref: RepoRef, commit: string, dir: string): Promise<{ files: string[]; truncated: boolean }> {
+    // The commit's root tree, then each directory down to `dir`, then `dir` recursively: a few
+    // requests whatever the history on the branch holds.
+    let tree = commit;
+    for (const part of dir.split('/').filter(Boolean)) {
+      let entries: { path: string; type: string; sha: string }[];
+      try {
+        entries = (await this.octokit.request('GET /repos/{owner}/{repo}/git/trees/{tree_sha}', { ...ref, tree_sha: tree })).data.tree;
+      } catch (e) {
+        if (status(e) === 404) return { files: [], truncated: false };
+        throw e;
+      }
+      const next = entries.find((e) => e.path === part && e.type === 'tree');
+      if (!next) return { files: [], truncated: false };
+      tree = next.sha;
+    }
+    const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/git/trees/{tree_sha}', { ...ref, tree_sha: tree, recursive: '1' });
+    const prefix = dir.replace(/\/+$/, '');
+    const files = (data.tree as { path: string; type: string }[]).filter((e) => e.type === 'blob').map((e) => `${prefix}/${e.path}`);
+    return { files, truncated: Boolean(data.truncated) };
+  }
+
+  async commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[], deletions: string[] = []): Promise<string | 'stale'> {
     try {
       const data = await this.graphql(COMMIT_MUTATION, {
         input: {
           branch: { repositoryNameWithOwner: `${ref.owner}/${ref.repo}`, branchName: branch },
           expectedHeadOid: expectedHead,
           message,
-          fileChanges: { additions: files.map((f) => ({ path: f.path, contents: Buffer.from(f.contents).toString('base64') })) },
+          fileChanges: {
+            additions: files.map((f) => ({ path: f.path, contents: Buffer.from(f.contents).toString('base64') })),
+            ...(deletions.length > 0 ? { deletions: deletions.map((path) => ({ path })) } : {}),
+          },
         },
         ...NO_PLUGIN_RETRY,
       });

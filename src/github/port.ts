@@ -81,7 +81,9 @@ export interface StateGitHub {
    * One commit on `branch` adding `files`, only if the branch still points at `expectedHead`
    * (GraphQL createCommitOnBranch: exact bytes, a verified commit). 'stale' when it moved.
    */
-  commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[]): Promise<string | 'stale'>;
+  commitOnBranch(ref: RepoRef, branch: string, expectedHead: string, message: { headline: string; body: string }, files: FileAddition[], deletions?: string[]): Promise<string | 'stale'>;
+  /** Every file under `dir` at a commit (none when there is no such directory); `truncated` when GitHub cut the list. */
+  listFiles(ref: RepoRef, commit: string, dir: string): Promise<{ files: string[]; truncated: boolean }>;
   /** The bot's issue whose body starts with `marker`. */
   findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined>;
   createIssue(ref: RepoRef, title: string, body: string): Promise<number>;

@@ -34,6 +34,8 @@ export class GitHubStandIn {
   readonly commitFailures: number[] = [];
   /** Make the commit, then answer with this status (once per entry): the answer is lost, the commit is not. */
   readonly commitLostAnswers: number[] = [];
+  /** Refuse every write with 403 while set, as GitHub refuses a fork's read-only workflow token. */
+  readOnly = false;
   /** Answer every read of a branch head, file or ref with this status while set (the read path is down). */
   readFailure?: number;
   private counter = 0;
@@ -45,6 +47,8 @@ export class GitHubStandIn {
   readonly pulls: { number: number; title: string; body: string; head: string; base: string }[] = [];
   /** Merged pull requests per commit (GET /commits/{sha}/pulls). */
   readonly pullsFor = new Map<string, number[]>();
+  /** Open pull requests by number: their head and base (GET /pulls/{number}). */
+  readonly openPulls = new Map<number, { head: string; base: string; baseRef: string }>();
   /** Repository permission per login (default none). */
   readonly permissions = new Map<string, string>();
 
@@ -94,6 +98,10 @@ export class GitHubStandIn {
     const path = decodeURIComponent(u.pathname);
     const base = `/repos/${this.owner}/${this.repo}`;
     const json = (status: number, data: unknown): StandInReply => ({ status, body: data });
+    if (this.readOnly && method !== 'GET' && !(method === 'POST' && path === '/graphql' && !String(body?.query).includes('mutation'))) {
+      this.requests.push(`${method} ${path} (read-only)`);
+      return json(403, { message: 'Resource not accessible by integration' });
+    }
     if (method === 'POST' && path === '/graphql') return this.graphql(body);
     this.requests.push(`${method} ${path}`);
     let m: RegExpExecArray | null;
@@ -117,6 +125,11 @@ export class GitHubStandIn {
       const commit = this.commits.get(ref) ?? this.commits.get(this.branches.get(ref) ?? '');
       const bytes = commit?.files.get(file);
       return bytes ? { status: 200, raw: bytes, headers: { 'content-type': 'application/vnd.github.raw' } } : json(404, { message: 'Not Found' });
+    }
+    if (method === 'GET' && (m = new RegExp(`^${base}/git/trees/(\\w+)$`).exec(path))) return this.tree(m[1]!, u.searchParams.get('recursive') === '1');
+    if (method === 'GET' && (m = new RegExp(`^${base}/pulls/(\\d+)$`).exec(path))) {
+      const pr = this.openPulls.get(Number(m[1]));
+      return pr ? json(200, { number: Number(m[1]), head: { sha: pr.head }, base: { sha: pr.base, ref: pr.baseRef } }) : json(404, { message: 'Not Found' });
     }
     if (method === 'GET' && (m = new RegExp(`^${base}/git/ref/heads/(.+)$`).exec(path))) {
       const head = this.branches.get(m[1]!);
@@ -200,6 +213,12 @@ export class GitHubStandIn {
       this.comments.push(c);
       return json(201, c);
     }
+    if (method === 'PATCH' && (m = new RegExp(`^${base}/issues/comments/(\\d+)$`).exec(path))) {
+      const c = this.comments.find((x) => x.id === Number(m![1]));
+      if (!c) return json(404, { message: 'Not Found' });
+      c.body = body.body;
+      return json(200, c);
+    }
     if (method === 'GET' && path === `${base}/deployments`) {
       return json(200, this.deployments.filter((d) => d.sha === u.searchParams.get('sha') && d.environment === u.searchParams.get('environment')));
     }
@@ -235,6 +254,34 @@ export class GitHubStandIn {
 
   private readonly trees = new Map<string, Map<string, Buffer>>();
 
+  /**
+   * The Git trees API over the stand-in's flat commits: a commit (or branch) names its root tree;
+   * a directory's tree is `T<commit>x<hex of the directory>`.
+   */
+  private tree(id: string, recursive: boolean): StandInReply {
+    let commitId = id;
+    let dir = '';
+    const t = /^T(\w+?)x([0-9a-f]*)$/.exec(id);
+    if (t) {
+      commitId = t[1]!;
+      dir = Buffer.from(t[2]!, 'hex').toString('utf8');
+    }
+    const commit = this.commits.get(commitId) ?? this.commits.get(this.branches.get(commitId) ?? '');
+    if (!commit) return { status: 404, body: { message: 'Not Found' } };
+    const prefix = dir ? `${dir}/` : '';
+    const entries = new Map<string, { path: string; type: string; sha: string }>();
+    for (const file of commit.files.keys()) {
+      if (!file.startsWith(prefix)) continue;
+      const rest = file.slice(prefix.length);
+      if (recursive || !rest.includes('/')) entries.set(rest, { path: rest, type: 'blob', sha: createHash('sha1').update(commit.files.get(file)!).digest('hex') });
+      else {
+        const name = rest.slice(0, rest.indexOf('/'));
+        entries.set(name, { path: name, type: 'tree', sha: `T${commitId}x${Buffer.from(prefix + name).toString('hex')}` });
+      }
+    }
+    return { status: 200, body: { sha: id, tree: [...entries.values()], truncated: false } };
+  }
+
   private graphql(body: { query: string; variables: any }): StandInReply {
     const q = body.query;
     if (q.includes('createCommitOnBranch')) {
@@ -251,6 +298,9 @@ export class GitHubStandIn {
       }
       const files = new Map(this.commits.get(head)!.files);
       for (const a of input.fileChanges.additions as { path: string; contents: string }[]) files.set(a.path, Buffer.from(a.contents, 'base64'));
+      for (const d of (input.fileChanges.deletions ?? []) as { path: string }[]) {
+        if (!files.delete(d.path)) return { status: 200, body: { data: null, errors: [{ type: 'UNPROCESSABLE', path: ['createCommitOnBranch'], message: `A path was requested for deletion which does not exist as of commit oid \`${head}\`` }] } };
+      }
       const oid = this.oid();
       this.commits.set(oid, { parents: [head], files, message: `${input.message.headline}\n\n${input.message.body}` });
       this.branches.set(branch, oid);

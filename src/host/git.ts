@@ -14,12 +14,12 @@ export interface GitResult {
   code: number;
 }
 
-export function runGit(cwd: string, args: string[], input?: Buffer | string): Promise<GitResult> {
+export function runGit(cwd: string, args: string[], input?: Buffer | string, env: Record<string, string> = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...env },
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -43,7 +43,7 @@ describe('attestation intake', () => {
     const files = gh.filesAt(STATE)!;
     expect(files.get(res.body.path)!.equals(a.payload)).toBe(true);
     expect(files.get(`${res.body.path}.sig`)!.toString()).toBe(a.signature);
-    expect(files.get('README.md')!.toString()).toContain('written by the dotfleet app');
+    expect(files.get('README.md')!.toString()).toContain('written by dotfleet (the app, or the Action)');
     const state = stateOf(gh);
     expect(state.target).toEqual({ branch: 'main', commit: fleet.main });
     expect(state.hosts.kestrel).toMatchObject({ path: res.body.path, render: 'match', status: 'SUCCESS', appliedCommit: fleet.main, toolsOk: true });

@@ -19,6 +19,7 @@ import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js
 import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
 import { agentVersion, EXIT, openFleet, write } from '../io.js';
 import { githubRepoOf, intakeUrl, Outbox, submitAttestation } from '../../host/submit.js';
+import { pushIncoming } from '../../host/incoming.js';
 import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
 
 
@@ -80,6 +81,41 @@ export async function githubRepo(opts: { githubRepo?: string }, root: string): P
   const repo = found ? { owner: found[1]!, repo: found[2]! } : githubRepoOf(given);
   if (!repo) throw new DotfleetError('usage', `cannot tell the fleet's GitHub repository from "${given.trim() || 'no remote origin'}"`, { hint: 'pass --github-repo OWNER/REPO' });
   return repo;
+}
+
+/** Where --submit sends: the app's intake URL, or (`git`, `git:REMOTE`) incoming/ on the state branch of a git remote, for the Action. */
+export type SubmitTo = { kind: 'app'; url: string } | { kind: 'git'; root: string; remote: string; branch: string };
+
+export async function submitTo(submit: string, opts: { githubRepo?: string }, root: string, host: string, stateBranch: string): Promise<SubmitTo> {
+  const git = /^git(?::(.*))?$/.exec(submit);
+  if (!git) return { kind: 'app', url: intakeUrl({ url: submit, ...(await githubRepo(opts, root)), host }) };
+  const remote = git[1] ?? 'origin';
+  if (!remote || remote.startsWith('-')) throw new DotfleetError('usage', `--submit git:REMOTE needs a remote name or URL, got "${submit}"`);
+  return { kind: 'git', root, remote, branch: stateBranch };
+}
+
+/** Send the outbox to wherever --submit points. */
+export async function sendTo(outbox: Outbox, to: SubmitTo, timeout: number): Promise<number> {
+  return to.kind === 'app' ? sendOutbox(outbox, to.url, timeout) : pushOutbox(outbox, to);
+}
+
+/**
+ * Push every waiting attestation of this host to incoming/ in one commit; pushed ones leave the
+ * outbox (the Action records or refuses them; a refusal is kept on the branch under rejected/).
+ */
+export async function pushOutbox(outbox: Outbox, to: Extract<SubmitTo, { kind: 'git' }>): Promise<number> {
+  const pending = await outbox.pending();
+  if (pending.length === 0) return EXIT.ok;
+  const files = await Promise.all(pending.map(async (file) => ({ file, name: basename(file), ...(await outbox.read(file)) })));
+  const pushed = await pushIncoming(to.root, to.remote, to.branch, outbox.host, files);
+  if (!pushed.ok) {
+    process.stderr.write(`dotfleet: not pushed: ${pushed.message}\n`);
+    process.stderr.write(`dotfleet: ${files.length === 1 ? 'it stays' : `all ${files.length} stay`} in ${outbox.dir} and ${files.length === 1 ? 'is' : 'are'} pushed again by the next attest --submit\n`);
+    return EXIT.notAcknowledged;
+  }
+  for (const f of files) await outbox.done(f.file);
+  write(`pushed ${pushed.paths.join(', ')} to ${to.branch} on ${to.remote} (${pushed.commit.slice(0, 12)}): the Action records ${files.length === 1 ? 'it' : 'them'} on its next run`);
+  return EXIT.ok;
 }
 
 /** Send every waiting attestation of this host, oldest first; an acknowledged one leaves the outbox. */
@@ -160,7 +196,7 @@ export function attestCommand(program: Command): void {
     .option('--sequence <n>', 'the sequence number (default: one more than the last, kept in --state-dir)')
     .option('--state-dir <dir>', 'where the last sequence number, the outbox and the record of the last apply are kept', defaultStateDir())
     .option('--target <dir>', 'the home directory whose drift is attested (default: where the last apply recorded in --state-dir went)')
-    .option('--submit <url>', "send it to the dotfleet app at this URL; it waits in the outbox until the app acknowledges it")
+    .option('--submit <url>', 'send it to the dotfleet app at this URL, or with `git` (`git:REMOTE`) push it to incoming/ on the state branch for the Action; it waits in the outbox until then')
     .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from the remote "origin")')
     .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
     .action(async (opts: AttestOptions) => {
@@ -171,11 +207,11 @@ export function attestCommand(program: Command): void {
       const { fleet, commit, root } = await openFleet(opts.repo, opts.ref);
       const host = getHost(fleet, opts.host);
       // Where to send it, checked before anything is signed.
-      let submit: { url: string; timeout: number } | undefined;
+      let submit: { to: SubmitTo; timeout: number } | undefined;
       if (opts.submit) {
         const timeout = Number(opts.submitTimeout);
         if (!Number.isFinite(timeout) || timeout < 0) throw new DotfleetError('usage', `--submit-timeout must be a number of seconds, got ${opts.submitTimeout}`);
-        submit = { url: intakeUrl({ url: opts.submit, ...(await githubRepo(opts, root)), host: host.name }), timeout };
+        submit = { to: await submitTo(opts.submit, opts, root, host.name, fleet.settings.state_branch), timeout };
       }
       const rendered = new Renderer().renderHost(fleet, host);
       if (rendered.errors.length > 0) {
@@ -229,7 +265,7 @@ export function attestCommand(program: Command): void {
       if (submit) {
         const outbox = new Outbox(join(opts.stateDir, 'outbox'), host.name);
         await outbox.put(name, payload, signature);
-        const code = await sendOutbox(outbox, submit.url, submit.timeout);
+        const code = await sendTo(outbox, submit.to, submit.timeout);
         if (code !== EXIT.ok) process.exitCode = code;
       }
       if (predicate.status === 'FAILED' && opts.status !== 'FAILED') {

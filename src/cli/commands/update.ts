@@ -18,12 +18,12 @@ import { renderHash } from '../../core/render-hash.js';
 import { runGit } from '../../host/git.js';
 import { Home, HostState, openTarget } from '../../host/home.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
-import { intakeUrl, Outbox } from '../../host/submit.js';
+import { Outbox } from '../../host/submit.js';
 import { runHostTests } from '../../host/tests.js';
 import { rolloutGate } from '../../host/rollout.js';
 import { EXIT, write } from '../io.js';
 import { applyHost, driftOf, openHost } from './apply.js';
-import { AGENT_VERSION, githubRepo, issuedNow, readKeyFile, repositoryName, sendOutbox, signAttestation, toolResults } from './attest.js';
+import { AGENT_VERSION, githubRepo, issuedNow, readKeyFile, repositoryName, sendTo, signAttestation, submitTo, toolResults } from './attest.js';
 
 export interface UpdateOptions {
   source: string;
@@ -213,8 +213,8 @@ export async function runUpdate(opts: UpdateOptions): Promise<UpdateResult> {
     const file = await outbox.put(name, payload, signature);
     write(`attested ${predicate.status}: ${file} (+ .sig), sequence ${sequence}`);
     if (opts.submit) {
-      const url = intakeUrl({ url: opts.submit, ...(await githubRepo({ githubRepo: opts.githubRepo }, checkout)), host: h.host.name });
-      const code = await sendOutbox(outbox, url, Number(opts.submitTimeout));
+      const to = await submitTo(opts.submit, { githubRepo: opts.githubRepo }, checkout, h.host.name, h.fleet.settings.state_branch);
+      const code = await sendTo(outbox, to, Number(opts.submitTimeout));
       if (code !== EXIT.ok) process.exitCode = code;
     }
   }
@@ -230,7 +230,7 @@ export const updateOptions = (c: Command): Command =>
     .option('--target <dir>', 'the home directory', homedir())
     .option('--state-dir <dir>', 'where the checkout, the record, the snapshots and the outbox are kept', defaultStateDir())
     .option('--key <file>', "the host's SSH key: sign an attestation of each result")
-    .option('--submit <url>', 'send attestations to the dotfleet app at this URL (each waits in the outbox until acknowledged)')
+    .option('--submit <url>', 'send attestations to the dotfleet app at this URL, or with `git` (`git:REMOTE`) push them to incoming/ on the state branch for the Action (each waits in the outbox until then)')
     .option('--github-repo <owner/repo>', 'the fleet repository on GitHub (default: from --source)')
     .option('--submit-timeout <seconds>', 'keep retrying this long before leaving it in the outbox', '600')
     .option('--test-timeout <seconds>', "each host test's time limit", '60')

@@ -178,13 +178,16 @@ export function batchFiles(submissions: Submission[], next: FleetState): { path:
 
 export const STATE_README_TEXT = `# dotfleet state
 
-This branch is written by the dotfleet app. It holds the fleet's history:
+This branch is written by dotfleet (the app, or the Action). It holds the fleet's history:
 
 - \`attestations/<host>/*.json\`: each attestation a host signed, byte for byte, with its SSH
   signature beside it (\`.json.sig\`). Anyone can check one with \`ssh-keygen -Y verify\`
   against \`allowed_signers\` on the default branch (see docs/attestation.md in dotfleet).
 - \`fleet.json\`: the latest accepted attestation per host.
 - \`FLEET.md\`: the fleet status table.
+- \`rollout/current.json\`: the current rollout's signed manifest, when rollouts are on.
+- \`incoming/<host>/*.json\`, \`rejected/<host>/*.json\` (with the Action only): attestations
+  hosts pushed, waiting for the Action; the ones it refused, with the reason.
 
 Do not edit it by hand: the app commits with \`expectedHeadOid\` and rebuilds fleet.json from it.
 `;
