@@ -16,6 +16,7 @@ import { DASHBOARD_MARKER } from '../core/state/dashboard.js';
 import type { SshPrivateKey } from '../core/ssh/keys.js';
 import { attachRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
 import { healthHandler } from './health.js';
+import { localSerial, redisSerial, type Serial } from './serial.js';
 import { envNumber, intakeOptionsFromEnv } from './intake/options.js';
 
 export { intakeOptionsFromEnv };
@@ -38,6 +39,8 @@ export interface AppOptions {
   rolloutTickMs?: number;
   clock?: () => Date;
   onRollouts?: (rollouts: Rollouts) => void;
+  /** Where jobs for one pull request take turns (default: across replicas with REDIS_URL, else in this process). */
+  serial?: Serial;
 }
 
 /**
@@ -200,7 +203,15 @@ export function dotfleetApp(options: AppOptions = {}) {
       });
       context.log.info(`dashboard boxes ticked by ${p.sender.login}: ${outcome}`);
     });
-    const queues = new Map<string, Promise<unknown>>();
+    // Pull-request jobs take turns per pull request: across replicas when they share a Redis.
+    const redisUrl = process.env.REDIS_URL;
+    const serial: Promise<Serial> = options.serial
+      ? Promise.resolve(options.serial)
+      : redisUrl
+        ? redisSerial(redisUrl, (e) => app.log.warn(`redis: ${e.message}`))
+        : Promise.resolve(localSerial());
+    serial.catch((e) => app.log.error(`REDIS_URL: cannot reach Redis (${(e as Error).message}); pull-request events fail until it can`));
+    if (redisUrl && !options.serial) app.log.info('pull-request jobs take turns across replicas through Redis (REDIS_URL)');
 
     app.on([...PULL_REQUEST_EVENTS], async (context) => {
       const pr = context.payload.pull_request;
@@ -224,15 +235,7 @@ export function dotfleetApp(options: AppOptions = {}) {
         else if (!existing.body.includes(note)) await port.updateComment(j.ref, existing.id, existing.body.replace(/\n/, `\n${note}\n\n`));
       };
       // One job at a time per pull request; each describes the head GitHub reports when it ends.
-      const outcome = await deliveries.run(context.id, async () => {
-        const next = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => runPullRequest(job, port, compute, context.log, queued));
-        queues.set(key, next);
-        try {
-          return await next;
-        } finally {
-          if (queues.get(key) === next) queues.delete(key);
-        }
-      });
+      const outcome = await deliveries.run(context.id, async () => (await serial).run(key, () => runPullRequest(job, port, compute, context.log, queued)));
       if (outcome === 'repeat') context.log.info(`delivery ${context.id} was already handled`);
       else context.log.info(`${key} @ ${job.headSha.slice(0, 7)}: ${outcome}`);
     });
