@@ -16,7 +16,7 @@ import { GitHubStandIn } from '../../src/github/standin.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, ROLLOUT_NAMESPACE } from '../../src/core/rollout/manifest.js';
 import { capSummary, STEP_SUMMARY_LIMIT } from '../../src/action/summary.js';
 import { PROJECT_ROOT, commit, git, gitRepo, text } from '../helpers/fleet.js';
-import { OWNER, REPO, pullRequestPayload, pushPayload, tarball } from '../helpers/github.js';
+import { OWNER, REPO, commentPayload, pullRequestPayload, pushPayload, tarball } from '../helpers/github.js';
 import { envelope, intakeFleet, signed, type IntakeFleet } from '../helpers/intake.js';
 import { generatedChange } from '../helpers/generate.js';
 import { newKey, scratchDir } from '../helpers/ssh.js';
@@ -218,7 +218,16 @@ describe('the Action on pushes and on a schedule', () => {
 
   beforeAll(async () => {
     git(f.repo, 'checkout', '-q', 'main');
-    next = commit(f.repo, { 'home/.chezmoidata.toml': text(readTreeAt(f.repo, f.main), 'home/.chezmoidata.toml').replace('font_size = 11', 'font_size = 12') }, 'font');
+    const at = readTreeAt(f.repo, f.main);
+    next = commit(
+      f.repo,
+      {
+        'home/.chezmoidata.toml': text(at, 'home/.chezmoidata.toml').replace('font_size = 11', 'font_size = 12'),
+        // A wave deadline a scheduled run can see pass.
+        '.github/dotfleet.yml': text(at, '.github/dotfleet.yml') + 'rollout:\n  wave_timeout: 2s\n',
+      },
+      'font',
+    );
     s = await serve(f.repo, f.main, [f.main, next]);
   });
   afterAll(() => s.server.close());
@@ -286,6 +295,35 @@ describe('the Action on pushes and on a schedule', () => {
     expect(s.gh.checkRuns.find((c) => c.name === 'dotfleet/rollout' && c.head_sha === next)).toBeDefined();
     expect(r.summary).toContain('### dotfleet · rollout');
     expect(r.stdout + r.summary).not.toContain('PRIVATE KEY');
+  }, 90_000);
+
+  const manifest = () => JSON.parse(s.gh.filesAt('dotfleet/state')!.get(MANIFEST_PATH)!.toString());
+  const key = () => ({ 'SIGNING-KEY': readFileSync(appKey.path, 'utf8') });
+
+  it('issue_comment: /dotfleet rollout halt from a reader is refused, from a writer halts, and resume resumes', async () => {
+    s.gh.permissions.set('maintainer', 'write');
+    const reader = await runAction(s, 'issue_comment', commentPayload('/dotfleet rollout halt', 'passer-by'), key());
+    expect(reader.code).toBe(0);
+    expect(manifest().phase).toBe('running');
+    expect(s.gh.comments.at(-1)!.body).toMatch(/passer-by/);
+    const halt = await runAction(s, 'issue_comment', commentPayload('/dotfleet rollout halt', 'maintainer'), key());
+    expect(halt.stderr).toBe('');
+    expect(halt.code).toBe(0);
+    expect(manifest().phase).toBe('halted');
+    await runAction(s, 'issue_comment', commentPayload('/dotfleet rollout resume', 'maintainer'), key());
+    expect(manifest().phase).toBe('running');
+  }, 90_000);
+
+  it('schedule after the wave deadline: the rollout halts, naming the hosts that never attested', async () => {
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(manifest().waves?.[0]?.deadline ?? '') - Date.now()) + 2_500));
+    const r = await runAction(s, 'schedule', schedulePayload(), key());
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const m = manifest();
+    expect(m.phase).toBe('halted');
+    expect(m.reasons.length).toBeGreaterThan(0);
+    expect(m.reasons[0].reason).toMatch(/^TIMED_OUT: no attestation of/);
+    expect(r.output).toMatch(/rollout: /);
   }, 90_000);
 
   it('a signing key that is not a key: exit 2, the input named, no key text', async () => {
