@@ -17,6 +17,7 @@ import type { SshPrivateKey } from '../core/ssh/keys.js';
 import { attachRollout, Rollouts, signingKeyFromEnv } from './rollout.js';
 import { healthHandler } from './health.js';
 import { localSerial, redisSerial, type Serial } from './serial.js';
+import { installedRepositories } from './installations.js';
 import { envNumber, intakeOptionsFromEnv } from './intake/options.js';
 
 export { intakeOptionsFromEnv };
@@ -124,17 +125,7 @@ export function dotfleetApp(options: AppOptions = {}) {
           { signingKey, clock },
           log,
         ),
-      async () => {
-        const appOctokit = await app.auth();
-        const out: RepoRef[] = [];
-        const installs = (await appOctokit.request('GET /app/installations', { per_page: 100 })).data as { id: number }[];
-        for (const i of installs) {
-          const octokit = await app.auth(i.id);
-          const repos = (await octokit.request('GET /installation/repositories', { per_page: 100 })).data.repositories as { name: string; owner: { login: string } }[];
-          for (const r of repos) out.push({ owner: r.owner.login, repo: r.name });
-        }
-        return out;
-      },
+      () => installedRepositories((id) => app.auth(id)),
       log,
       signingKey !== undefined,
     );
