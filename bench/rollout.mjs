@@ -4,8 +4,8 @@
  *   npm run bench:rollout        (or: node bench/rollout.mjs)
  *
  * 1. Planning after a one-preset change, 1,000 hosts × 200 templates (realistic mix): the render
- *    hashes at the new commit (what the app's render worker computes; the previous target's are
- *    already known) and the plan itself.
+ *    hashes at the new commit from the previous target's (what the app's render worker computes:
+ *    only the hosts the change reaches are rendered), beside a render of every host, and the plan.
  * 2. GitHub requests per rollout event, for 10, 100 and 1,000 hosts: the push that plans, a gate
  *    that opens a wave after an attestation batch, and a gate with nothing to do. The app runs
  *    in-process (Probot, our routes) against `GitHubStandIn` on a local server.
@@ -54,12 +54,19 @@ if (!process.env.SKIP_PLAN) {
   const tree0 = generateFleet({ hosts: 1000, templates: 200, mix: 'realistic' });
   const tree1 = changePreset(tree0);
   const before = renderHashes(tree0);
-  let best = { render: Infinity, plan: Infinity };
+  let best = { render: Infinity, plan: Infinity, full: Infinity };
   let plan;
   for (let run = 0; run < 3; run++) {
+    // The app's way: from the previous target's hashes, rendering only what the change reaches.
     const t0 = now();
-    const after = renderHashes(tree1);
+    const after = renderHashes(tree1, { tree: tree0, hashes: before });
     const t1 = now();
+    // Every host rendered, for comparison (and the answer must be the same).
+    const tf = now();
+    const full = renderHashes(tree1);
+    best.full = Math.min(best.full, now() - tf);
+    if (JSON.stringify(full) !== JSON.stringify(after)) throw new Error('incremental render hashes differ from a full render');
+    const t1b = now();
     const fleet = loadFleet(tree1);
     plan = planRollout({
       repository: 'github.com/o/r', branch: 'main', target: 'b'.repeat(40), previous: 'a'.repeat(40), before, after,
@@ -68,12 +75,12 @@ if (!process.env.SKIP_PLAN) {
       lastSequence: 0, now: new Date(),
     });
     const t2 = now();
-    best = { render: Math.min(best.render, t1 - t0), plan: Math.min(best.plan, t2 - t1) };
+    best = { ...best, render: Math.min(best.render, t1 - t0), plan: Math.min(best.plan, t2 - t1b) };
   }
   const affected = Object.values(plan.manifest.hosts).filter((h) => h.wave !== null).length;
   console.log(`bench/rollout — node ${process.version}`);
   console.log(`planning after a one-preset change, 1000 hosts × 200 templates (realistic mix), best of 3:`);
-  console.log(`  render hashes at the new commit   ${ms(best.render)}   (in the app: the render worker, off the event loop)`);
+  console.log(`  render hashes at the new commit   ${ms(best.render)}   from the previous target's (what the app does, in its render worker); every host rendered: ${ms(best.full)}`);
   console.log(`  plan from the hashes (pure)        ${best.plan.toFixed(1)} ms   ${affected} of 1000 hosts affected, ${plan.manifest.waves.length} waves`);
   console.log(`  together                           ${ms(best.render + best.plan)}   (target ≤ 1,000 ms)`);
 }

@@ -32698,10 +32698,10 @@ function workerCompute(limits = DEFAULT_LIMITS, slots = renderSlots(limits)) {
   };
 }
 function workerRenderHashes(limits = DEFAULT_LIMITS, slots = renderSlots(limits)) {
-  return async (tree) => {
+  return async (tree, since) => {
     const release = await slots.take();
     try {
-      return await runWorker({ kind: "render-hashes", tree }, limits);
+      return await runWorker({ kind: "render-hashes", tree, since }, limits);
     } finally {
       release();
     }
@@ -56179,7 +56179,8 @@ ${why}
     const state = (await this.intake.writer(trust).current()).state;
     const m = cur.manifest;
     const previous = m ? m.phase === "blocked" ? m.previous : m.target.commit : state.target?.commit ?? (before && !/^0+$/.test(before) ? before : null);
-    const [beforeHashes, afterHashes, info] = await Promise.all([previous ? this.intake.renderAt(previous) : void 0, this.intake.renderAt(after), port.commitSignature(this.ref, after)]);
+    const beforeJob = previous ? this.intake.renderAt(previous) : void 0;
+    const [beforeHashes, afterHashes, info] = await Promise.all([beforeJob, this.intake.renderAt(after, previous ?? void 0), port.commitSignature(this.ref, after)]);
     const settings = trust.fleet.settings;
     const problems = [];
     const key2 = this.options.signingKey;
@@ -58045,7 +58046,7 @@ var RepoIntake = class {
       policy[host] = policyHash(tree, host);
     const trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
-    this.renderAt(h.defaultHead).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${e.message}`));
+    this.renderAt(h.defaultHead, cur?.target.commit).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${e.message}`));
     this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.signers.entries.length} allowed signers)`);
     return trust;
   }
@@ -58101,21 +58102,30 @@ var RepoIntake = class {
       return "render-error";
     return mine.hash === claimed ? "match" : "mismatch";
   }
-  /** Every host's render hash at `commit`, computed once per commit (in the report worker). */
-  /** Every host's render hash at `commit` (shared with the rollout planner). */
-  renderAt(commit) {
+  /**
+   * Every host's render hash at `commit`, computed once per commit (in the report worker), shared
+   * with the rollout planner. With `since` (an earlier commit whose hashes are known or under
+   * way), only the hosts the change between them can reach are rendered.
+   */
+  renderAt(commit, since) {
     let job = this.renders.get(commit);
     if (!job) {
+      const earlier = since && since !== commit ? this.renders.get(since) : void 0;
       job = (async () => {
+        const port = await this.port();
         let tree;
         try {
-          tree = await (await this.port()).readTree(this.ref, commit);
+          tree = await port.readTree(this.ref, commit);
         } catch (e) {
           if (e instanceof UnknownCommitError)
             return { kind: "unknown-commit" };
           throw e;
         }
-        const out = await this.options.renderHashes(tree);
+        let known;
+        const before = earlier ? await earlier.catch(() => void 0) : void 0;
+        if (before?.kind === "hashes")
+          known = { tree: await port.readTree(this.ref, since), hashes: before.hashes };
+        const out = await this.options.renderHashes(tree, known);
         if (!out.ok)
           this.log.warn(`${this.ref.owner}/${this.ref.repo}@${commit.slice(0, 7)}: ${out.reason}`);
         return out.ok ? { kind: "hashes", hashes: out.result } : { kind: "render-error" };

@@ -36903,7 +36903,7 @@ function lineCount(text3) {
 var modifiedPatches = /* @__PURE__ */ new WeakMap();
 var onePatches = { added: /* @__PURE__ */ new WeakMap(), removed: /* @__PURE__ */ new WeakMap() };
 function contentChange(type, path, from, to, options2 = {}) {
-  if (options2.exact)
+  if (options2.exact || options2.none)
     return computeContentChange(type, path, from, to, options2);
   let byTo;
   let key2;
@@ -36922,6 +36922,8 @@ function contentChange(type, path, from, to, options2 = {}) {
   return { ...c, path, type };
 }
 function computeContentChange(type, path, from, to, options2) {
+  if (options2.none)
+    return { type, path, kind: "file" };
   const fromText = from === void 0 ? "" : asText(from);
   const toText = to === void 0 ? "" : asText(to);
   const change = { type, path, kind: "file" };
@@ -37102,7 +37104,7 @@ function diffFleets(base, head, options2 = {}, renderer = new Renderer()) {
   const startRenders = renderer.renders;
   const names = [.../* @__PURE__ */ new Set([...base.hosts.keys(), ...head.hosts.keys()])].filter((n) => !options2.hosts || options2.hosts.includes(n)).sort(compareStrings);
   const changed = options2.full ? void 0 : changedSources(base, head);
-  const patch = { exact: options2.fullPatch };
+  const patch = { exact: options2.fullPatch, none: options2.changesOnly };
   const b = new Side(base, renderer, changed);
   const h = new Side(head, renderer, changed);
   const inputs = new InputComparison(base, head);
@@ -37133,7 +37135,7 @@ function diffFleets(base, head, options2 = {}, renderer = new Renderer()) {
     result.status = result.errors.length > 0 ? "error" : !inBase ? "added" : result.changes.length > 0 ? "changed" : "unchanged";
     return result;
   });
-  return { hosts, groups: groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
+  return { hosts, groups: options2.changesOnly ? [] : groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
 }
 var InputComparison = class {
   base;
@@ -39076,7 +39078,7 @@ function renderHash(tree) {
 }
 
 // dist/core/state/render-check.js
-function renderHashes(tree) {
+function renderHashes(tree, since) {
   const out = {};
   let fleet;
   try {
@@ -39087,7 +39089,22 @@ function renderHashes(tree) {
     return { "*": { error: e.describe() } };
   }
   const renderer = new Renderer();
+  let unchanged = /* @__PURE__ */ new Set();
+  if (since && !since.hashes["*"]) {
+    try {
+      const diff = diffFleets(loadFleet(since.tree), fleet, { changesOnly: true }, renderer);
+      unchanged = new Set(diff.hosts.filter((h) => h.status === "unchanged").map((h) => h.host));
+    } catch (e) {
+      if (!isDotfleetError(e))
+        throw e;
+    }
+  }
   for (const host of fleet.hosts.values()) {
+    const known = since?.hashes[host.name];
+    if (unchanged.has(host.name) && known && "hash" in known) {
+      out[host.name] = known;
+      continue;
+    }
     const r = renderer.renderHost(fleet, host);
     out[host.name] = r.errors.length > 0 ? { error: r.errors[0].describe() } : { hash: renderHash(r.tree) };
   }
@@ -39103,4 +39120,4 @@ Renderer.onTemplate = (host, source) => {
   const { written } = encoder.encodeInto(`${source}\0${host}`, text2);
   Atomics.store(length, 0, written);
 };
-parentPort.postMessage(job.kind === "report" ? pullRequestReport(job.input) : renderHashes(job.tree));
+parentPort.postMessage(job.kind === "report" ? pullRequestReport(job.input) : renderHashes(job.tree, job.since));

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { availableParallelism, totalmem } from 'node:os';
 import type { PullRequestInput, PullRequestResult } from '../core/pull-request.js';
 import type { RepoTree } from '../core/tree.js';
-import type { HostHash } from '../core/state/render-check.js';
+import type { HostHash, KnownHashes } from '../core/state/render-check.js';
 
 /** What a worker is asked to do. */
-export type WorkerJob = { kind: 'report'; input: PullRequestInput } | { kind: 'render-hashes'; tree: RepoTree };
+export type WorkerJob = { kind: 'report'; input: PullRequestInput } | { kind: 'render-hashes'; tree: RepoTree; since?: KnownHashes };
 
 export interface ComputeLimits {
   /** Wall-clock limit for rendering both sides (default 60 s). */
@@ -28,8 +28,8 @@ export type ComputeOutcome = Outcome<PullRequestResult>;
 
 /** `onQueued` is called once when the job has waited for a free render slot longer than a few seconds. */
 export type ComputeReport = (input: PullRequestInput, onQueued?: () => Promise<void> | void) => Promise<ComputeOutcome>;
-/** Every host's render hash at a commit (the tree of that commit). */
-export type ComputeRenderHashes = (tree: RepoTree) => Promise<Outcome<Record<string, HostHash>>>;
+/** Every host's render hash at a commit (the tree of that commit); `since`: an earlier commit's, to render only what changed. */
+export type ComputeRenderHashes = (tree: RepoTree, since?: KnownHashes) => Promise<Outcome<Record<string, HostHash>>>;
 
 let workerPath: string | undefined;
 
@@ -103,10 +103,10 @@ export function workerCompute(limits: ComputeLimits = DEFAULT_LIMITS, slots: Ren
 }
 
 export function workerRenderHashes(limits: ComputeLimits = DEFAULT_LIMITS, slots: RenderSlots = renderSlots(limits)): ComputeRenderHashes {
-  return async (tree) => {
+  return async (tree, since) => {
     const release = await slots.take();
     try {
-      return await runWorker<Record<string, HostHash>>({ kind: 'render-hashes', tree }, limits);
+      return await runWorker<Record<string, HostHash>>({ kind: 'render-hashes', tree, since }, limits);
     } finally {
       release();
     }

@@ -15,4 +15,4 @@ Renderer.onTemplate = (host, source) => {
   const { written } = encoder.encodeInto(`${source}\0${host}`, text);
   Atomics.store(length, 0, written);
 };
-parentPort!.postMessage(job.kind === 'report' ? pullRequestReport(job.input) : renderHashes(job.tree));
+parentPort!.postMessage(job.kind === 'report' ? pullRequestReport(job.input) : renderHashes(job.tree, job.since));

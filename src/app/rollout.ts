@@ -173,7 +173,9 @@ export class RepoRollout {
     const state = (await this.intake.writer(trust).current()).state;
     const m = cur.manifest;
     const previous = m ? (m.phase === 'blocked' ? m.previous : m.target.commit) : (state.target?.commit ?? (before && !/^0+$/.test(before) ? before : null));
-    const [beforeHashes, afterHashes, info] = await Promise.all([previous ? this.intake.renderAt(previous) : undefined, this.intake.renderAt(after), port.commitSignature(this.ref, after)]);
+    // The new commit's hashes start from the previous target's: only what changed is rendered.
+    const beforeJob = previous ? this.intake.renderAt(previous) : undefined;
+    const [beforeHashes, afterHashes, info] = await Promise.all([beforeJob, this.intake.renderAt(after, previous ?? undefined), port.commitSignature(this.ref, after)]);
     const settings = trust.fleet.settings;
     const problems: string[] = [];
     const key = this.options.signingKey!;

@@ -62,6 +62,8 @@ export const MAX_EDIT_LENGTH = 2_000;
 export interface PatchOptions {
   /** The exact patch whatever its size or cost (`--full-patch`). */
   exact?: boolean;
+  /** Only that a file changed: no patch, no summary (render hashes need nothing more). */
+  none?: boolean;
 }
 
 /**
@@ -135,7 +137,8 @@ const modifiedPatches = new WeakMap<Uint8Array, WeakMap<Uint8Array, Change>>();
 const onePatches = { added: new WeakMap<Uint8Array, Change>(), removed: new WeakMap<Uint8Array, Change>() };
 
 function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions = {}): Change {
-  if (options.exact) return computeContentChange(type, path, from, to, options);
+  // Neither an exact patch nor a bare "changed" goes into the memo that later diffs read.
+  if (options.exact || options.none) return computeContentChange(type, path, from, to, options);
   let byTo: WeakMap<Uint8Array, Change> | undefined;
   let key: Uint8Array;
   if (from && to) {
@@ -152,6 +155,7 @@ function contentChange(type: 'added' | 'removed' | 'modified', path: string, fro
 }
 
 function computeContentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions): Change {
+  if (options.none) return { type, path, kind: 'file' };
   const fromText = from === undefined ? '' : asText(from);
   const toText = to === undefined ? '' : asText(to);
   const change: Change = { type, path, kind: 'file' };

@@ -61,6 +61,8 @@ export interface FleetDiff {
 export interface DiffOptions {
   /** Restrict to these hosts. */
   hosts?: string[];
+  /** Which hosts change and where, without patches (render hashes): changes carry no patch, groups are not built. */
+  changesOnly?: boolean;
   /** Render every entry of every host on both sides (slow; the reference the fast path is held to). */
   full?: boolean;
   /** Exact patches whatever their size (otherwise a text too large or too different is summarised). */
@@ -169,7 +171,7 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     .filter((n) => !options.hosts || options.hosts.includes(n))
     .sort(compareStrings);
   const changed = options.full ? undefined : changedSources(base, head);
-  const patch: PatchOptions = { exact: options.fullPatch };
+  const patch: PatchOptions = { exact: options.fullPatch, none: options.changesOnly };
   const b = new Side(base, renderer, changed);
   const h = new Side(head, renderer, changed);
   const inputs = new InputComparison(base, head);
@@ -202,7 +204,7 @@ export function diffFleets(base: Fleet, head: Fleet, options: DiffOptions = {}, 
     return result;
   });
 
-  return { hosts, groups: groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
+  return { hosts, groups: options.changesOnly ? [] : groupHosts(hosts), sourceErrors: head.sources.errors, renders: renderer.renders - startRenders };
 }
 
 /** Whether a host's template inputs are the same on both sides, without building contexts. */

@@ -15,7 +15,11 @@ describe('installedRepositories', () => {
   });
 
   it('follows every page of installations and of each installation\'s repositories', async () => {
-    const page = (items: unknown[], n: number, last: number, path: string) => [200, items, n < last ? { link: `<${API}${path}?per_page=100&page=${n + 1}>; rel="next", <${API}${path}?per_page=100&page=${last}>; rel="last"` } : {}] as const;
+    const page = (items: unknown[], n: number, last: number, path: string): [number, any, Record<string, string>] => [
+      200,
+      items,
+      n < last ? { link: `<${API}${path}?per_page=100&page=${n + 1}>; rel="next", <${API}${path}?per_page=100&page=${last}>; rel="last"` } : {},
+    ];
     const installs = Array.from({ length: 101 }, (_, i) => ({ id: i + 1 }));
     nock(API)
       .get('/app/installations')

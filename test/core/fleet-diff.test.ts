@@ -1,5 +1,6 @@
 import { loadFleet } from '../../src/core/fleet.js';
 import { diffFleets, type FleetDiff } from '../../src/core/fleet-diff.js';
+import { renderHashes } from '../../src/core/state/render-check.js';
 import { Renderer } from '../../src/core/render.js';
 import { exampleTree, miniFleet, text } from '../helpers/fleet.js';
 
@@ -126,44 +127,47 @@ describe('fleet diff', () => {
     });
   });
 
+  const mutations: ((t: Tree) => Tree)[] = [
+    // A secret's ciphertext changes: the hosts whose templates read it change (the marker's digest).
+    (t) => edit(t, 'secrets/hosts/kestrel/github.sops.yaml', 'data:/cd6FoC1q4IN5', 'data:/cd7FoC1q4IN5'),
+    (t) => edit(t, 'secrets/tags/server/restic.sops.env', 'data:z216hW7', 'data:z217hW7'),
+    (t) => edit(t, 'home/.chezmoidata.toml', 'font_size = 11', 'font_size = 13'),
+    (t) => edit(t, 'home/.chezmoidata.toml', 'theme = "tokyonight"', 'theme = "gruvbox"'),
+    (t) => edit(t, 'home/.chezmoidata.toml', '["k", "kubectl"],', '["k", "kubectl"], ["g", "git"],'),
+    (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'wm = "niri"', 'wm = "kde"'),
+    (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'display_scale = 1.5', 'display_scale = 1.25'),
+    (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'features = { touchbar = true, t2 = true, battery = true }', 'features = { t2 = true, battery = true }'),
+    (t) => edit(t, 'fleet/hosts.toml', 'machine = "geekom-a7"', 'machine = "framework-13"'),
+    (t) => edit(t, 'fleet/hosts.toml', 'platform = "darwin"\nwave = 3', 'platform = "darwin"\nwave = 2'),
+    (t) => edit(t, 'fleet/hosts.toml', '[hosts.merlin.data.terminal]\n  font_size = 10', '[hosts.merlin.data.terminal]\n  font_size = 9\n  theme = "gruvbox"'),
+    (t) => edit(t, 'fleet/hosts.toml', '[hosts.swift]', '[hosts.swift.data.hw]\nwm = "niri"\n\n[hosts.swift]'),
+    (t) => edit(t, 'home/dot_zshrc.hbs', 'setopt share_history', 'setopt share_history extended_history'),
+    (t) => edit(t, 'home/.chezmoiignore', '{{#unless hw.features.touchbar}}', '{{#unless (or hw.features.touchbar hw.features.notch)}}'),
+    (t) => edit(t, 'home/.chezmoiignore', '.config/power\n', ''),
+    (t) => put(t, 'home/dot_config/new.conf.hbs', '{{#if hw.features.battery}}battery{{/if}}\n'),
+    (t) => put(t, 'home/dot_config/starship/starship.toml', null),
+    (t) => put(put(t, 'home/dot_tmux.conf.hbs', null), 'home/private_dot_tmux.conf.hbs', text(t, 'home/dot_tmux.conf.hbs')),
+    (t) => edit(t, 'home/dot_config/alacritty/symlink_theme.toml.hbs', 'themes/', 'colors/'),
+    (t) => put(t, 'home/dot_gitconfig', 'conflicts with dot_gitconfig.hbs\n'),
+    (t) => edit(t, 'home/dot_config/niri/config.kdl.hbs', 'layout "{{hw.kbd_layout}}"', 'layout "{{hw.kbd_layot}}"'),
+    (t) => put(put(t, 'home/.chezmoitemplates/theme', '# {{terminal.theme}} {{hw.wm}}\n'), 'home/dot_themerc.hbs', '{{> theme}}{{#each host.tags}}{{this}} {{/each}}\n'),
+    (t) => put(t, 'home/dot_sizes.hbs', '{{hw.display_scale}} {{hw.features.battery}} {{json hw.features}}\n'),
+    (t) => put(t, 'home/dot_everything.hbs', '{{json @root.terminal}}\n'),
+  ];
+  let seed = 20261122;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  // Bases that are already broken where no change reaches: the default answer must still
+  // report those errors, as a full render does.
+  const brokenBases: ((t: Tree) => Tree)[] = [
+    (t) => t,
+    (t) => put(t, 'home/dot_broken.hbs', '{{#if user.name}}never closed\n'),
+    (t) => put(t, 'home/dot_missing.hbs', '{{nobody.defines.this}}\n'),
+    (t) => put(t, 'home/dot_config/only_kde.hbs', '{{#if (eq hw.wm "kde")}}{{hw.kde_only_key}}{{/if}}\n'),
+  ];
   it('gives the same answer as a full render without shared outputs, for random changes (seeded)', () => {
-    const mutations: ((t: Tree) => Tree)[] = [
-      (t) => edit(t, 'home/.chezmoidata.toml', 'font_size = 11', 'font_size = 13'),
-      (t) => edit(t, 'home/.chezmoidata.toml', 'theme = "tokyonight"', 'theme = "gruvbox"'),
-      (t) => edit(t, 'home/.chezmoidata.toml', '["k", "kubectl"],', '["k", "kubectl"], ["g", "git"],'),
-      (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'wm = "niri"', 'wm = "kde"'),
-      (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'display_scale = 1.5', 'display_scale = 1.25'),
-      (t) => edit(t, 'home/.chezmoidata/hardware.toml', 'features = { touchbar = true, t2 = true, battery = true }', 'features = { t2 = true, battery = true }'),
-      (t) => edit(t, 'fleet/hosts.toml', 'machine = "geekom-a7"', 'machine = "framework-13"'),
-      (t) => edit(t, 'fleet/hosts.toml', 'platform = "darwin"\nwave = 3', 'platform = "darwin"\nwave = 2'),
-      (t) => edit(t, 'fleet/hosts.toml', '[hosts.merlin.data.terminal]\n  font_size = 10', '[hosts.merlin.data.terminal]\n  font_size = 9\n  theme = "gruvbox"'),
-      (t) => edit(t, 'fleet/hosts.toml', '[hosts.swift]', '[hosts.swift.data.hw]\nwm = "niri"\n\n[hosts.swift]'),
-      (t) => edit(t, 'home/dot_zshrc.hbs', 'setopt share_history', 'setopt share_history extended_history'),
-      (t) => edit(t, 'home/.chezmoiignore', '{{#unless hw.features.touchbar}}', '{{#unless (or hw.features.touchbar hw.features.notch)}}'),
-      (t) => edit(t, 'home/.chezmoiignore', '.config/power\n', ''),
-      (t) => put(t, 'home/dot_config/new.conf.hbs', '{{#if hw.features.battery}}battery{{/if}}\n'),
-      (t) => put(t, 'home/dot_config/starship/starship.toml', null),
-      (t) => put(put(t, 'home/dot_tmux.conf.hbs', null), 'home/private_dot_tmux.conf.hbs', text(t, 'home/dot_tmux.conf.hbs')),
-      (t) => edit(t, 'home/dot_config/alacritty/symlink_theme.toml.hbs', 'themes/', 'colors/'),
-      (t) => put(t, 'home/dot_gitconfig', 'conflicts with dot_gitconfig.hbs\n'),
-      (t) => edit(t, 'home/dot_config/niri/config.kdl.hbs', 'layout "{{hw.kbd_layout}}"', 'layout "{{hw.kbd_layot}}"'),
-      (t) => put(put(t, 'home/.chezmoitemplates/theme', '# {{terminal.theme}} {{hw.wm}}\n'), 'home/dot_themerc.hbs', '{{> theme}}{{#each host.tags}}{{this}} {{/each}}\n'),
-      (t) => put(t, 'home/dot_sizes.hbs', '{{hw.display_scale}} {{hw.features.battery}} {{json hw.features}}\n'),
-      (t) => put(t, 'home/dot_everything.hbs', '{{json @root.terminal}}\n'),
-    ];
-    let seed = 20261122;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
-    // Bases that are already broken where no change reaches: the default answer must still
-    // report those errors, as a full render does.
-    const brokenBases: ((t: Tree) => Tree)[] = [
-      (t) => t,
-      (t) => put(t, 'home/dot_broken.hbs', '{{#if user.name}}never closed\n'),
-      (t) => put(t, 'home/dot_missing.hbs', '{{nobody.defines.this}}\n'),
-      (t) => put(t, 'home/dot_config/only_kde.hbs', '{{#if (eq hw.wm "kde")}}{{hw.kde_only_key}}{{/if}}\n'),
-    ];
     for (let run = 0; run < 40; run++) {
       const base = brokenBases[run % brokenBases.length]!(exampleTree());
       let head: Tree = base;
@@ -179,6 +183,20 @@ describe('fleet diff', () => {
       const full = diffFleets(b, h, { full: true }, new Renderer(undefined, { share: false }));
       expect({ run, picked: [...picked], hosts: summary(fast) }).toEqual({ run, picked: [...picked], hosts: summary(full) });
       expect(fast.groups).toEqual(full.groups);
+    }
+  });
+
+  it('render hashes from an earlier commit\'s equal a full render of every host, for the same random changes (seeded)', () => {
+    // Every change alone, then random combinations on broken bases.
+    for (let run = 0; run < mutations.length + 16; run++) {
+      const base = run < mutations.length ? exampleTree() : brokenBases[run % brokenBases.length]!(exampleTree());
+      let head: Tree = base;
+      const picked = new Set<number>(run < mutations.length ? [run] : []);
+      const k = 1 + rand(3);
+      while (picked.size < k && run >= mutations.length) picked.add(rand(mutations.length));
+      for (const i of picked) head = mutations[i]!(head);
+      const since = { tree: base, hashes: renderHashes(base) };
+      expect({ run, picked: [...picked], hashes: renderHashes(head, since) }).toEqual({ run, picked: [...picked], hashes: renderHashes(head) });
     }
   });
 });

@@ -20,7 +20,7 @@ import { defaultPoolSize, VerifyPool, type TrustSet } from './verify-pool.js';
 import { hostRecord, sequenceMessage, type FleetState, type RenderCheck } from '../../core/state/fleet-state.js';
 import { parseDuration } from '../../core/state/dashboard.js';
 import { fleetStatus } from '../../core/state/status.js';
-import type { HostHash } from '../../core/state/render-check.js';
+import type { HostHash, KnownHashes } from '../../core/state/render-check.js';
 import { UnknownCommitError, type RepoRef, type StateGitHub } from '../../github/port.js';
 import type { ComputeRenderHashes } from '../compute.js';
 import { DashboardIssue } from './dashboard.js';
@@ -194,8 +194,9 @@ export class RepoIntake {
     for (const host of inventory) policy[host] = policyHash(tree, host);
     const trust: Trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
-    // Hosts attest the default branch's head after a merge: have its render hashes ready.
-    this.renderAt(h.defaultHead).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${(e as Error).message}`));
+    // Hosts attest the default branch's head after a merge: have its render hashes ready, from the
+    // previous head's when they are known (only what the merge can reach is rendered).
+    this.renderAt(h.defaultHead, cur?.target.commit).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${(e as Error).message}`));
     this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.signers.entries.length} allowed signers)`);
     return trust;
   }
@@ -255,20 +256,28 @@ export class RepoIntake {
     return mine.hash === claimed ? 'match' : 'mismatch';
   }
 
-  /** Every host's render hash at `commit`, computed once per commit (in the report worker). */
-  /** Every host's render hash at `commit` (shared with the rollout planner). */
-  renderAt(commit: string) {
+  /**
+   * Every host's render hash at `commit`, computed once per commit (in the report worker), shared
+   * with the rollout planner. With `since` (an earlier commit whose hashes are known or under
+   * way), only the hosts the change between them can reach are rendered.
+   */
+  renderAt(commit: string, since?: string) {
     let job = this.renders.get(commit);
     if (!job) {
+      const earlier = since && since !== commit ? this.renders.get(since) : undefined;
       job = (async () => {
+        const port = await this.port();
         let tree;
         try {
-          tree = await (await this.port()).readTree(this.ref, commit);
+          tree = await port.readTree(this.ref, commit);
         } catch (e) {
           if (e instanceof UnknownCommitError) return { kind: 'unknown-commit' as const };
           throw e;
         }
-        const out = await this.options.renderHashes(tree);
+        let known: KnownHashes | undefined;
+        const before = earlier ? await earlier.catch(() => undefined) : undefined;
+        if (before?.kind === 'hashes') known = { tree: await port.readTree(this.ref, since!), hashes: before.hashes };
+        const out = await this.options.renderHashes(tree, known);
         if (!out.ok) this.log.warn(`${this.ref.owner}/${this.ref.repo}@${commit.slice(0, 7)}: ${out.reason}`);
         return out.ok ? { kind: 'hashes' as const, hashes: out.result } : { kind: 'render-error' as const };
       })();
