@@ -38686,6 +38686,7 @@ ${errorFit.kept.join("")}${errorFit.dropped ? `- \u2026 ${plural2(errorFit.dropp
 var COMMENT_MARKER = "<!-- dotfleet:fleet-diff -->";
 var CHECK_NAME = "dotfleet/fleet-diff";
 var HISTORY_MARK = "<!-- dotfleet:history ";
+var COMMENT_CUT = "GitHub limits a comment to 65,536 characters";
 var MAX_HISTORY = 10;
 var MAX_PATCH_IN_COMMENT = 12e3;
 function emptyLike(f) {
@@ -38936,7 +38937,7 @@ ${errorFit.kept.join("\n")}${errorFit.dropped ? `
   if (c.diff && (groups.omitted > 0 || detailed < groups.chosen.length)) {
     const total = c.diff.groups.length;
     const where2 = inCheck.size === total ? `every group is in the **${CHECK_NAME}** check run` : inCheck.size > 0 ? `groups 1\u2013${inCheck.size} of ${total} are in the **${CHECK_NAME}** check run, the rest only` : "the check run has no room for them either; all of it is";
-    notes.push(`GitHub limits a comment to 65,536 characters: ${groups.omitted > 0 ? `${plural2(groups.omitted, "group")} left out, ` : ""}${groups.chosen.length - detailed > 0 ? `${plural2(groups.chosen.length - detailed, "group")} without patches; ` : ""}${where2}${input2.repoHint ? ` with \`${input2.repoHint}\`` : ""}.`);
+    notes.push(`${COMMENT_CUT}: ${groups.omitted > 0 ? `${plural2(groups.omitted, "group")} left out, ` : ""}${groups.chosen.length - detailed > 0 ? `${plural2(groups.chosen.length - detailed, "group")} without patches; ` : ""}${where2}${input2.repoHint ? ` with \`${input2.repoHint}\`` : ""}.`);
   }
   const parts = [fixed, ...groups.chosen, errorText, notes.map((n) => `> ${n}`).join("\n"), historyFits ? historyText : "", hidden].filter((p) => p !== "");
   return parts.join("\n\n") + "\n";
@@ -39003,8 +39004,17 @@ function pullRequestReport(input2) {
   };
 }
 function jobSummary(c, comment) {
-  const head = comment.split("\n").filter((l) => !l.startsWith(COMMENT_MARKER) && !l.startsWith(HISTORY_MARK)).join("\n");
-  if (!c.diff || c.diff.groups.length === 0)
+  const kept = [];
+  let fenced = false;
+  for (const line of comment.replace(/<details>\n<summary>Earlier runs \(\d+\)<\/summary>[\s\S]*?<\/details>/, "").split("\n")) {
+    if (!fenced && (line.startsWith("<!-- dotfleet:") || line === "" && (kept.length === 0 || kept.at(-1) === "")))
+      continue;
+    if (/^(```|~~~)/.test(line))
+      fenced = !fenced;
+    kept.push(line);
+  }
+  const head = kept.join("\n").trimEnd() + "\n";
+  if (!c.diff || c.diff.groups.length === 0 || !comment.includes(COMMENT_CUT))
     return head;
   const room = SUMMARY_LIMIT - bytes(head) - 200;
   if (room < 2e3)

@@ -18,6 +18,8 @@ import { errorLine, fenceFor, fleetDiffMarkdown, SUMMARY_LIMIT } from './report/
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
 export const CHECK_NAME = 'dotfleet/fleet-diff';
 const HISTORY_MARK = '<!-- dotfleet:history ';
+/** How the comment begins its note when groups did not fit. */
+const COMMENT_CUT = 'GitHub limits a comment to 65,536 characters';
 const MAX_HISTORY = 10;
 const MAX_PATCH_IN_COMMENT = 12_000;
 
@@ -281,7 +283,7 @@ function commentBody(c: Computed, input: PullRequestInput, title: string, inChec
   if (c.diff && (groups.omitted > 0 || detailed < groups.chosen.length)) {
     const total = c.diff.groups.length;
     const where = inCheck.size === total ? `every group is in the **${CHECK_NAME}** check run` : inCheck.size > 0 ? `groups 1–${inCheck.size} of ${total} are in the **${CHECK_NAME}** check run, the rest only` : 'the check run has no room for them either; all of it is';
-    notes.push(`GitHub limits a comment to 65,536 characters: ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${groups.chosen.length - detailed > 0 ? `${plural(groups.chosen.length - detailed, 'group')} without patches; ` : ''}${where}${input.repoHint ? ` with \`${input.repoHint}\`` : ''}.`);
+    notes.push(`${COMMENT_CUT}: ${groups.omitted > 0 ? `${plural(groups.omitted, 'group')} left out, ` : ''}${groups.chosen.length - detailed > 0 ? `${plural(groups.chosen.length - detailed, 'group')} without patches; ` : ''}${where}${input.repoHint ? ` with \`${input.repoHint}\`` : ''}.`);
   }
   const parts = [fixed, ...groups.chosen, errorText, notes.map((n) => `> ${n}`).join('\n'), historyFits ? historyText : '', hidden].filter((p) => p !== '');
   return parts.join('\n\n') + '\n';
@@ -347,8 +349,18 @@ export function pullRequestReport(input: PullRequestInput): PullRequestResult {
  * with its patches as `dotfleet diff --format markdown` shows them, all within SUMMARY_LIMIT.
  */
 function jobSummary(c: Computed, comment: string): string {
-  const head = comment.split('\n').filter((l) => !l.startsWith(COMMENT_MARKER) && !l.startsWith(HISTORY_MARK)).join('\n');
-  if (!c.diff || c.diff.groups.length === 0) return head;
+  // The comment without its hidden lines (markers, history) and without its history block; blank
+  // lines left behind are folded, outside code fences only.
+  const kept: string[] = [];
+  let fenced = false;
+  for (const line of comment.replace(/<details>\n<summary>Earlier runs \(\d+\)<\/summary>[\s\S]*?<\/details>/, '').split('\n')) {
+    if (!fenced && (line.startsWith('<!-- dotfleet:') || (line === '' && (kept.length === 0 || kept.at(-1) === '')))) continue;
+    if (/^(```|~~~)/.test(line)) fenced = !fenced;
+    kept.push(line);
+  }
+  const head = kept.join('\n').trimEnd() + '\n';
+  // The comment already holds every group with its patches: nothing to add.
+  if (!c.diff || c.diff.groups.length === 0 || !comment.includes(COMMENT_CUT)) return head;
   const room = SUMMARY_LIMIT - bytes(head) - 200;
   if (room < 2_000) return head;
   return `${head}\n---\n\n${fleetDiffMarkdown(c.diff, { title: 'Every change, group by group', maxBytes: room })}`;

@@ -136,9 +136,11 @@ describe('the Action on pull requests', () => {
     expect(s.gh.comments[0]!.body).toMatch(/^<!-- dotfleet:fleet-diff -->/);
     expect(s.gh.checkRuns).toHaveLength(1);
     expect(s.gh.checkRuns[0]).toMatchObject({ name: 'dotfleet/fleet-diff', head_sha: head, status: 'completed', conclusion: 'success' });
-    expect(r.summary).toContain('### dotfleet · fleet diff');
+    expect(r.summary).toMatch(/^### dotfleet · fleet diff\n\n\*\*9 of 12 hosts change/);
     expect(r.summary).toContain('+size = 26');
     expect(r.summary).not.toContain('<!-- dotfleet:');
+    // Every group with its patches is already in the comment's part: nothing repeated.
+    expect(r.summary).not.toContain('Every change, group by group');
     expect(r.output).toMatch(/^outcome=#\d+ @ [0-9a-f]{7}: success \(comment written\)\n$/);
   }, 60_000);
 
@@ -159,6 +161,9 @@ describe('the Action on pull requests', () => {
     expect(r.stdout).toContain('::error title=dotfleet::');
     expect(s.gh.checkRuns.find((c) => c.head_sha === broken)).toMatchObject({ conclusion: 'failure' });
     expect(r.summary).toContain('home/dot_tmux.conf.hbs:1:17');
+    // The comment's history of earlier runs is the comment's; the summary is this run's.
+    expect(s.gh.comments[0]!.body).toContain('Earlier runs');
+    expect(r.summary).not.toContain('Earlier runs');
   }, 60_000);
 
   it('a fork\'s read-only token: the step fails and says to use pull_request_target; the diff is still in the summary', async () => {
@@ -362,6 +367,7 @@ describe('the job summary budget', () => {
       expect(r.code).toBe(0);
       expect(Buffer.byteLength(r.summary)).toBeLessThanOrEqual(STEP_SUMMARY_LIMIT);
       expect(Buffer.byteLength(r.summary)).toBeGreaterThan(900_000);
+      expect(r.summary).toContain('Every change, group by group');
       expect(r.summary).toMatch(/This report is cut to [\d,]+ bytes \(GitHub's job summary holds 1 MiB\): ([\d,]+ groups? left out, )?[\d,]+ groups? without patches/);
       expect(s.gh.comments[0]!.body.length).toBeLessThanOrEqual(65_536);
     } finally {
