@@ -110,6 +110,30 @@ describe('the Action bundle', () => {
   });
 });
 
+describe('the workflow dotfleet init writes', () => {
+  const template = readFileSync(join(PROJECT_ROOT, 'templates', 'fleet', '.github', 'workflows', 'dotfleet.yml'), 'utf8');
+  const wf = YAML.parse(template.replace('{{ACTION}}', 'OWNER/dotfleet/action@main'));
+
+  it('runs the Action on every event it handles, with the permissions it needs and no checkout', () => {
+    expect(Object.keys(wf.on).sort()).toEqual(['issue_comment', 'pull_request_target', 'push', 'schedule', 'workflow_dispatch']);
+    expect(wf.on.push.branches).toEqual(['main', 'dotfleet/state']);
+    expect(wf.permissions).toEqual({ contents: 'write', 'pull-requests': 'write', issues: 'write', checks: 'write', deployments: 'write' });
+    expect(wf.jobs.dotfleet.steps).toHaveLength(1);
+    expect(wf.jobs.dotfleet.steps[0].uses).toBe('OWNER/dotfleet/action@main');
+  });
+
+  it('never hands the rollout key to a pull request\'s run, and never lets a bookkeeping run cancel a rollout push or a command', () => {
+    expect(wf.jobs.dotfleet.steps[0].with['signing-key']).toBe("${{ github.event_name != 'pull_request_target' && secrets.ROLLOUT_KEY || '' }}");
+    expect(wf.concurrency.group).toMatch(/github\.event\.pull_request\.number \|\| github\.event\.comment\.id \|\| \(github\.event_name == 'push' && github\.ref_name == github\.event\.repository\.default_branch && github\.sha\) \|\| 'fleet'/);
+    expect(wf.concurrency['cancel-in-progress']).toBe("${{ github.event_name == 'pull_request_target' }}");
+  });
+
+  it('is the workflow docs/action.md shows', () => {
+    const doc = /```yaml\n(name: dotfleet\n[\s\S]*?)```/.exec(readFileSync(join(PROJECT_ROOT, 'docs', 'action.md'), 'utf8'))![1]!;
+    expect(YAML.parse(doc)).toEqual(wf);
+  });
+});
+
 describe('the Action on pull requests', () => {
   const f = intakeFleet();
   let s: Served;
