@@ -58431,9 +58431,10 @@ async function runAction(input3, github, steps, log) {
       case "pull_request_target":
         return await pullRequest(input3, github, steps, log);
       case "push": {
+        const isBranch = String(event.ref ?? "").startsWith("refs/heads/");
         const branch = String(event.ref ?? "").replace(/^refs\/heads\//, "");
-        const trust = await repo.trust();
-        if (String(event.ref ?? "").startsWith("refs/heads/") && branch === trust.fleet.settings.state_branch) {
+        const toDefault = isBranch && branch === event.repository?.default_branch;
+        if (isBranch && !toDefault && branch === (await repo.trust()).fleet.settings.state_branch) {
           const foreign = event.sender?.type === "Bot" ? [] : outsideIncoming(event);
           if (foreign.length > 0) {
             steps.summary(`#### \u26A0\uFE0F The state branch was written outside \`${INCOMING_DIR}/\`
@@ -58447,9 +58448,11 @@ Only dotfleet writes the history; hosts push only to \`${INCOMING_DIR}/<host>/\`
           const r = await bookkeeping(input3, intake, github, rollout, steps, log);
           return foreign.length > 0 ? { code: 1, outcome: `${r.outcome}; ${foreign.length} path(s) written outside ${INCOMING_DIR}/` } : r;
         }
-        if (!String(event.ref ?? "").startsWith("refs/heads/") || branch !== event.repository?.default_branch || event.deleted || /^0+$/.test(String(event.after ?? ""))) {
+        if (!toDefault || event.deleted || /^0+$/.test(String(event.after ?? ""))) {
           return { code: 0, outcome: `a push to ${event.ref}: nothing to do` };
         }
+        if (event.sender?.type === "Bot")
+          return { code: 0, outcome: `a push to ${branch} by ${event.sender.login}: no rollout for a bot's push` };
         if (input3.signingKey) {
           const outcome = await rollout.pushed(event.after, event.before);
           await rollout.settle();

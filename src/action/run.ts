@@ -73,9 +73,11 @@ export async function runAction(input: ActionInput, github: OctokitGitHub, steps
       case 'pull_request_target':
         return await pullRequest(input, github, steps, log);
       case 'push': {
+        const isBranch = String(event.ref ?? '').startsWith('refs/heads/');
         const branch = String(event.ref ?? '').replace(/^refs\/heads\//, '');
-        const trust = await repo.trust();
-        if (String(event.ref ?? '').startsWith('refs/heads/') && branch === trust.fleet.settings.state_branch) {
+        const toDefault = isBranch && branch === event.repository?.default_branch;
+        // Which branch is the state branch is a setting: read only for pushes elsewhere.
+        if (isBranch && !toDefault && branch === (await repo.trust()).fleet.settings.state_branch) {
           // An app's push (the dotfleet app, if it runs too) is not a host's.
           const foreign = event.sender?.type === 'Bot' ? [] : outsideIncoming(event);
           if (foreign.length > 0) {
@@ -85,9 +87,11 @@ export async function runAction(input: ActionInput, github: OctokitGitHub, steps
           const r = await bookkeeping(input, intake, github, rollout, steps, log);
           return foreign.length > 0 ? { code: 1, outcome: `${r.outcome}; ${foreign.length} path(s) written outside ${INCOMING_DIR}/` } : r;
         }
-        if (!String(event.ref ?? '').startsWith('refs/heads/') || branch !== event.repository?.default_branch || event.deleted || /^0+$/.test(String(event.after ?? ''))) {
+        if (!toDefault || event.deleted || /^0+$/.test(String(event.after ?? ''))) {
           return { code: 0, outcome: `a push to ${event.ref}: nothing to do` };
         }
+        // As in the app: an app's push to the default branch plans no rollout.
+        if (event.sender?.type === 'Bot') return { code: 0, outcome: `a push to ${branch} by ${event.sender.login}: no rollout for a bot's push` };
         if (input.signingKey) {
           const outcome = await rollout.pushed(event.after, event.before);
           await rollout.settle();

@@ -355,6 +355,16 @@ describe('the Action on pushes and on a schedule', () => {
     expect(r.output).toMatch(/rollout: /);
   }, 90_000);
 
+  it('a bot\'s push to main or a push to another branch plans nothing', async () => {
+    const before = s.gh.branches.get('dotfleet/state');
+    const bot = await runAction(s, 'push', pushPayload(f.main, next, { bot: true }), key());
+    expect(bot.code).toBe(0);
+    expect(bot.output).toContain("no rollout for a bot's push");
+    const other = await runAction(s, 'push', pushPayload(f.main, next, { ref: 'refs/heads/feature' }), key());
+    expect(other.output).toContain('a push to refs/heads/feature: nothing to do');
+    expect(s.gh.branches.get('dotfleet/state')).toBe(before);
+  }, 60_000);
+
   it('a signing key that is not a key: exit 2, the input named, no key text', async () => {
     const r = await runAction(s, 'push', pushPayload(f.main, next), { 'SIGNING-KEY': '-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0IHNlY3JldA==\n-----END OPENSSH PRIVATE KEY-----' });
     expect(r.code).toBe(2);
