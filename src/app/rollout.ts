@@ -338,7 +338,6 @@ export class RepoRollout {
   }
 }
 
-/** Every repository's rollouts, and the periodic trigger that checks deadlines. */
 /**
  * A repository's rollout joined to its intake: the gates follow the intake's commits, FLEET.md,
  * the dashboard and the status rows show the rollout. The app and the Action both build it here.
@@ -360,6 +359,7 @@ export function attachRollout(ref: RepoRef, port: () => Promise<RolloutGitHub>, 
   return r;
 }
 
+/** Every repository's rollouts, and the periodic trigger that checks deadlines. */
 export class Rollouts {
   private readonly repos = new Map<string, RepoRollout>();
   private timer: NodeJS.Timeout | undefined;
