@@ -55903,6 +55903,8 @@ var FLEET_JSON = "fleet.json";
 var FLEET_MD = "FLEET.md";
 var STATE_README = "README.md";
 var ATTESTATIONS_DIR = "attestations";
+var INCOMING_DIR = "incoming";
+var REJECTED_DIR = "rejected";
 var STATE_VERSION = 1;
 var RENDER_CHECKS = ["match", "mismatch", "unknown-commit", "render-error"];
 var HostRecordSchema = external_exports.strictObject({
@@ -58306,11 +58308,12 @@ function parseEnvelope(body) {
 }
 
 // dist/action/incoming.js
-var INCOMING_DIR = "incoming";
-var REJECTED_DIR = "rejected";
 var CONCURRENCY = 32;
 var ATTEMPTS2 = 5;
 var decided = (o) => o.status < 300 || o.status >= 400 && o.status < 500 && o.status !== 429;
+function tally(r) {
+  return { recorded: r.outcomes.filter((o) => o.status < 300), rejected: r.outcomes.filter((o) => o.status >= 400 && decided(o)), waiting: r.outcomes.filter((o) => !decided(o)) };
+}
 function hostOfPath(file2) {
   const parts = file2.split("/");
   if (parts.length !== 3 || !parts[2].endsWith(".json"))
@@ -58388,9 +58391,7 @@ function incomingMarkdown(r) {
 
 None in \`${INCOMING_DIR}/\` on \`${r.branch}\`.
 `;
-  const accepted = r.outcomes.filter((o) => o.status < 300);
-  const rejected = r.outcomes.filter((o) => o.status >= 400 && decided(o));
-  const waiting = r.outcomes.filter((o) => !decided(o));
+  const { recorded: accepted, rejected, waiting } = tally(r);
   const cell4 = (s) => s.replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ").slice(0, 300);
   const out = [`#### Incoming attestations`, "", `${accepted.length} recorded, ${rejected.length} rejected, ${waiting.length} left for the next run (\`${r.branch}\`${r.commit ? `, clean-up ${r.commit.slice(0, 7)}` : ""}).`, ""];
   const listed = [...rejected, ...waiting];
@@ -58455,8 +58456,6 @@ Only dotfleet writes the history; hosts push only to \`${INCOMING_DIR}/<host>/\`
           return { code: 0, outcome: `a push to ${branch} by ${event.sender.login}: no rollout for a bot's push` };
         if (input3.signingKey) {
           const outcome = await rollout.pushed(event.after, event.before);
-          await rollout.settle();
-          await repo.showDashboard();
           steps.summary(`### dotfleet \xB7 rollout
 
 ${outcome}
@@ -58475,8 +58474,6 @@ ${outcome}
         if (!input3.signingKey)
           return { code: 0, outcome: "a /dotfleet command, but rollouts are off (the signing-key input is empty)" };
         const said = await rollout.commented(c.body, c.user?.login ?? "ghost", event.issue.number, c.id);
-        await rollout.settle();
-        await repo.showDashboard();
         return { code: 0, outcome: said ?? "no command" };
       }
       default:
@@ -58541,17 +58538,15 @@ async function status2(repo, steps, note) {
 async function bookkeeping(input3, intake, github, rollout, steps, log) {
   const taken = await takeIncoming(github, intake, input3.ref, log);
   steps.summary(incomingMarkdown(taken));
-  const said = [];
-  const accepted = taken.outcomes.filter((o) => o.status < 300).length;
-  const rejected = taken.outcomes.filter((o) => o.status >= 400 && o.status < 500 && o.status !== 429).length;
-  said.push(`incoming: ${accepted} recorded, ${rejected} rejected, ${taken.outcomes.length - accepted - rejected} left`);
+  const { recorded, rejected, waiting } = tally(taken);
+  const said = [`incoming: ${recorded.length} recorded, ${rejected.length} rejected, ${waiting.length} left`];
   if (input3.signingKey) {
     const moved = await rollout.evaluate();
     await rollout.settle();
     said.push(moved.length > 0 ? `rollout: ${moved.join("; ")}` : "rollout: nothing to decide");
   }
   const s = await status2(intake.repository(input3.ref), steps, said.join("; "));
-  return { code: taken.outcomes.some((o) => o.status >= 500) ? 1 : 0, outcome: s.outcome };
+  return { code: waiting.length > 0 ? 1 : 0, outcome: s.outcome };
 }
 function outsideIncoming(event) {
   const out = /* @__PURE__ */ new Set();

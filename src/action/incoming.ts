@@ -8,13 +8,12 @@
  * the next run.
  */
 import { HOST_NAME } from '../core/inventory.js';
+import { INCOMING_DIR, REJECTED_DIR } from '../core/state/fleet-state.js';
 import type { RepoRef, StateGitHub } from '../github/port.js';
 import { parseEnvelope } from '../app/intake/http.js';
 import type { Intake } from '../app/intake/service.js';
 import type { WriterLog } from '../app/intake/writer.js';
 
-export const INCOMING_DIR = 'incoming';
-export const REJECTED_DIR = 'rejected';
 /** Attestations decided on at once (the writer batches their commits). */
 const CONCURRENCY = 32;
 /** Tries of the clean-up commit against a moving branch. */
@@ -38,6 +37,11 @@ export interface IncomingReport {
 }
 
 const decided = (o: IncomingOutcome) => o.status < 300 || (o.status >= 400 && o.status < 500 && o.status !== 429);
+
+/** Recorded (accepted or already recorded), refused for good, and left for the next run. */
+export function tally(r: IncomingReport): { recorded: IncomingOutcome[]; rejected: IncomingOutcome[]; waiting: IncomingOutcome[] } {
+  return { recorded: r.outcomes.filter((o) => o.status < 300), rejected: r.outcomes.filter((o) => o.status >= 400 && decided(o)), waiting: r.outcomes.filter((o) => !decided(o)) };
+}
 
 /** `incoming/<host>/<name>.json` → the host, or why the path is not one. */
 function hostOfPath(file: string): string | { why: string } {
@@ -111,9 +115,7 @@ export async function takeIncoming(github: StateGitHub, intake: Intake, ref: Rep
 /** The job summary's section for the files taken. */
 export function incomingMarkdown(r: IncomingReport): string {
   if (r.outcomes.length === 0) return `#### Incoming attestations\n\nNone in \`${INCOMING_DIR}/\` on \`${r.branch}\`.\n`;
-  const accepted = r.outcomes.filter((o) => o.status < 300);
-  const rejected = r.outcomes.filter((o) => o.status >= 400 && decided(o));
-  const waiting = r.outcomes.filter((o) => !decided(o));
+  const { recorded: accepted, rejected, waiting } = tally(r);
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').slice(0, 300);
   const out = [`#### Incoming attestations`, '', `${accepted.length} recorded, ${rejected.length} rejected, ${waiting.length} left for the next run (\`${r.branch}\`${r.commit ? `, clean-up ${r.commit.slice(0, 7)}` : ''}).`, ''];
   const listed = [...rejected, ...waiting];

@@ -18,9 +18,10 @@ import { isDotfleetError } from '../core/errors.js';
 import { fleetMarkdown, fleetStatus } from '../core/state/status.js';
 import { PULL_REQUEST_EVENTS, runPullRequest, type PullRequestJob } from '../app/pull-request.js';
 import { workerCompute, workerRenderHashes, type ComputeReport } from '../app/compute.js';
-import { Intake, type IntakeOptions } from '../app/intake/service.js';
+import { Intake, type IntakeOptions, type RepoIntake } from '../app/intake/service.js';
 import { attachRollout } from '../app/rollout.js';
-import { incomingMarkdown, INCOMING_DIR, takeIncoming } from './incoming.js';
+import { incomingMarkdown, takeIncoming, tally } from './incoming.js';
+import { INCOMING_DIR } from '../core/state/fleet-state.js';
 import type { StepFiles } from './summary.js';
 
 export interface ActionLog {
@@ -93,9 +94,8 @@ export async function runAction(input: ActionInput, github: OctokitGitHub, steps
         // As in the app: an app's push to the default branch plans no rollout.
         if (event.sender?.type === 'Bot') return { code: 0, outcome: `a push to ${branch} by ${event.sender.login}: no rollout for a bot's push` };
         if (input.signingKey) {
+          // A decision that lands rewrites the dashboard itself (publish); the finally waits for it.
           const outcome = await rollout.pushed(event.after, event.before);
-          await rollout.settle();
-          await repo.showDashboard();
           steps.summary(`### dotfleet · rollout\n\n${outcome}\n`);
           return { code: 0, outcome };
         }
@@ -109,8 +109,6 @@ export async function runAction(input: ActionInput, github: OctokitGitHub, steps
         if (event.action !== 'created' || c?.user?.type === 'Bot' || !/^\s*\/dotfleet\b/m.test(c?.body ?? '')) return { code: 0, outcome: 'not a /dotfleet command' };
         if (!input.signingKey) return { code: 0, outcome: 'a /dotfleet command, but rollouts are off (the signing-key input is empty)' };
         const said = await rollout.commented(c.body, c.user?.login ?? 'ghost', event.issue.number, c.id);
-        await rollout.settle();
-        await repo.showDashboard();
         return { code: 0, outcome: said ?? 'no command' };
       }
       default:
@@ -162,7 +160,7 @@ async function pullRequest(input: ActionInput, github: OctokitGitHub, steps: Ste
 }
 
 /** The fleet status at the state branch: the dashboard issue, and the table in the summary. */
-async function status(repo: ReturnType<Intake['repository']>, steps: StepFiles, note: string): Promise<ActionResult> {
+async function status(repo: RepoIntake, steps: StepFiles, note: string): Promise<ActionResult> {
   const trust = await repo.trust();
   const s = (await repo.writer(trust).current()).state;
   const view = { ...s, target: { branch: trust.target.branch, commit: trust.target.commit }, policy: trust.target.policy };
@@ -176,10 +174,8 @@ async function status(repo: ReturnType<Intake['repository']>, steps: StepFiles, 
 async function bookkeeping(input: ActionInput, intake: Intake, github: OctokitGitHub, rollout: ReturnType<typeof attachRollout>, steps: StepFiles, log: ActionLog): Promise<ActionResult> {
   const taken = await takeIncoming(github, intake, input.ref, log);
   steps.summary(incomingMarkdown(taken));
-  const said: string[] = [];
-  const accepted = taken.outcomes.filter((o) => o.status < 300).length;
-  const rejected = taken.outcomes.filter((o) => o.status >= 400 && o.status < 500 && o.status !== 429).length;
-  said.push(`incoming: ${accepted} recorded, ${rejected} rejected, ${taken.outcomes.length - accepted - rejected} left`);
+  const { recorded, rejected, waiting } = tally(taken);
+  const said = [`incoming: ${recorded.length} recorded, ${rejected.length} rejected, ${waiting.length} left`];
   if (input.signingKey) {
     const moved = await rollout.evaluate();
     await rollout.settle();
@@ -187,7 +183,7 @@ async function bookkeeping(input: ActionInput, intake: Intake, github: OctokitGi
   }
   const s = await status(intake.repository(input.ref), steps, said.join('; '));
   // A refusal is the host's problem, told in the summary; the run failed only if a file could not be decided on.
-  return { code: taken.outcomes.some((o) => o.status >= 500) ? 1 : 0, outcome: s.outcome };
+  return { code: waiting.length > 0 ? 1 : 0, outcome: s.outcome };
 }
 
 /** Paths a push to the state branch changed outside incoming/ (from the push event's commits). */

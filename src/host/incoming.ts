@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DotfleetError } from '../core/errors.js';
 import { runGit } from './git.js';
+import { INCOMING_DIR } from '../core/state/fleet-state.js';
 
-export const INCOMING_DIR = 'incoming';
 const ATTEMPTS = 5;
 
 export interface IncomingFile {

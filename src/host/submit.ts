@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DotfleetError } from '../core/errors.js';
+import { envelopeOf } from './incoming.js';
 
 export const INTAKE_PATH = '/dotfleet/v1/attestations';
 
@@ -70,7 +71,7 @@ async function once(url: string, payload: Buffer, signature: string, f: typeof f
   // answers (or stops half-way through the body) cannot hold the host past --submit-timeout.
   const signal = AbortSignal.timeout(Math.max(1, timeoutMs));
   try {
-    res = await f(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'dotfleet-cli' }, body: JSON.stringify({ attestation: payload.toString('base64'), signature }), signal });
+    res = await f(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'dotfleet-cli' }, body: envelopeOf({ payload, signature }), signal });
     try {
       body = (await res.json()) as typeof body;
     } catch (e) {

@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -51,6 +51,8 @@ async function serve(repo: string, main: string, commits: string[]): Promise<Ser
 }
 
 interface Run {
+  /** The step's working directory. */
+  dir: string;
   code: number | null;
   stdout: string;
   stderr: string;
@@ -83,7 +85,7 @@ function runAction(s: Served, eventName: string, payload: unknown, inputs: Recor
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr, summary: readFileSync(files.summary, 'utf8'), output: readFileSync(files.output, 'utf8') }));
+    child.on('close', (code) => resolve({ dir: temp, code, stdout, stderr, summary: readFileSync(files.summary, 'utf8'), output: readFileSync(files.output, 'utf8') }));
   });
 }
 
@@ -166,6 +168,8 @@ describe('the Action on pull requests', () => {
     // Every group with its patches is already in the comment's part: nothing repeated.
     expect(r.summary).not.toContain('Every change, group by group');
     expect(r.output).toMatch(/^outcome=#\d+ @ [0-9a-f]{7}: success \(comment written\)\n$/);
+    // Nothing of the pull request reached the runner's disk: the step's directory holds only what the runner put there.
+    expect(readdirSync(r.dir).sort()).toEqual(['event.json', 'output', 'summary.md']);
   }, 60_000);
 
   it('synchronize with the same head on pull_request_target (a re-run): the same comment and check run, nothing new', async () => {
@@ -419,9 +423,9 @@ describe('from a host\'s git push to the history, without an app', () => {
   let main: string;
   let remote: string;
   let s: Served;
-  const cli = (args: string[]) =>
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+      const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -433,8 +437,8 @@ describe('from a host\'s git push to the history, without an app', () => {
     git(dir, 'clone', '-q', remote, to);
     return to;
   };
-  const attest = (checkout: string, host: string, key: string, extra: string[] = []) =>
-    cli(['attest', '--repo', checkout, '--host', host, '--key', key, '--state-dir', join(dir, `state-${host}`), '--github-repo', `${OWNER}/${REPO}`, '--submit', 'git', ...extra]);
+  const attest = (checkout: string, host: string, key: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+    cli(['attest', '--repo', checkout, '--host', host, '--key', key, '--state-dir', join(dir, `state-${host}`), '--github-repo', `${OWNER}/${REPO}`, '--submit', 'git', ...extra], env);
 
   beforeAll(async () => {
     git(f.repo, 'checkout', '-q', 'main');
@@ -446,7 +450,7 @@ describe('from a host\'s git push to the history, without an app', () => {
   });
   afterAll(() => s.server.close());
 
-  it('two hosts attest at once with --submit git: both land in incoming/ (a push that loses the race fetches and goes again); their checkouts are untouched', async () => {
+  it('two hosts attest at once with --submit git: both land in incoming/, and their checkouts are untouched', async () => {
     const [a, b] = [clone('kestrel-checkout'), clone('tern-checkout')];
     const [ra, rb] = await Promise.all([attest(a, 'kestrel', kestrel.path), attest(b, 'tern', tern.path)]);
     expect(ra.code).toBe(0);
@@ -476,6 +480,43 @@ describe('from a host\'s git push to the history, without an app', () => {
     expect(fleetJson.hosts.tern).toMatchObject({ appliedCommit: main, render: 'match' });
     expect([...s.gh.filesAt('dotfleet/state')!.keys()].filter((p) => p.startsWith('incoming/'))).toEqual([]);
   }, 90_000);
+
+  it('a push that loses the race to another host: rejected by the remote, fetched again, and pushed on top of the other host\'s commit', async () => {
+    // A git on PATH that, on the first push, has "another host" move the state branch first (between
+    // our fetch and our push): the remote really refuses a non-fast-forward.
+    const shim = join(dir, 'shim');
+    mkdirSync(shim, { recursive: true });
+    const realGit = execFileSync('sh', ['-c', 'command -v git']).toString().trim();
+    const flag = join(dir, 'raced');
+    const pushes = join(dir, 'pushes');
+    writeFileSync(
+      join(shim, 'git'),
+      `#!/bin/sh
+if [ "$1" = "push" ]; then
+  echo push >> "${pushes}"
+  if [ ! -e "${flag}" ]; then
+    touch "${flag}"
+    R="${remote}"
+    parent=$("${realGit}" -C "$R" rev-parse refs/heads/dotfleet/state)
+    other=$(GIT_AUTHOR_NAME=o GIT_AUTHOR_EMAIL=o@x GIT_COMMITTER_NAME=o GIT_COMMITTER_EMAIL=o@x "${realGit}" -C "$R" commit-tree "$parent^{tree}" -p "$parent" -m "another host")
+    "${realGit}" -C "$R" update-ref refs/heads/dotfleet/state "$other"
+    echo "$other" > "${flag}"
+  fi
+fi
+exec "${realGit}" "$@"
+`,
+      { mode: 0o755 },
+    );
+    const c = clone('race-checkout');
+    const r = await attest(c, 'tern', tern.path, [], { PATH: `${shim}:${process.env.PATH}` });
+    expect(r.stderr).not.toMatch(/not pushed/);
+    expect(r.code).toBe(0);
+    expect(readFileSync(pushes, 'utf8')).toBe('push\npush\n');
+    const other = readFileSync(flag, 'utf8').trim();
+    // The other host's commit is kept: ours is on top of it.
+    expect(git(remote, 'rev-parse', 'dotfleet/state~1').trim()).toBe(other);
+    expect(git(remote, 'ls-tree', '-r', '--name-only', 'dotfleet/state')).toContain('incoming/tern/tern-000002.json');
+  }, 60_000);
 
   it('a remote that cannot be pushed to: exit 4, said in one line, and the attestation waits in the outbox', async () => {
     const c = clone('lost-checkout');

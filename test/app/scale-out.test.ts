@@ -96,7 +96,8 @@ describe('two replicas sharing Redis', () => {
           LOG_LEVEL: 'warn',
           GHE_HOST: `127.0.0.1:${apiPort}`,
           GHE_PROTOCOL: 'http',
-          REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+          // The control: SCALE_OUT_CONTROL=no-redis starts the replicas without Redis, and this test must fail.
+          ...(process.env.SCALE_OUT_CONTROL === 'no-redis' ? {} : { REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
           DOTFLEET_RENDER_WORKERS: '1',
         },
         stdio: ['ignore', 'pipe', 'pipe'],

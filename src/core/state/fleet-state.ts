@@ -18,6 +18,9 @@ export const FLEET_JSON = 'fleet.json';
 export const FLEET_MD = 'FLEET.md';
 export const STATE_README = 'README.md';
 export const ATTESTATIONS_DIR = 'attestations';
+/** Without an app: attestations hosts pushed (`incoming/<host>/<name>.json`), and the ones the Action refused. */
+export const INCOMING_DIR = 'incoming';
+export const REJECTED_DIR = 'rejected';
 export const STATE_VERSION = 1;
 
 /** How the app's own render of the host at the claimed commit compares with the claimed render hash. */
