@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { looksLikeSopsAny } from './secrets/sops-file.js';
 import { structuredPatch } from 'diff';
-import { asText, type RenderedEntry, type RenderedTree } from './tree.js';
+import { asText, isSharedContent, type RenderedEntry, type RenderedTree } from './tree.js';
 import { compareStrings } from './paths.js';
 
 export type ChangeType = 'added' | 'removed' | 'modified' | 'permission' | 'symlink';
@@ -131,14 +131,15 @@ function lineCount(text: string): number {
 /**
  * Patches by content: one file changed alike on many hosts is diffed once. Keyed weakly on both
  * sides (an added file's patch under its content, a removed one's under the old content), so a
- * long-running app keeps a patch no longer than the bytes it was made from.
+ * long-running app keeps a patch no longer than the bytes it was made from; only for contents
+ * many trees hold (tree.ts, sharedContent): a host's own output is diffed once anyway.
  */
 const modifiedPatches = new WeakMap<Uint8Array, WeakMap<Uint8Array, Change>>();
 const onePatches = { added: new WeakMap<Uint8Array, Change>(), removed: new WeakMap<Uint8Array, Change>() };
 
 function contentChange(type: 'added' | 'removed' | 'modified', path: string, from: Uint8Array | undefined, to: Uint8Array | undefined, options: PatchOptions = {}): Change {
   // Neither an exact patch nor a bare "changed" goes into the memo that later diffs read.
-  if (options.exact || options.none) return computeContentChange(type, path, from, to, options);
+  if (options.exact || options.none || (from && !isSharedContent(from)) || (to && !isSharedContent(to))) return computeContentChange(type, path, from, to, options);
   let byTo: WeakMap<Uint8Array, Change> | undefined;
   let key: Uint8Array;
   if (from && to) {

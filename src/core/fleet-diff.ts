@@ -333,8 +333,25 @@ class ChangeKeys {
     if (i === undefined) this.essences.set(patch, (i = this.id(patch.split('\n').filter((l) => l.startsWith('+') || l.startsWith('-')).join('\n'))));
     return i;
   }
-  key(changes: Change[], exact: boolean): string {
-    return JSON.stringify(changes.map((c) => (c.patch === undefined ? c : { ...c, patch: exact ? this.id(c.patch) : this.essence(c.patch) })));
+  /**
+   * The group key and the exact key of a host's changes: every field of every change, in order,
+   * a patch by its essence's number and by its own (strings quoted, so no text can pass for a
+   * separator).
+   */
+  keys(changes: Change[]): [string, string] {
+    let key = '';
+    let exact = '';
+    for (const c of changes) {
+      let rest = '';
+      for (const field in c) {
+        const v = (c as unknown as Record<string, unknown>)[field];
+        if (v === undefined || field === 'patch') continue;
+        rest += `${field}=${typeof v === 'number' ? v : JSON.stringify(v)},`;
+      }
+      key += c.patch === undefined ? `${rest};` : `${rest}patch=${this.essence(c.patch)};`;
+      exact += c.patch === undefined ? `${rest};` : `${rest}patch=${this.id(c.patch)};`;
+    }
+    return [key, exact];
   }
 }
 
@@ -343,8 +360,7 @@ export function groupHosts(hosts: HostDiff[]): ChangeGroup[] {
   const groups = new Map<string, ChangeGroup & { exactKey: string }>();
   for (const h of hosts) {
     if (h.changes.length === 0) continue;
-    const key = keys.key(h.changes, false);
-    const exactKey = keys.key(h.changes, true);
+    const [key, exactKey] = keys.keys(h.changes);
     const g = groups.get(key);
     if (g) {
       g.hosts.push(h.host);

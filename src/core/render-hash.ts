@@ -10,7 +10,7 @@
  *   root    = the dir formula with mode "root"; result "sha256:" || lowercase hex
  */
 import { createHash } from 'node:crypto';
-import type { RenderedTree } from './tree.js';
+import { isSharedContent, type RenderedTree } from './tree.js';
 import { compareStrings } from './paths.js';
 
 interface DirNode {
@@ -36,9 +36,15 @@ function hashDir(node: DirNode): Buffer {
   return h.digest();
 }
 
-/** File hashes by content and mode: an output shared by many hosts is hashed once. */
+/**
+ * File hashes by content and mode, for contents marked as shared (a renderer's shared outputs, a
+ * repository's plain files): an output shared by many hosts is hashed once. A host's own output
+ * is hashed and forgotten: keeping a hash for each would hold memory for nothing.
+ */
 const fileHashes = new WeakMap<Uint8Array, Map<number, Buffer>>();
+
 function fileHash(mode: number, content: Uint8Array): Buffer {
+  if (!isSharedContent(content)) return sha256(`file ${mode.toString(8)}\n`, content);
   let byMode = fileHashes.get(content);
   if (!byMode) fileHashes.set(content, (byMode = new Map()));
   let h = byMode.get(mode);

@@ -3,6 +3,7 @@
  * rendered entry. Errors are collected per entry (a broken template does not hide the rest of
  * the host's tree) and always name the host.
  */
+import { randomBytes } from 'node:crypto';
 import { DotfleetError, memoised } from './errors.js';
 import { contextFor, type Fleet } from './fleet.js';
 import { IgnoreList } from './ignore.js';
@@ -14,7 +15,7 @@ import { PARTIAL_CALL, TemplateEngine, type CompiledTemplate, type Partials } fr
 import type { TemplateRuntime } from './template/helpers.js';
 import { parseSopsFile, type SopsFile } from './secrets/sops-file.js';
 import { secretMarker } from './secrets/marker.js';
-import type { RenderedEntry, RenderedTree } from './tree.js';
+import { sharedContent, type RenderedEntry, type RenderedTree } from './tree.js';
 
 export interface HostRender {
   host: string;
@@ -22,9 +23,29 @@ export interface HostRender {
   errors: DotfleetError[];
 }
 
-/** Host facts that differ on every host: a template reading one renders per host. */
+/** Host facts that differ on every host: a template reading one renders per host… */
 // Facts unique to a host; `ssh` (how to reach it) is not in its template context at all.
 const HOST_UNIQUE = new Set(['name', 'principal', 'age_recipient', 'ssh']);
+/**
+ * …unless it only prints them (`{{host.name}}`, no helper, test or loop sees the value): then it
+ * renders once per class with a placeholder for each, and each host's output is that text with
+ * its own values put in. A placeholder holds a per-renderer random nonce, so no data can forge
+ * one, and a value is put in only when it is non-empty text with no control character or line
+ * separator (so `indent`, the one block helper that rewrites its block's text, treats the value
+ * as it treats the placeholder); any other host renders on its own.
+ */
+const FILLABLE = ['name', 'principal', 'age_recipient'] as const;
+const FILLABLE_VALUE = /^[^\u0000-\u001f\u007f\u0085\u2028\u2029]+$/;
+
+/** A shared output with host facts still to put in: text between placeholders, and which fact goes where. */
+interface Filled {
+  parts: string[];
+  /** Index into the template's filled facts, one per gap between parts. */
+  facts: number[];
+}
+type SharedOutput = Uint8Array | DotfleetError | Filled | typeof PER_HOST;
+/** A placeholder render failed: this projection's hosts render on their own (their own errors). */
+const PER_HOST = Symbol('renders per host');
 
 /** Longest symlink target we accept (Linux PATH_MAX). */
 const MAX_LINK_TARGET = 4096;
@@ -72,10 +93,18 @@ export class Renderer {
   /**
    * Per template: whether its reads can be bounded, and its outputs by host class and by the
    * values of the keys it reads (its projection of the host's context). Hosts whose projections
-   * are equal share one output, rendered once. A template that reads the whole context or a
-   * fact unique to a host (its name), or reads secrets, renders per host.
+   * are equal share one output, rendered once; a template that only prints facts unique to a
+   * host (FILLABLE) shares one output with them left to put in. A template that reads the whole
+   * context, uses a fact unique to a host otherwise, or reads secrets, renders per host.
    */
-  private readonly shares = new WeakMap<CompiledTemplate, { unbounded: boolean; byClass: Map<number, Uint8Array | DotfleetError>; byKey: Map<string, Uint8Array | DotfleetError> }>();
+  private readonly shares = new WeakMap<
+    CompiledTemplate,
+    { unbounded: boolean; fill: readonly string[]; deps: string[][]; byClass: Map<number, SharedOutput>; byKey: Map<string, SharedOutput> }
+  >();
+  /** Shared outputs that had the host's own facts put in (a part of `shared`). */
+  filled = 0;
+  private readonly nonce = randomBytes(12).toString('hex');
+  private readonly placeholder = new RegExp(`\uE000(\\d)${this.nonce}\uE001`, 'g');
   /** Per context: its class, the JSON of the context without the host's unique facts. */
   private readonly classes = new WeakMap<object, number>();
   private readonly classIds = new Map<string, number>();
@@ -236,37 +265,71 @@ export class Renderer {
       this.renders++;
       return Buffer.from(template.render(context), 'utf8');
     }
-    // A template reading the whole context or a host-unique fact renders per host.
+    // A template reading the whole context or a host-unique fact renders per host, unless it
+    // only prints the fact (FILLABLE).
     let share = this.shares.get(template);
     if (!share) {
-      const unbounded = template.deps.some((d) => d.length === 0 || (d[0] === 'host' && (d.length === 1 || HOST_UNIQUE.has(d[1]!))));
-      this.shares.set(template, (share = { unbounded, byClass: new Map(), byKey: new Map() }));
+      const fact = (d: string[]) => (d.length === 2 && d[0] === 'host' ? d[1] : undefined);
+      const fill: string[] = FILLABLE.filter((k) => template.deps.some((d) => fact(d) === k) && template.outputOnly.has(`host\u0000${k}`));
+      const filled = (d: string[]) => fill.includes(fact(d)!);
+      const unbounded = template.deps.some((d) => d.length === 0 || (d[0] === 'host' && (d.length === 1 || (HOST_UNIQUE.has(d[1]!) && !filled(d)))));
+      const deps = template.deps.filter((d) => !filled(d));
+      this.shares.set(template, (share = { unbounded, fill, deps, byClass: new Map(), byKey: new Map() }));
     }
-    if (share.unbounded) {
+    const facts = share.fill.length > 0 ? share.fill.map((k) => (context.host as PlainObject)[k]) : undefined;
+    const alone = () => {
       this.renders++;
       return Buffer.from(template.render(context), 'utf8');
-    }
+    };
+    if (share.unbounded || (facts && !facts.every((v) => typeof v === 'string' && FILLABLE_VALUE.test(v)))) return alone();
     // First by the host's class (its context without the facts unique to it): one lookup;
     // then by the values of the keys the template reads.
     const cls = this.classOf(fleet, context);
     let out = share.byClass.get(cls);
-    if (out === undefined) {
-      const key = this.projection(context, template.deps);
+    let hit = out !== undefined;
+    if (!hit) {
+      const key = this.projection(context, share.deps);
       out = share.byKey.get(key);
-      if (out === undefined) {
-        this.renders++;
-        try {
-          out = Buffer.from(template.render(context), 'utf8');
-        } catch (e) {
-          if (!(e instanceof DotfleetError)) throw e;
-          out = e;
-        }
-        share.byKey.set(key, out);
-      } else this.shared++;
-      share.byClass.set(cls, out);
-    } else this.shared++;
+      hit = out !== undefined;
+      if (!hit) share.byKey.set(key, (out = facts ? this.renderFilled(template, context, share.fill) : this.renderShared(template, context)));
+      share.byClass.set(cls, out!);
+    }
+    if (out === PER_HOST) return alone();
+    if (hit) this.shared++;
+    else this.renders++;
     if (out instanceof DotfleetError) throw out;
-    return out;
+    if (out instanceof Uint8Array) return out;
+    const { parts, facts: at } = out!;
+    if (hit) this.filled++;
+    let text = parts[0]!;
+    for (let i = 0; i < at.length; i++) text += (facts![at[i]!] as string) + parts[i + 1]!;
+    return Buffer.from(text, 'utf8');
+  }
+
+  private renderShared(template: CompiledTemplate, context: PlainObject): Uint8Array | DotfleetError {
+    try {
+      return sharedContent(Buffer.from(template.render(context), 'utf8'));
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
+      return e;
+    }
+  }
+
+  /** The template rendered with a placeholder for each fact in `fill`; PER_HOST when that fails. */
+  private renderFilled(template: CompiledTemplate, context: PlainObject, fill: readonly string[]): Filled | Uint8Array | typeof PER_HOST {
+    const host = { ...(context.host as PlainObject) };
+    fill.forEach((k, i) => (host[k] = `\uE000${i}${this.nonce}\uE001`));
+    let text: string;
+    try {
+      text = template.render({ ...context, host });
+    } catch (e) {
+      if (!(e instanceof DotfleetError)) throw e;
+      // The error may concern the placeholder's place; the host's own render says it truly.
+      return PER_HOST;
+    }
+    const pieces = text.split(this.placeholder);
+    if (pieces.length === 1) return sharedContent(Buffer.from(text, 'utf8'));
+    return { parts: pieces.filter((_, i) => i % 2 === 0), facts: pieces.filter((_, i) => i % 2 === 1).map(Number) };
   }
 
   context(fleet: Fleet, host: Host): PlainObject {
@@ -334,7 +397,8 @@ export class Renderer {
     if (entry.kind === 'dir') return { kind: 'dir', mode: entry.mode };
     const raw = fleet.tree.get(entry.source)!;
     let content: string | Uint8Array = raw;
-    if (entry.template) {
+    if (!entry.template) sharedContent(raw);
+    else {
       Renderer.onTemplate?.(host, entry.source);
       const template = this.template(fleet, entry.source);
       content = this.output(fleet, template, context, host);

@@ -14,6 +14,22 @@ export type RenderedEntry = RenderedFile | RenderedSymlink | RenderedDir;
 /** Target path (relative to the host's target root, e.g. `.config/git/config`) → entry. */
 export type RenderedTree = Map<string, RenderedEntry>;
 
+const shared = new WeakSet<Uint8Array>();
+
+/**
+ * Mark `content` as held by many rendered trees (a renderer's shared output, a repository's plain
+ * file), so what is worked out from it (its hash, a patch) is kept with it; returns it. A host's
+ * own output is not marked: keeping anything per such output would hold memory for nothing.
+ */
+export function sharedContent<T extends Uint8Array>(content: T): T {
+  shared.add(content);
+  return content;
+}
+
+export function isSharedContent(content: Uint8Array): boolean {
+  return shared.has(content);
+}
+
 export function entriesEqual(a: RenderedEntry | undefined, b: RenderedEntry | undefined): boolean {
   if (a === b) return true;
   if (!a || !b || a.kind !== b.kind) return false;

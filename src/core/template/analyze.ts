@@ -42,6 +42,11 @@ export interface Analysis {
   secretFiles: Set<string>;
   /** `line:column` (0-based column, as Handlebars reports) → the path as written, for messages. */
   pathsAt: Map<string, string>;
+  /**
+   * Paths (keys joined by NUL) whose every read is a plain output, `{{a.b}}`: no helper, block or
+   * test sees the value, so it reaches the output unchanged (noEscape) and nothing else.
+   */
+  outputOnly: Set<string>;
 }
 
 type Node = hbs.AST.Node & Record<string, any>;
@@ -55,6 +60,9 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string, knownHel
   const helpers = new Set<string>();
   const secretFiles = new Set<string>();
   const pathsAt = new Map<string, string>();
+  const reads = new Map<string, number>();
+  const outputs = new Map<string, number>();
+  const count = (m: Map<string, number>, path: KeyPath) => m.set(path.join('\u0000'), (m.get(path.join('\u0000')) ?? 0) + 1);
   const root: Scope = { base: [], collapsed: false, params: new Map() };
 
   const forbid = (node: Node, what: string, hint: string): never => {
@@ -88,7 +96,10 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string, knownHel
   const readPath = (p: hbs.AST.PathExpression, scopes: Scope[]): KeyPath | null => {
     if (p.loc) pathsAt.set(locKey(p.loc), p.original);
     const path = resolve(p, scopes);
-    if (path) deps.push(path);
+    if (path) {
+      deps.push(path);
+      count(reads, path);
+    }
     return path;
   };
 
@@ -150,7 +161,8 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string, knownHel
         // `{{json}}` with no arguments is a call of the helper (Handlebars calls it), not a read.
         const isHelperName = !(path as any).data && (path as any).parts?.length === 1 && knownHelpers.has((path as any).original);
         if (s.params.length === 0 && !s.hash && !isHelperName) {
-          readPath(path as hbs.AST.PathExpression, scopes);
+          const read = readPath(path as hbs.AST.PathExpression, scopes);
+          if (read) count(outputs, read);
           return;
         }
         visitCall(s, scopes);
@@ -183,7 +195,8 @@ export function analyzeTemplate(program: hbs.AST.Program, file: string, knownHel
   };
 
   visitProgram(program, [root]);
-  return { deps: dedupe(deps), helpers, secretFiles, pathsAt };
+  const outputOnly = new Set([...outputs].filter(([k, n]) => reads.get(k) === n).map(([k]) => k));
+  return { deps: dedupe(deps), helpers, secretFiles, pathsAt, outputOnly };
 }
 
 function dedupe(paths: KeyPath[]): KeyPath[] {

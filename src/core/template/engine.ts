@@ -15,6 +15,8 @@ export interface CompiledTemplate {
   secretFiles: string[];
   /** Shared templates (`.chezmoitemplates/`) it includes, by repository path. */
   partialFiles: string[];
+  /** Paths (keys joined by NUL) read only as plain outputs, `{{host.name}}` (analyze.ts). */
+  outputOnly: ReadonlySet<string>;
   render(context: object, runtime?: TemplateRuntime): string;
 }
 
@@ -164,7 +166,7 @@ export class TemplateEngine {
     } catch (e) {
       throw relocate(e, file, files);
     }
-    const { deps, helpers: used, secretFiles, pathsAt } = analysis;
+    const { deps, helpers: used, secretFiles, pathsAt, outputOnly } = analysis;
     const helpers = Object.fromEntries([...used].filter((n) => n in this.helpers).map((n) => [n, this.helpers[n]!]));
     const fn = this.hb.compile(ast, COMPILE_OPTIONS);
     const options = { helpers };
@@ -216,6 +218,7 @@ export class TemplateEngine {
       deps,
       secretFiles: [...secretFiles],
       partialFiles: [...new Set(files)],
+      outputOnly,
       render: (context: object, runtime?: TemplateRuntime): string => {
         try {
           return fn(context, optionsFor(runtime));
