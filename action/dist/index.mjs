@@ -57268,6 +57268,7 @@ var CALLABLE = new Set(HELPER_NAMES);
 var MAX_STRING = 2 ** 29 - 24;
 
 // dist/core/render.js
+var PER_HOST = Symbol("renders per host");
 var decoder3 = new TextDecoder("utf-8", { fatal: true });
 var GO_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 var NON_SPACE = new RegExp(`[^${GO_SPACE}]`);

@@ -34808,6 +34808,14 @@ function emptyIndex(root) {
 }
 
 // dist/core/tree.js
+var shared = /* @__PURE__ */ new WeakSet();
+function sharedContent(content) {
+  shared.add(content);
+  return content;
+}
+function isSharedContent(content) {
+  return shared.has(content);
+}
 function bytesEqual(a, b) {
   return a === b || Buffer.compare(a, b) === 0;
 }
@@ -35093,6 +35101,9 @@ var IgnoreList = class _IgnoreList {
   }
 };
 
+// dist/core/render.js
+import { randomBytes } from "node:crypto";
+
 // dist/core/template/analyze.js
 var BLOCK_HELPERS = /* @__PURE__ */ new Set(["if", "unless", "each", "with", "indent"]);
 var OPTIONAL_FIRST_PARAM = /* @__PURE__ */ new Set(["if", "unless", "default"]);
@@ -35105,6 +35116,9 @@ function analyzeTemplate(program, file2, knownHelpers = /* @__PURE__ */ new Set(
   const helpers = /* @__PURE__ */ new Set();
   const secretFiles = /* @__PURE__ */ new Set();
   const pathsAt = /* @__PURE__ */ new Map();
+  const reads = /* @__PURE__ */ new Map();
+  const outputs = /* @__PURE__ */ new Map();
+  const count = (m, path) => m.set(path.join("\0"), (m.get(path.join("\0")) ?? 0) + 1);
   const root = { base: [], collapsed: false, params: /* @__PURE__ */ new Map() };
   const forbid = (node2, what, hint) => {
     throw new DotfleetError("template-forbidden", what, {
@@ -35137,8 +35151,10 @@ function analyzeTemplate(program, file2, knownHelpers = /* @__PURE__ */ new Set(
     if (p.loc)
       pathsAt.set(locKey(p.loc), p.original);
     const path = resolve(p, scopes);
-    if (path)
+    if (path) {
       deps.push(path);
+      count(reads, path);
+    }
     return path;
   };
   const markOptional = (p, scopes) => {
@@ -35195,7 +35211,9 @@ function analyzeTemplate(program, file2, knownHelpers = /* @__PURE__ */ new Set(
           return forbid(s, "a literal cannot be called as a helper", "remove the parameters");
         const isHelperName = !path.data && path.parts?.length === 1 && knownHelpers.has(path.original);
         if (s.params.length === 0 && !s.hash && !isHelperName) {
-          readPath(path, scopes);
+          const read2 = readPath(path, scopes);
+          if (read2)
+            count(outputs, read2);
           return;
         }
         visitCall(s, scopes);
@@ -35230,7 +35248,8 @@ function analyzeTemplate(program, file2, knownHelpers = /* @__PURE__ */ new Set(
     }
   };
   visitProgram(program, [root]);
-  return { deps: dedupe(deps), helpers, secretFiles, pathsAt };
+  const outputOnly = new Set([...outputs].filter(([k, n]) => reads.get(k) === n).map(([k]) => k));
+  return { deps: dedupe(deps), helpers, secretFiles, pathsAt, outputOnly };
 }
 function dedupe(paths) {
   const seen = /* @__PURE__ */ new Set();
@@ -35648,7 +35667,7 @@ var TemplateEngine = class {
     } catch (e) {
       throw relocate(e, file2, files);
     }
-    const { deps, helpers: used, secretFiles, pathsAt } = analysis;
+    const { deps, helpers: used, secretFiles, pathsAt, outputOnly } = analysis;
     const helpers = Object.fromEntries([...used].filter((n) => n in this.helpers).map((n) => [n, this.helpers[n]]));
     const fn = this.hb.compile(ast, COMPILE_OPTIONS);
     const options2 = { helpers };
@@ -35697,6 +35716,7 @@ var TemplateEngine = class {
       deps,
       secretFiles: [...secretFiles],
       partialFiles: [...new Set(files)],
+      outputOnly,
       render: (context, runtime) => {
         try {
           return fn(context, optionsFor(runtime));
@@ -36083,6 +36103,9 @@ function shortRecipient(id) {
 
 // dist/core/render.js
 var HOST_UNIQUE = /* @__PURE__ */ new Set(["name", "principal", "age_recipient", "ssh"]);
+var FILLABLE = ["name", "principal", "age_recipient"];
+var FILLABLE_VALUE = /^[^\u0000-\u001f\u007f\u0085\u2028\u2029]+$/;
+var PER_HOST = Symbol("renders per host");
 var MAX_LINK_TARGET = 4096;
 var decoder2 = new TextDecoder("utf-8", { fatal: true });
 var GO_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
@@ -36121,10 +36144,15 @@ var Renderer = class _Renderer {
   /**
    * Per template: whether its reads can be bounded, and its outputs by host class and by the
    * values of the keys it reads (its projection of the host's context). Hosts whose projections
-   * are equal share one output, rendered once. A template that reads the whole context or a
-   * fact unique to a host (its name), or reads secrets, renders per host.
+   * are equal share one output, rendered once; a template that only prints facts unique to a
+   * host (FILLABLE) shares one output with them left to put in. A template that reads the whole
+   * context, uses a fact unique to a host otherwise, or reads secrets, renders per host.
    */
   shares = /* @__PURE__ */ new WeakMap();
+  /** Shared outputs that had the host's own facts put in (a part of `shared`). */
+  filled = 0;
+  nonce = randomBytes(12).toString("hex");
+  placeholder = new RegExp(`\uE000(\\d)${this.nonce}\uE001`, "g");
   /** Per context: its class, the JSON of the context without the host's unique facts. */
   classes = /* @__PURE__ */ new WeakMap();
   classIds = /* @__PURE__ */ new Map();
@@ -36284,36 +36312,74 @@ var Renderer = class _Renderer {
     }
     let share = this.shares.get(template);
     if (!share) {
-      const unbounded = template.deps.some((d) => d.length === 0 || d[0] === "host" && (d.length === 1 || HOST_UNIQUE.has(d[1])));
-      this.shares.set(template, share = { unbounded, byClass: /* @__PURE__ */ new Map(), byKey: /* @__PURE__ */ new Map() });
+      const fact = (d) => d.length === 2 && d[0] === "host" ? d[1] : void 0;
+      const fill = FILLABLE.filter((k) => template.deps.some((d) => fact(d) === k) && template.outputOnly.has(`host\0${k}`));
+      const filled = (d) => fill.includes(fact(d));
+      const unbounded = template.deps.some((d) => d.length === 0 || d[0] === "host" && (d.length === 1 || HOST_UNIQUE.has(d[1]) && !filled(d)));
+      const deps = template.deps.filter((d) => !filled(d));
+      this.shares.set(template, share = { unbounded, fill, deps, byClass: /* @__PURE__ */ new Map(), byKey: /* @__PURE__ */ new Map() });
     }
-    if (share.unbounded) {
+    const facts = share.fill.length > 0 ? share.fill.map((k) => context.host[k]) : void 0;
+    const alone = () => {
       this.renders++;
       return Buffer.from(template.render(context), "utf8");
-    }
+    };
+    if (share.unbounded || facts && !facts.every((v) => typeof v === "string" && FILLABLE_VALUE.test(v)))
+      return alone();
     const cls = this.classOf(fleet, context);
     let out = share.byClass.get(cls);
-    if (out === void 0) {
-      const key2 = this.projection(context, template.deps);
+    let hit = out !== void 0;
+    if (!hit) {
+      const key2 = this.projection(context, share.deps);
       out = share.byKey.get(key2);
-      if (out === void 0) {
-        this.renders++;
-        try {
-          out = Buffer.from(template.render(context), "utf8");
-        } catch (e) {
-          if (!(e instanceof DotfleetError))
-            throw e;
-          out = e;
-        }
-        share.byKey.set(key2, out);
-      } else
-        this.shared++;
+      hit = out !== void 0;
+      if (!hit)
+        share.byKey.set(key2, out = facts ? this.renderFilled(template, context, share.fill) : this.renderShared(template, context));
       share.byClass.set(cls, out);
-    } else
+    }
+    if (out === PER_HOST)
+      return alone();
+    if (hit)
       this.shared++;
+    else
+      this.renders++;
     if (out instanceof DotfleetError)
       throw out;
-    return out;
+    if (out instanceof Uint8Array)
+      return out;
+    const { parts, facts: at } = out;
+    if (hit)
+      this.filled++;
+    let text3 = parts[0];
+    for (let i = 0; i < at.length; i++)
+      text3 += facts[at[i]] + parts[i + 1];
+    return Buffer.from(text3, "utf8");
+  }
+  renderShared(template, context) {
+    try {
+      return sharedContent(Buffer.from(template.render(context), "utf8"));
+    } catch (e) {
+      if (!(e instanceof DotfleetError))
+        throw e;
+      return e;
+    }
+  }
+  /** The template rendered with a placeholder for each fact in `fill`; PER_HOST when that fails. */
+  renderFilled(template, context, fill) {
+    const host = { ...context.host };
+    fill.forEach((k, i) => host[k] = `\uE000${i}${this.nonce}\uE001`);
+    let text3;
+    try {
+      text3 = template.render({ ...context, host });
+    } catch (e) {
+      if (!(e instanceof DotfleetError))
+        throw e;
+      return PER_HOST;
+    }
+    const pieces = text3.split(this.placeholder);
+    if (pieces.length === 1)
+      return sharedContent(Buffer.from(text3, "utf8"));
+    return { parts: pieces.filter((_, i) => i % 2 === 0), facts: pieces.filter((_, i) => i % 2 === 1).map(Number) };
   }
   context(fleet, host) {
     let perFleet = this.contexts.get(fleet);
@@ -36376,7 +36442,9 @@ var Renderer = class _Renderer {
       return { kind: "dir", mode: entry.mode };
     const raw = fleet.tree.get(entry.source);
     let content = raw;
-    if (entry.template) {
+    if (!entry.template)
+      sharedContent(raw);
+    else {
       _Renderer.onTemplate?.(host, entry.source);
       const template = this.template(fleet, entry.source);
       content = this.output(fleet, template, context, host);
@@ -36903,7 +36971,7 @@ function lineCount(text3) {
 var modifiedPatches = /* @__PURE__ */ new WeakMap();
 var onePatches = { added: /* @__PURE__ */ new WeakMap(), removed: /* @__PURE__ */ new WeakMap() };
 function contentChange(type, path, from, to, options2 = {}) {
-  if (options2.exact || options2.none)
+  if (options2.exact || options2.none || from && !isSharedContent(from) || to && !isSharedContent(to))
     return computeContentChange(type, path, from, to, options2);
   let byTo;
   let key2;
@@ -37264,8 +37332,26 @@ var ChangeKeys = class {
       this.essences.set(patch, i = this.id(patch.split("\n").filter((l) => l.startsWith("+") || l.startsWith("-")).join("\n")));
     return i;
   }
-  key(changes, exact) {
-    return JSON.stringify(changes.map((c) => c.patch === void 0 ? c : { ...c, patch: exact ? this.id(c.patch) : this.essence(c.patch) }));
+  /**
+   * The group key and the exact key of a host's changes: every field of every change, in order,
+   * a patch by its essence's number and by its own (strings quoted, so no text can pass for a
+   * separator).
+   */
+  keys(changes) {
+    let key2 = "";
+    let exact = "";
+    for (const c of changes) {
+      let rest = "";
+      for (const field in c) {
+        const v = c[field];
+        if (v === void 0 || field === "patch")
+          continue;
+        rest += `${field}=${typeof v === "number" ? v : JSON.stringify(v)},`;
+      }
+      key2 += c.patch === void 0 ? `${rest};` : `${rest}patch=${this.essence(c.patch)};`;
+      exact += c.patch === void 0 ? `${rest};` : `${rest}patch=${this.id(c.patch)};`;
+    }
+    return [key2, exact];
   }
 };
 function groupHosts(hosts) {
@@ -37274,8 +37360,7 @@ function groupHosts(hosts) {
   for (const h of hosts) {
     if (h.changes.length === 0)
       continue;
-    const key2 = keys.key(h.changes, false);
-    const exactKey = keys.key(h.changes, true);
+    const [key2, exactKey] = keys.keys(h.changes);
     const g = groups.get(key2);
     if (g) {
       g.hosts.push(h.host);
@@ -39047,6 +39132,9 @@ function hashDir(node2) {
 }
 var fileHashes = /* @__PURE__ */ new WeakMap();
 function fileHash(mode, content) {
+  if (!isSharedContent(content))
+    return sha256(`file ${mode.toString(8)}
+`, content);
   let byMode = fileHashes.get(content);
   if (!byMode)
     fileHashes.set(content, byMode = /* @__PURE__ */ new Map());
