@@ -159,14 +159,14 @@ async function appRun(hosts) {
   // The gate with nothing to do, and the gate that opens wave 2 (counted from when the attestation batch has landed).
   const idle = await count(() => r.evaluate());
   const wave1 = m.waves[0].hosts;
-  let gateReqs = [];
+  let gateFrom;
   let gateActions = [];
   const realEvaluate = r.evaluate.bind(r);
   r.evaluate = async () => {
     const before = standin.requests.length;
     const out = await realEvaluate();
     if (out.length > 0) {
-      gateReqs = standin.requests.slice(before);
+      gateFrom = before;
       gateActions = out;
     }
     return out;
@@ -174,6 +174,9 @@ async function appRun(hosts) {
   for (let i = 0; i < wave1.length; i += 200) await Promise.all(wave1.slice(i, i + 200).map((h) => attest(h, c1, h1[h].hash, 2)));
   await intake.settle();
   await r.settle();
+  // The gate's requests: from the evaluation that acted until everything it set off (the
+  // dashboard edit included) is done.
+  const gateReqs = gateFrom === undefined ? [] : standin.requests.slice(gateFrom);
 
   // 3. Idle polls answered 304.
   const poll = `${url}/dotfleet/v1/rollout/o/r`;

@@ -56145,10 +56145,14 @@ var RepoRollout = class {
     if (!this.options.signingKey)
       return Promise.resolve("rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)");
     return this.serial(async () => {
-      this.intake.invalidate();
+      this.intake.invalidateUnlessAt(after);
       let trust;
       try {
         trust = await this.intake.trust();
+        if (trust.target.commit !== after) {
+          this.intake.invalidate();
+          trust = await this.intake.trust();
+        }
       } catch (e) {
         const why = isDotfleetError(e) ? e.describe() : e.message;
         await this.report(after, { status: "completed", conclusion: "failure", title: "No rollout: the fleet does not load", summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:
@@ -57569,17 +57573,19 @@ var DashboardIssue = class {
   ref;
   log;
   minIntervalMs;
+  delayMs;
   issue;
   wanted;
   running;
   /** Issue writes made (create or edit), for tests and benchmarks. */
   writes = 0;
   lastWrite = 0;
-  constructor(port, ref, log, minIntervalMs = 1e4) {
+  constructor(port, ref, log, minIntervalMs = 1e4, delayMs = 0) {
     this.port = port;
     this.ref = ref;
     this.log = log;
     this.minIntervalMs = minIntervalMs;
+    this.delayMs = delayMs;
   }
   /** Ask for the dashboard to show `input`; resolves when it does (or the attempt failed and was logged). */
   update(input3) {
@@ -57599,8 +57605,8 @@ var DashboardIssue = class {
   }
   async drain() {
     while (this.wanted) {
-      const wait2 = this.lastWrite + this.minIntervalMs - Date.now();
-      if (this.lastWrite > 0 && wait2 > 0)
+      const wait2 = Math.max(this.delayMs, this.lastWrite > 0 ? this.lastWrite + this.minIntervalMs - Date.now() : 0);
+      if (wait2 > 0)
         await new Promise((r) => setTimeout(r, wait2));
       const input3 = this.wanted;
       this.wanted = void 0;
@@ -57942,6 +57948,7 @@ var DEFAULT_INTAKE = {
   trustTtlMs: 5 * 6e4,
   writer: DEFAULT_WRITER,
   dashboardIntervalMs: 1e4,
+  dashboardDelayMs: 2e3,
   clock: () => /* @__PURE__ */ new Date()
 };
 var reply = (status3, code3, message2, extra = {}, headers) => ({ status: status3, body: { code: code3, message: message2, ...extra }, headers });
@@ -58007,11 +58014,16 @@ var RepoIntake = class {
     this.port = port;
     this.options = options2;
     this.log = log;
-    this.dashboard = new DashboardIssue(port, ref, log, options2.dashboardIntervalMs);
+    this.dashboard = new DashboardIssue(port, ref, log, options2.dashboardIntervalMs, options2.dashboardDelayMs);
   }
   /** A push to the default branch: the next submission re-reads the trust. */
   invalidate() {
     this.stale = true;
+  }
+  /** Re-read the trust unless it is at `commit` already, or being read (a push just asked for it). */
+  invalidateUnlessAt(commit) {
+    if (!this.trustLoading && this.trustNow?.target.commit !== commit)
+      this.stale = true;
   }
   async trust() {
     if (this.trustLoading)
@@ -58422,6 +58434,7 @@ async function runAction(input3, github, steps, log) {
     maxAgeSeconds: 24 * 3600,
     // One process per event: the dashboard is written when the run's decisions are, not 10 s later.
     dashboardIntervalMs: 0,
+    dashboardDelayMs: 0,
     clock,
     ...input3.intake
   }, log);

@@ -63,6 +63,7 @@ export async function runAction(input: ActionInput, github: OctokitGitHub, steps
     maxAgeSeconds: 24 * 3600,
     // One process per event: the dashboard is written when the run's decisions are, not 10 s later.
     dashboardIntervalMs: 0,
+    dashboardDelayMs: 0,
     clock,
     ...input.intake,
   }, log);

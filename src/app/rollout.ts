@@ -144,10 +144,16 @@ export class RepoRollout {
   pushed(after: string, before: string | undefined): Promise<string> {
     if (!this.options.signingKey) return Promise.resolve('rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)');
     return this.serial(async () => {
-      this.intake.invalidate();
+      // The push's own handler has usually started the read already: one read of the heads.
+      this.intake.invalidateUnlessAt(after);
       let trust: Trust;
       try {
         trust = await this.intake.trust();
+        // A read that began before the push landed: read again.
+        if (trust.target.commit !== after) {
+          this.intake.invalidate();
+          trust = await this.intake.trust();
+        }
       } catch (e) {
         const why = isDotfleetError(e) ? e.describe() : (e as Error).message;
         await this.report(after, { status: 'completed', conclusion: 'failure', title: 'No rollout: the fleet does not load', summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:\n\n\`\`\`\n${why}\n\`\`\`\n` });

@@ -253,6 +253,19 @@ describe('attestation intake', () => {
     expect(gh.issues).toHaveLength(1);
   });
 
+  it('waits a moment before editing the dashboard, so commits arriving together make one edit showing the latest', async () => {
+    const gh = standIn(fleet);
+    app = await startApp({ dashboardDelayMs: 2_000 });
+    const repo = app.intake.repository({ owner: 'Codertocat', repo: 'Hello-World' });
+    // Two commits of the state branch, one after the other, each asking for the dashboard.
+    expect((await submit(app, 'kestrel', signed(fleet, 'kestrel'))).status).toBe(201);
+    expect((await submit(app, 'tern', signed(fleet, 'tern'))).status).toBe(201);
+    await repo.dashboard.settle();
+    expect(repo.dashboard.writes).toBe(1);
+    expect(gh.issues).toHaveLength(1);
+    expect(gh.issues[0]!.body).toContain('FLEET STATUS: 2/12 aligned');
+  });
+
   it('reads trust from the default branch only, and again after a push to it', async () => {
     const gh = standIn(fleet);
     app = await startApp();

@@ -146,7 +146,7 @@ export async function startApp(options: Partial<IntakeOptions> = {}, http: { tru
   let rollouts!: Rollouts;
   const middleware = await createNodeMiddleware(
     dotfleetApp({
-      intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, dashboardIntervalMs: 0, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, writeSpacingMs: opts.throttle ? 1000 : 0, ...options.writer } },
+      intake: { perAddress: { perMinute: 100_000, burst: 100_000 }, dashboardIntervalMs: 0, dashboardDelayMs: 0, ...options, writer: { windowMs: 100, maxBatch: 200, maxAttempts: 4, backoffMs: 5, maxBackoffMs: 20, retryAfterSeconds: 7, writeSpacingMs: opts.throttle ? 1000 : 0, ...options.writer } },
       onIntake: (i) => (intake = i),
       onRollouts: (r) => (rollouts = r),
       http,

@@ -1,6 +1,7 @@
 /**
  * Keeps the "Fleet dashboard" issue in step with the state branch: one update at a time, the
- * latest state wins, and the issue is edited only when its body would change.
+ * latest state wins, an edit waits a moment for later news, and the issue is edited only when
+ * its body would change.
  */
 import { DASHBOARD_MARKER, DASHBOARD_TITLE, dashboardBody, type DashboardInput } from '../../core/state/dashboard.js';
 import type { RepoRef, StateGitHub } from '../../github/port.js';
@@ -21,6 +22,8 @@ export class DashboardIssue {
     private readonly log: WriterLog,
     /** Edits at most this often (default 10 s): a burst of commits makes one edit, not one each. */
     private readonly minIntervalMs = 10_000,
+    /** An edit waits this long for later news first (0: at once). */
+    private readonly delayMs = 0,
   ) {}
 
   /** Ask for the dashboard to show `input`; resolves when it does (or the attempt failed and was logged). */
@@ -42,8 +45,8 @@ export class DashboardIssue {
 
   private async drain(): Promise<void> {
     while (this.wanted) {
-      const wait = this.lastWrite + this.minIntervalMs - Date.now();
-      if (this.lastWrite > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const wait = Math.max(this.delayMs, this.lastWrite > 0 ? this.lastWrite + this.minIntervalMs - Date.now() : 0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const input = this.wanted;
       this.wanted = undefined;
       try {

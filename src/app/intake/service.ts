@@ -46,6 +46,11 @@ export interface IntakeOptions {
   writer: Omit<WriterOptions, 'branch'>;
   /** Shortest time between two edits of the dashboard issue (default 10 s). */
   dashboardIntervalMs: number;
+  /**
+   * How long an edit of the dashboard waits for later news before it is made (default 2 s): an
+   * attestation's commit and the rollout decision it leads to make one edit, not two.
+   */
+  dashboardDelayMs: number;
   renderHashes: ComputeRenderHashes;
   clock: () => Date;
   /** Verification workers (default: the machine's cores less one, 1 to 4; 0 verifies in-process). */
@@ -61,6 +66,7 @@ export const DEFAULT_INTAKE: Omit<IntakeOptions, 'renderHashes'> = {
   trustTtlMs: 5 * 60_000,
   writer: DEFAULT_WRITER,
   dashboardIntervalMs: 10_000,
+  dashboardDelayMs: 2_000,
   clock: () => new Date(),
 };
 
@@ -152,12 +158,17 @@ export class RepoIntake {
     private readonly options: IntakeOptions,
     private readonly log: WriterLog,
   ) {
-    this.dashboard = new DashboardIssue(port, ref, log, options.dashboardIntervalMs);
+    this.dashboard = new DashboardIssue(port, ref, log, options.dashboardIntervalMs, options.dashboardDelayMs);
   }
 
   /** A push to the default branch: the next submission re-reads the trust. */
   invalidate(): void {
     this.stale = true;
+  }
+
+  /** Re-read the trust unless it is at `commit` already, or being read (a push just asked for it). */
+  invalidateUnlessAt(commit: string): void {
+    if (!this.trustLoading && this.trustNow?.target.commit !== commit) this.stale = true;
   }
 
   async trust(): Promise<Trust> {
