@@ -34462,17 +34462,26 @@ function hostContext(data, preset, host) {
   layered.host = hostFacts(host);
   return withoutPrototypes(layered);
 }
+var converted = /* @__PURE__ */ new WeakMap();
 function withoutPrototypes(v) {
+  if (typeof v !== "object" || v === null)
+    return v;
+  const done = converted.get(v);
+  if (done !== void 0)
+    return done;
+  let out;
   if (Array.isArray(v))
-    return v.map(withoutPrototypes);
-  if (isPlainObject(v)) {
-    const out = /* @__PURE__ */ Object.create(null);
-    Object.defineProperty(out, Symbol.toPrimitive, { value: () => "[table]" });
+    out = v.map(withoutPrototypes);
+  else if (isPlainObject(v)) {
+    const table2 = /* @__PURE__ */ Object.create(null);
+    Object.defineProperty(table2, Symbol.toPrimitive, { value: () => "[table]" });
     for (const [k, val] of Object.entries(v))
-      out[k] = withoutPrototypes(val);
-    return out;
-  }
-  return v;
+      table2[k] = withoutPrototypes(val);
+    out = table2;
+  } else
+    return v;
+  converted.set(v, out);
+  return out;
 }
 
 // dist/core/settings.js

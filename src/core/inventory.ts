@@ -166,18 +166,31 @@ export function hostContext(data: PlainObject, preset: Preset, host: Host): Plai
 }
 
 /**
+ * Converted tables and lists by the data they came from. mergeData never mutates its inputs and
+ * keeps untouched subtrees by reference, so the fleet's data and a preset's tables are the same
+ * objects in every host's layers: they are converted once and shared by every host's context
+ * (contexts are only read, never written).
+ */
+const converted = new WeakMap<object, PlainValue>();
+
+/**
  * Tables without a prototype: strict templates then see only the fleet's own keys, so
  * `{{constructor}}` is "not defined" rather than an inherited member.
  */
 function withoutPrototypes(v: PlainValue): PlainValue {
-  if (Array.isArray(v)) return v.map(withoutPrototypes);
-  if (isPlainObject(v)) {
-    const out = Object.create(null) as PlainObject;
+  if (typeof v !== 'object' || v === null) return v;
+  const done = converted.get(v);
+  if (done !== undefined) return done;
+  let out: PlainValue;
+  if (Array.isArray(v)) out = v.map(withoutPrototypes);
+  else if (isPlainObject(v)) {
+    const table = Object.create(null) as PlainObject;
     // Handlebars concatenates the table into its strict-mode message; a symbol key is out of
     // reach of template names.
-    Object.defineProperty(out, Symbol.toPrimitive, { value: () => '[table]' });
-    for (const [k, val] of Object.entries(v)) out[k] = withoutPrototypes(val);
-    return out;
-  }
-  return v;
+    Object.defineProperty(table, Symbol.toPrimitive, { value: () => '[table]' });
+    for (const [k, val] of Object.entries(v)) table[k] = withoutPrototypes(val);
+    out = table;
+  } else return v;
+  converted.set(v, out);
+  return out;
 }
