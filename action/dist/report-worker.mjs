@@ -36375,11 +36375,14 @@ var Renderer = class _Renderer {
   }
   /** The template rendered with a placeholder for each fact in `fill`; PER_HOST when that fails. */
   renderFilled(template, context, fill) {
-    const host = { ...context.host };
+    const like = (o) => Object.create(Object.getPrototypeOf(o), Object.getOwnPropertyDescriptors(o));
+    const host = like(context.host);
     fill.forEach((k, i) => host[k] = `\uE000${i}${this.nonce}\uE001`);
+    const placeheld = like(context);
+    placeheld.host = host;
     let text3;
     try {
-      text3 = template.render({ ...context, host });
+      text3 = template.render(placeheld);
     } catch (e) {
       if (!(e instanceof DotfleetError))
         throw e;

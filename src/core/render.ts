@@ -317,11 +317,15 @@ export class Renderer {
 
   /** The template rendered with a placeholder for each fact in `fill`; PER_HOST when that fails. */
   private renderFilled(template: CompiledTemplate, context: PlainObject, fill: readonly string[]): Filled | Uint8Array | typeof PER_HOST {
-    const host = { ...(context.host as PlainObject) };
+    // Copies as the contexts are made (inventory.ts): no prototype, the same hidden members.
+    const like = <T extends object>(o: T): T => Object.create(Object.getPrototypeOf(o), Object.getOwnPropertyDescriptors(o));
+    const host = like(context.host as PlainObject);
     fill.forEach((k, i) => (host[k] = `\uE000${i}${this.nonce}\uE001`));
+    const placeheld = like(context);
+    placeheld.host = host;
     let text: string;
     try {
-      text = template.render({ ...context, host });
+      text = template.render(placeheld);
     } catch (e) {
       if (!(e instanceof DotfleetError)) throw e;
       // The error may concern the placeholder's place; the host's own render says it truly.

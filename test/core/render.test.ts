@@ -202,6 +202,8 @@ describe('outputs shared between hosts', () => {
       '{{#if host.age_recipient}}age{{/if}}', '{{default host.principal "none"}}', '{{#unless hw.features.touchbar}}{{host.principal}}{{/unless}}',
       '{{lookup host "name"}}', '{{hw.wm}}', '{{user}}', '\n', 'text ', '\uE000 0', '{{missing.key}}', '{{#if hw.features.touchbar}}{{host.nope}}{{/if}}',
       '{{#each tags}}{{host.name}}{{/each}}', '{{#if (eq hw.wm "none")}}{{host.name}}{{/if}}', '{{#indent 4}}{{host.name}}{{/indent}}', '{{indent 2 host.name}}',
+      // Inherited members: a context has no prototype, and the placeholder render must not give it one.
+      '{{host.constructor}}', '{{constructor}}', '{{#if host.toString}}proto{{/if}}', '{{host.hasOwnProperty}}',
     ];
     let seed = 7;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
