@@ -5,7 +5,8 @@ export function rng(seed: number): (n: number) => number {
   let s = seed >>> 0;
   return (n) => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
+    // From the high bits: an LCG's low bits repeat with a short period (s % 2 alternates).
+    return Math.floor((s / 2 ** 32) * n);
   };
 }
 
