@@ -32298,10 +32298,21 @@ async function bytesOf(data) {
 var status = (e) => e.status;
 var HEADS_QUERY = `query($owner: String!, $repo: String!, $state: String!) {
   repository(owner: $owner, name: $repo) {
-    defaultBranchRef { name target { oid } }
+    defaultBranchRef { name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } } } }
     ref(qualifiedName: $state) { target { oid } }
   }
 }`;
+var signatures = /* @__PURE__ */ new Map();
+var REASONS = { MALFORMED_SIG: "malformed_signature", UNKNOWN_SIG_TYPE: "unknown_signature_type" };
+function rememberSignature(ref, target) {
+  if (!target?.oid || !("signature" in target))
+    return;
+  const sig = target.signature;
+  const info = sig ? { signature: sig.signature ?? null, payload: sig.payload ?? null, verified: Boolean(sig.isValid), reason: REASONS[sig.state] ?? String(sig.state ?? "unsigned").toLowerCase(), committer: target.committer ?? void 0 } : { signature: null, payload: null, verified: false, reason: "unsigned", committer: target.committer ?? void 0 };
+  signatures.set(`${ref.owner}/${ref.repo}@${target.oid}`.toLowerCase(), info);
+  while (signatures.size > 64)
+    signatures.delete(signatures.keys().next().value);
+}
 var COMMIT_MUTATION = `mutation($input: CreateCommitOnBranchInput!) {
   createCommitOnBranch(input: $input) { commit { oid } }
 }`;
@@ -32475,6 +32486,7 @@ var OctokitGitHub = class {
     const repo = data.repository;
     if (!repo?.defaultBranchRef)
       throw new Error(`${ref.owner}/${ref.repo} has no default branch`);
+    rememberSignature(ref, repo.defaultBranchRef.target);
     return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? void 0 };
   }
   async branchHead(ref, branch) {
@@ -32569,6 +32581,9 @@ var OctokitGitHub = class {
     });
   }
   async commitSignature(ref, sha2) {
+    const known = signatures.get(`${ref.owner}/${ref.repo}@${sha2}`.toLowerCase());
+    if (known)
+      return known;
     const { data } = await this.octokit.request("GET /repos/{owner}/{repo}/git/commits/{commit_sha}", { ...ref, commit_sha: sha2 });
     const v = data.verification ?? {};
     return { signature: v.signature ?? null, payload: v.payload ?? null, verified: Boolean(v.verified), reason: String(v.reason ?? "unsigned"), committer: data.committer };

@@ -22,10 +22,29 @@ const status = (e: unknown): number | undefined => (e as { status?: number }).st
 
 const HEADS_QUERY = `query($owner: String!, $repo: String!, $state: String!) {
   repository(owner: $owner, name: $repo) {
-    defaultBranchRef { name target { oid } }
+    defaultBranchRef { name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } } } }
     ref(qualifiedName: $state) { target { oid } }
   }
 }`;
+
+/**
+ * Commit signatures the heads query brought along (a commit's signature never changes), so a
+ * rollout of the default branch's head needs no request of its own for it. Keyed by
+ * `owner/repo@sha`, the newest 64.
+ */
+const signatures = new Map<string, CommitSignatureInfo>();
+/** GraphQL's GitSignatureState names the REST API's verification reasons differently in two cases. */
+const REASONS: Record<string, string> = { MALFORMED_SIG: 'malformed_signature', UNKNOWN_SIG_TYPE: 'unknown_signature_type' };
+function rememberSignature(ref: RepoRef, target: any): void {
+  // Only when the answer has the fields (a stand-in may not): else the REST read stays.
+  if (!target?.oid || !('signature' in target)) return;
+  const sig = target.signature;
+  const info: CommitSignatureInfo = sig
+    ? { signature: sig.signature ?? null, payload: sig.payload ?? null, verified: Boolean(sig.isValid), reason: REASONS[sig.state] ?? String(sig.state ?? 'unsigned').toLowerCase(), committer: target.committer ?? undefined }
+    : { signature: null, payload: null, verified: false, reason: 'unsigned', committer: target.committer ?? undefined };
+  signatures.set(`${ref.owner}/${ref.repo}@${target.oid}`.toLowerCase(), info);
+  while (signatures.size > 64) signatures.delete(signatures.keys().next().value!);
+}
 
 const COMMIT_MUTATION = `mutation($input: CreateCommitOnBranchInput!) {
   createCommitOnBranch(input: $input) { commit { oid } }
@@ -227,6 +246,7 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
     const data = await this.graphql(HEADS_QUERY, { owner: ref.owner, repo: ref.repo, state: `refs/heads/${stateBranch}` });
     const repo = data.repository;
     if (!repo?.defaultBranchRef) throw new Error(`${ref.owner}/${ref.repo} has no default branch`);
+    rememberSignature(ref, repo.defaultBranchRef.target);
     return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? undefined };
   }
 
@@ -329,6 +349,8 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
   }
 
   async commitSignature(ref: RepoRef, sha: string): Promise<CommitSignatureInfo> {
+    const known = signatures.get(`${ref.owner}/${ref.repo}@${sha}`.toLowerCase());
+    if (known) return known;
     const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/git/commits/{commit_sha}', { ...ref, commit_sha: sha });
     const v = data.verification ?? {};
     return { signature: v.signature ?? null, payload: v.payload ?? null, verified: Boolean(v.verified), reason: String(v.reason ?? 'unsigned'), committer: data.committer };

@@ -312,9 +312,15 @@ export class GitHubStandIn {
       this.requests.push('GRAPHQL heads');
       const state = String(body.variables.state).replace(/^refs\/heads\//, '');
       const stateHead = this.branches.get(state);
+      const head = this.branches.get(this.defaultBranch);
+      // The head's signature as GraphQL gives it: the same facts as the REST commit's verification.
+      const sig = head ? this.signatures.get(head) : undefined;
+      const v = sig?.verification;
+      const signature = v?.signature ? { signature: v.signature, payload: v.payload, isValid: v.verified, state: String(v.reason).toUpperCase() } : null;
+      const committer = sig?.committer ?? { name: 'Owner', email: 'owner@example.org', date: new Date().toISOString() };
       return {
         status: 200,
-        body: { data: { repository: { defaultBranchRef: { name: this.defaultBranch, target: { oid: this.branches.get(this.defaultBranch) } }, ref: stateHead ? { target: { oid: stateHead } } : null } } },
+        body: { data: { repository: { defaultBranchRef: { name: this.defaultBranch, target: { oid: head, committer, signature } }, ref: stateHead ? { target: { oid: stateHead } } : null } } },
       };
     }
     this.unhandled.push(`GRAPHQL ${q.slice(0, 60)}`);

@@ -303,6 +303,8 @@ describe('a target that must be signed', () => {
     await deliver(app, 'push', pushPayload(c1, c2));
     const signed2 = manifestOf(gh)!;
     expect(signed2.target.signature).toMatchObject({ kind: 'ssh', detail: expect.stringContaining('owner@example.org') });
+    // The signature came with the heads (GraphQL), not from a request of its own.
+    expect(gh.requests.filter((r) => r.includes(`/git/commits/${c2}`))).toEqual([]);
     expect(signed2.phase).toBe('running');
     expect(signed2.previous).toBe(f.main); // a blocked rollout never became the target
     expect(gh.unhandled).toEqual([]);
