@@ -56110,11 +56110,15 @@ var RepoRollout = class {
         return;
     }
   }
-  /** The manifest at the state branch's head now. */
-  async read() {
+  /**
+   * The manifest at the state branch's head now; `seen`: the head as a read of the heads just
+   * found it (no request; whatever lands from it compares and swaps, so a head that moved since
+   * costs a retry, never a wrong write).
+   */
+  async read(seen) {
     const port = await this.port();
     const trust = await this.intake.trust();
-    const head = await port.branchHead(this.ref, trust.fleet.settings.state_branch);
+    const head = seen ? seen.head : await port.branchHead(this.ref, trust.fleet.settings.state_branch);
     if (head && this.view?.head === head)
       return this.view;
     const writer = this.intake.writer(trust);
@@ -56128,7 +56132,7 @@ var RepoRollout = class {
       }
     }
     const [bytes2, sig] = head ? await Promise.all([port.readFile(this.ref, head, MANIFEST_PATH), port.readFile(this.ref, head, MANIFEST_SIG_PATH)]) : [void 0, void 0];
-    if (head && writer.view && writer.view.head !== head)
+    if (!seen && head && writer.view && writer.view.head !== head)
       writer.view = { head, state: parseFleetState(await port.readFile(this.ref, head, FLEET_JSON)) };
     this.view = { head, manifest: bytes2 ? parseManifest(bytes2) : void 0, bytes: bytes2 ? Buffer.from(bytes2) : void 0, signature: sig ? Buffer.from(sig).toString("utf8") : void 0 };
     return this.view;
@@ -56181,7 +56185,7 @@ ${why}
       if (trust.target.commit !== after)
         return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const cur = await this.read();
+        const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2e3) : void 0);
         if (cur.manifest?.target.commit === after)
           return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
         const plan = await this.plan(trust, after, before, cur);
@@ -58012,6 +58016,15 @@ var RepoIntake = class {
   trustNow;
   trustLoading;
   stale = false;
+  /** The state branch's head as the last read of the heads found it, and when. */
+  stateSeen;
+  /**
+   * The state branch's head from a read of the heads at most `maxAgeMs` ago (a hint: a writer
+   * using it still compares and swaps, so a head that moved since costs one retry).
+   */
+  recentStateHead(maxAgeMs) {
+    return this.stateSeen && Date.now() - this.stateSeen.at <= maxAgeMs ? { head: this.stateSeen.head } : void 0;
+  }
   /** Per commit: every host's render hash, or why there are none. */
   renders = /* @__PURE__ */ new Map();
   writerFor;
@@ -58058,10 +58071,13 @@ var RepoIntake = class {
   }
   async loadTrust() {
     const port = await this.port();
-    const h = await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? "dotfleet/state");
+    const stateBranch = this.trustNow?.fleet.settings.state_branch ?? "dotfleet/state";
+    const h = await port.heads(this.ref, stateBranch);
+    const seen = { head: h.stateHead, at: Date.now() };
     const cur = this.trustNow;
     if (cur && cur.target.commit === h.defaultHead) {
       cur.loadedAt = Date.now();
+      this.stateSeen = seen;
       return cur;
     }
     const tree = await port.readTree(this.ref, h.defaultHead);
@@ -58076,6 +58092,7 @@ var RepoIntake = class {
       policy[host] = policyHash(tree, host);
     const trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
+    this.stateSeen = fleet.settings.state_branch === stateBranch ? seen : void 0;
     this.renderAt(h.defaultHead, cur?.target.commit).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${e.message}`));
     this.log.info(`${this.ref.owner}/${this.ref.repo}: trust from ${h.defaultBranch} at ${h.defaultHead.slice(0, 7)} (${signers.signers.entries.length} allowed signers)`);
     return trust;

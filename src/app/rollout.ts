@@ -92,11 +92,15 @@ export class RepoRollout {
     }
   }
 
-  /** The manifest at the state branch's head now. */
-  async read(): Promise<Current> {
+  /**
+   * The manifest at the state branch's head now; `seen`: the head as a read of the heads just
+   * found it (no request; whatever lands from it compares and swaps, so a head that moved since
+   * costs a retry, never a wrong write).
+   */
+  async read(seen?: { head: string | undefined }): Promise<Current> {
     const port = await this.port();
     const trust = await this.intake.trust();
-    const head = await port.branchHead(this.ref, trust.fleet.settings.state_branch);
+    const head = seen ? seen.head : await port.branchHead(this.ref, trust.fleet.settings.state_branch);
     if (head && this.view?.head === head) return this.view;
     // Only the intake's own attestation commits came since: the manifest is the one we hold.
     const writer = this.intake.writer(trust);
@@ -109,8 +113,9 @@ export class RepoRollout {
       }
     }
     const [bytes, sig] = head ? await Promise.all([port.readFile(this.ref, head, MANIFEST_PATH), port.readFile(this.ref, head, MANIFEST_SIG_PATH)]) : [undefined, undefined];
-    // Another writer (a replica, the intake here) moved the branch: its fleet.json is the one the gates read.
-    if (head && writer.view && writer.view.head !== head) writer.view = { head, state: parseFleetState(await port.readFile(this.ref, head, FLEET_JSON)) };
+    // Another writer (a replica, the intake here) moved the branch: its fleet.json is the one the
+    // gates read. (Not from a head seen earlier: the intake may have moved past it since.)
+    if (!seen && head && writer.view && writer.view.head !== head) writer.view = { head, state: parseFleetState(await port.readFile(this.ref, head, FLEET_JSON)) };
     this.view = { head, manifest: bytes ? parseManifest(bytes) : undefined, bytes: bytes ? Buffer.from(bytes) : undefined, signature: sig ? Buffer.from(sig).toString('utf8') : undefined };
     return this.view;
   }
@@ -161,7 +166,8 @@ export class RepoRollout {
       }
       if (trust.target.commit !== after) return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const cur = await this.read();
+        // The push's read of the heads (a moment ago) saw the state branch too.
+        const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2_000) : undefined);
         if (cur.manifest?.target.commit === after) return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
         const plan = await this.plan(trust, after, before, cur);
         const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === 'complete' ? 'nothing to roll out at' : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);

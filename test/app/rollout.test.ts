@@ -262,6 +262,30 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(next.sequence).toBe(halted.sequence + 1);
     expect(next.previous).toBe(c3);
   });
+
+  it('a push plans from the state head its read of the heads saw; when another writer moved the branch since, the plan lands on top and keeps that commit', async () => {
+    const before = manifestOf(gh)!;
+    const c5 = addCommit(f, gh, { 'home/dot_rollout-note': 'fifth\n' }, { onMain: true });
+    let moved = '';
+    gh.beforeCommit = (branch) => {
+      // Once, right after the push's read of the heads: another writer's commit lands first.
+      if (!moved && branch === 'dotfleet/state') moved = gh.pushCommit(branch, { 'notes/other-writer': 'kept\n' });
+    };
+    const commits = () => gh.requests.filter((r) => r === 'GRAPHQL createCommitOnBranch').length;
+    const refReads = () => gh.requests.filter((r) => r.startsWith('GET') && r.includes('/git/ref/heads/dotfleet')).length;
+    const [c0, r0] = [commits(), refReads()];
+    await deliver(app, 'push', pushPayload(f.main, c5));
+    gh.beforeCommit = undefined;
+    const m = manifestOf(gh)!;
+    expect([m.target.commit, m.sequence, m.supersedes]).toEqual([c5, before.sequence + 1, before.id]);
+    // The first try used the head the heads read saw and lost the compare-and-swap; the second read the branch.
+    expect(commits() - c0).toBe(2);
+    expect(refReads() - r0).toBe(1);
+    expect(moved).not.toBe('');
+    expect(gh.history('dotfleet/state').some((c) => c.message === 'someone else')).toBe(true);
+    expect(gh.filesAt('dotfleet/state')!.get('notes/other-writer')!.toString()).toBe('kept\n');
+    expect(gh.unhandled).toEqual([]);
+  });
 });
 
 describe('a target that must be signed', () => {

@@ -139,6 +139,16 @@ export class RepoIntake {
   private trustNow: Trust | undefined;
   private trustLoading: Promise<Trust> | undefined;
   private stale = false;
+  /** The state branch's head as the last read of the heads found it, and when. */
+  private stateSeen: { head: string | undefined; at: number } | undefined;
+
+  /**
+   * The state branch's head from a read of the heads at most `maxAgeMs` ago (a hint: a writer
+   * using it still compares and swaps, so a head that moved since costs one retry).
+   */
+  recentStateHead(maxAgeMs: number): { head: string | undefined } | undefined {
+    return this.stateSeen && Date.now() - this.stateSeen.at <= maxAgeMs ? { head: this.stateSeen.head } : undefined;
+  }
   /** Per commit: every host's render hash, or why there are none. */
   private readonly renders = new Map<string, Promise<{ kind: 'hashes'; hashes: Record<string, HostHash> } | { kind: 'unknown-commit' | 'render-error' }>>();
   private writerFor: { branch: string; writer: StateWriter } | undefined;
@@ -188,10 +198,13 @@ export class RepoIntake {
 
   private async loadTrust(): Promise<Trust> {
     const port = await this.port();
-    const h = (await port.heads(this.ref, this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state'));
+    const stateBranch = this.trustNow?.fleet.settings.state_branch ?? 'dotfleet/state';
+    const h = await port.heads(this.ref, stateBranch);
+    const seen = { head: h.stateHead, at: Date.now() };
     const cur = this.trustNow;
     if (cur && cur.target.commit === h.defaultHead) {
       cur.loadedAt = Date.now();
+      this.stateSeen = seen;
       return cur;
     }
     const tree = await port.readTree(this.ref, h.defaultHead);
@@ -205,6 +218,8 @@ export class RepoIntake {
     for (const host of inventory) policy[host] = policyHash(tree, host);
     const trust: Trust = { loadedAt: Date.now(), fleet, signers, target: { branch: h.defaultBranch, commit: h.defaultHead, policy, inventory } };
     this.trustNow = trust;
+    // The head seen is the state branch's only if the new settings name the branch that was read.
+    this.stateSeen = fleet.settings.state_branch === stateBranch ? seen : undefined;
     // Hosts attest the default branch's head after a merge: have its render hashes ready, from the
     // previous head's when they are known (only what the merge can reach is rendered).
     this.renderAt(h.defaultHead, cur?.target.commit).catch((e) => this.log.warn(`render of ${h.defaultHead.slice(0, 7)}: ${(e as Error).message}`));
