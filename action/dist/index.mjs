@@ -58730,6 +58730,8 @@ async function main(env = process.env) {
   } catch (e) {
     const why = e instanceof UsageError ? e.message : `${e.message?.split("\n")[0] ?? String(e)}`;
     console.log(`::error title=dotfleet::${escapeCommand(why)}`);
+    if (!(e instanceof UsageError))
+      console.log(`::debug::${escapeCommand(e.stack ?? String(e))}`);
     steps.output("outcome", why);
     return e instanceof UsageError ? 2 : 1;
   }

@@ -65,6 +65,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   } catch (e) {
     const why = e instanceof UsageError ? e.message : `${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     console.log(`::error title=dotfleet::${escapeCommand(why)}`);
+    // Not the user's mistake: the stack for whoever debugs it, shown only with step debugging on.
+    if (!(e instanceof UsageError)) console.log(`::debug::${escapeCommand((e as Error).stack ?? String(e))}`);
     steps.output('outcome', why);
     return e instanceof UsageError ? 2 : 1;
   }

@@ -223,6 +223,21 @@ describe('the Action on pull requests', () => {
     expect(s.gh.requests.slice(before).filter((q) => !q.startsWith('GET') && !q.startsWith('GRAPHQL heads'))).toEqual([]);
   }, 60_000);
 
+  it('GitHub unreachable: exit 1 with the reason on one ::error line; the stack only as a ::debug:: line (shown with step debugging on)', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const r = await runAction({ ...s, base: `http://127.0.0.1:${port}` }, 'schedule', schedulePayload());
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines.filter((l) => l.startsWith('::error'))).toEqual([`::error title=dotfleet::connect ECONNREFUSED 127.0.0.1:${port}`]);
+    const debug = lines.filter((l) => l.startsWith('::debug::'));
+    expect(debug).toHaveLength(1);
+    expect(debug[0]).toMatch(/ECONNREFUSED.*%0A +at /);
+    expect(lines.every((l) => l.startsWith('::') || l.startsWith('dotfleet:'))).toBe(true);
+  }, 60_000);
+
   it('outside a workflow (no event), a one-line error and exit 2, never a stack trace', async () => {
     const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn(process.execPath, [BUNDLE], { env: { PATH: process.env.PATH } });
