@@ -156,7 +156,7 @@ describe('fleet diff', () => {
   ];
   let seed = 20261122;
   // xorshift32: exact in 32-bit integers. (A float LCG lost its low bits here: every pick was a
-  // multiple of 8, so the random combinations drew from 5 of the mutations.)
+  // multiple of 8, so the random combinations drew 3 of the 24 mutations.)
   const rand = (n: number) => {
     seed ^= seed << 13;
     seed ^= seed >>> 17;
@@ -172,12 +172,14 @@ describe('fleet diff', () => {
     (t) => put(t, 'home/dot_config/only_kde.hbs', '{{#if (eq hw.wm "kde")}}{{hw.kde_only_key}}{{/if}}\n'),
   ];
   it('gives the same answer as a full render without shared outputs, for random changes (seeded)', () => {
+    const drawn = new Set<number>();
     for (let run = 0; run < 40; run++) {
       const base = brokenBases[run % brokenBases.length]!(exampleTree());
       let head: Tree = base;
       const picked = new Set<number>();
       const k = 1 + rand(3);
       while (picked.size < k) picked.add(rand(mutations.length));
+      for (const i of picked) drawn.add(i);
       for (const i of picked) head = mutations[i]!(head);
       const b = loadFleet(base);
       const h = loadFleet(head);
@@ -188,6 +190,8 @@ describe('fleet diff', () => {
       expect({ run, picked: [...picked], hosts: summary(fast) }).toEqual({ run, picked: [...picked], hosts: summary(full) });
       expect(fast.groups).toEqual(full.groups);
     }
+    // The combinations reach most of the corpus (a float LCG with degenerate low bits drew 3 of 24; this draws 22).
+    expect(drawn.size).toBeGreaterThanOrEqual(Math.floor(mutations.length * 0.75));
   });
 
   it('render hashes from an earlier commit\'s equal a full render of every host, for the same random changes (seeded)', () => {
