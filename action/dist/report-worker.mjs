@@ -37677,6 +37677,8 @@ function findingsInputsChanged(base, head, changes) {
     const a = base.tree.get(p);
     if ((!a || !bytesEqual(a, b)) && p.endsWith(".hbs") && /\{\{~?\s*secret\s/.test(Buffer.from(b).toString("utf8")))
       return true;
+    if ((!a || !bytesEqual(a, b)) && SOPS_NAME.test(p))
+      return true;
   }
   for (const p of base.tree.keys())
     if (!head.tree.has(p) && formatOf(p) && /\.(sops|enc)\./.test(p))

@@ -194,6 +194,21 @@ describe('the Action on pull requests', () => {
     expect(r.summary).not.toContain('Earlier runs');
   }, 60_000);
 
+  it('a secret committed unencrypted fails the step and the check run, and no byte of it reaches the log or the summary', async () => {
+    git(f.repo, 'checkout', '-q', '--detach', f.main);
+    const plain = commit(f.repo, { 'secrets/hosts/kestrel/wifi.sops.yaml': 'psk: hunter2-LEAKMARK\n' }, 'plain secret');
+    git(f.repo, 'checkout', '-q', 'main');
+    s.gh.tarballs.set(plain, tarball(f.repo, plain));
+    const payload = pullRequestPayload('synchronize', f.main, plain);
+    payload.pull_request.number = 78;
+    s.gh.openPulls.set(78, { head: plain, base: f.main, baseRef: 'main' });
+    const r = await runAction(s, 'pull_request', payload);
+    expect(r.code).toBe(1);
+    expect(s.gh.checkRuns.find((c) => c.head_sha === plain)).toMatchObject({ conclusion: 'failure' });
+    expect(r.summary).toContain('secrets/hosts/kestrel/wifi.sops.yaml');
+    for (const text of [r.stdout, r.stderr, r.summary, r.output, ...s.gh.comments.map((c) => c.body), ...s.gh.checkRuns.map((c) => JSON.stringify(c.output))]) expect(text).not.toContain('LEAKMARK');
+  }, 60_000);
+
   it('a fork\'s read-only token: the step fails and says to use pull_request_target; the diff is still in the summary', async () => {
     const payload = pullRequestPayload('opened', f.main, head);
     payload.pull_request.number = 77;

@@ -9,7 +9,7 @@ import { deepEqual } from '../data.js';
 import { DotfleetError } from '../errors.js';
 import type { Fleet } from '../fleet.js';
 import { Renderer } from '../render.js';
-import { checkSecrets, type SecretFinding, type SecretsReport } from './scope.js';
+import { checkSecrets, SOPS_NAME, type SecretFinding, type SecretsReport } from './scope.js';
 import { diffSecrets, type SecretChange } from './sops-diff.js';
 import { SOPS_CONFIG } from './sops-config.js';
 import { SETTINGS_FILE } from '../settings.js';
@@ -67,6 +67,8 @@ function findingsInputsChanged(base: Fleet, head: Fleet, changes: SecretChange[]
   for (const [p, b] of head.tree) {
     const a = base.tree.get(p);
     if ((!a || !bytesEqual(a, b)) && p.endsWith('.hbs') && /\{\{~?\s*secret\s/.test(Buffer.from(b).toString('utf8'))) return true;
+    // A file named like a SOPS file, added or changed: it may be committed unencrypted.
+    if ((!a || !bytesEqual(a, b)) && SOPS_NAME.test(p)) return true;
   }
   for (const p of base.tree.keys()) if (!head.tree.has(p) && formatOf(p) && /\.(sops|enc)\./.test(p)) return true;
   return false;

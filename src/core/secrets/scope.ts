@@ -40,7 +40,7 @@ export interface SecretsReport {
 }
 
 /** Files named like SOPS files: they must carry SOPS metadata. */
-const SOPS_NAME = /(^|\/)[^/]+\.(sops|enc)\.(ya?ml|json|env|ini)$/i;
+export const SOPS_NAME = /(^|\/)[^/]+\.(sops|enc)\.(ya?ml|json|env|ini)$/i;
 
 export function sopsFilesOf(fleet: Fleet): { files: SopsFile[]; findings: SecretFinding[] } {
   const files: SopsFile[] = [];
