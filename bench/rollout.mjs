@@ -162,9 +162,9 @@ async function appRun(hosts) {
   let gateFrom;
   let gateActions = [];
   const realEvaluate = r.evaluate.bind(r);
-  r.evaluate = async () => {
+  r.evaluate = async (...args) => {
     const before = standin.requests.length;
-    const out = await realEvaluate();
+    const out = await realEvaluate(...args);
     if (out.length > 0) {
       gateFrom = before;
       gateActions = out;

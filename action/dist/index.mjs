@@ -7896,9 +7896,9 @@ var require_secure_json_parse = __commonJS({
     function filter(obj, { protoAction = "error", constructorAction = "error", safe } = {}) {
       let next2 = [obj];
       while (next2.length) {
-        const nodes = next2;
+        const nodes2 = next2;
         next2 = [];
-        for (const node2 of nodes) {
+        for (const node2 of nodes2) {
           if (protoAction !== "ignore" && Object.prototype.hasOwnProperty.call(node2, "__proto__")) {
             if (safe === true) {
               return null;
@@ -10145,22 +10145,22 @@ var require_Alias = __commonJS({
       resolve(doc, ctx) {
         if (ctx?.maxAliasCount === 0)
           throw new ReferenceError("Alias resolution is disabled");
-        let nodes;
+        let nodes2;
         if (ctx?.aliasResolveCache) {
-          nodes = ctx.aliasResolveCache;
+          nodes2 = ctx.aliasResolveCache;
         } else {
-          nodes = [];
+          nodes2 = [];
           visit2.visit(doc, {
             Node: (_key, node2) => {
               if (identity.isAlias(node2) || identity.hasAnchor(node2))
-                nodes.push(node2);
+                nodes2.push(node2);
             }
           });
           if (ctx)
-            ctx.aliasResolveCache = nodes;
+            ctx.aliasResolveCache = nodes2;
         }
         let found = void 0;
-        for (const node2 of nodes) {
+        for (const node2 of nodes2) {
           if (node2 === this)
             break;
           if (node2.anchor === this.source)
@@ -32298,10 +32298,24 @@ async function bytesOf(data) {
 var status = (e) => e.status;
 var HEADS_QUERY = `query($owner: String!, $repo: String!, $state: String!) {
   repository(owner: $owner, name: $repo) {
-    defaultBranchRef { name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } } } }
+    id
+    defaultBranchRef { id name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } associatedPullRequests(first: 5) { nodes { number id merged } } } } }
     ref(qualifiedName: $state) { target { oid } }
   }
 }`;
+var nodes = /* @__PURE__ */ new Map();
+var nodeKey = (ref, kind) => `${ref.owner}/${ref.repo} ${kind}`.toLowerCase();
+function rememberNode(ref, kind, id) {
+  if (typeof id !== "string" || id === "")
+    return;
+  const key2 = nodeKey(ref, kind);
+  nodes.delete(key2);
+  nodes.set(key2, id);
+  while (nodes.size > 4096)
+    nodes.delete(nodes.keys().next().value);
+}
+var nodeOf = (ref, kind) => nodes.get(nodeKey(ref, kind));
+var mergedPulls = /* @__PURE__ */ new Map();
 var signatures = /* @__PURE__ */ new Map();
 var REASONS = { MALFORMED_SIG: "malformed_signature", UNKNOWN_SIG_TYPE: "unknown_signature_type" };
 function rememberSignature(ref, target) {
@@ -32444,7 +32458,10 @@ var OctokitGitHub = class {
   }
   async findCheckRun(ref, headSha, name) {
     const { data } = await this.octokit.request("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", { ...ref, ref: headSha, check_name: name, filter: "latest" });
-    return data.check_runs[0]?.id;
+    const run2 = data.check_runs[0];
+    if (run2)
+      rememberNode(ref, `checkrun:${run2.id}`, run2.node_id);
+    return run2?.id;
   }
   async createCheckRun(ref, run2, existing) {
     const output2 = (annotations) => ({ title: run2.title, summary: run2.summary, text: run2.text, annotations });
@@ -32459,12 +32476,16 @@ var OctokitGitHub = class {
         await this.octokit.request("PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", { ...ref, check_run_id: existing, ...fields });
       });
     }
-    const id = existing ?? await this.write(async () => (await this.octokit.request("POST /repos/{owner}/{repo}/check-runs", {
-      ...ref,
-      name: run2.name,
-      head_sha: run2.headSha,
-      ...fields
-    })).data.id, async () => {
+    const id = existing ?? await this.write(async () => {
+      const { data } = await this.octokit.request("POST /repos/{owner}/{repo}/check-runs", {
+        ...ref,
+        name: run2.name,
+        head_sha: run2.headSha,
+        ...fields
+      });
+      rememberNode(ref, `checkrun:${data.id}`, data.node_id);
+      return data.id;
+    }, async () => {
       const { data } = await this.octokit.request("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", { ...ref, ref: run2.headSha, check_name: run2.name });
       const same = data.check_runs.find((r) => r.completed_at === started || r.output?.title === run2.title && r.conclusion === run2.conclusion);
       return same?.id;
@@ -32487,6 +32508,18 @@ var OctokitGitHub = class {
     if (!repo?.defaultBranchRef)
       throw new Error(`${ref.owner}/${ref.repo} has no default branch`);
     rememberSignature(ref, repo.defaultBranchRef.target);
+    rememberNode(ref, "repo", repo.id);
+    if (repo.defaultBranchRef.id && repo.defaultBranchRef.target?.oid)
+      rememberNode(ref, `ref@${repo.defaultBranchRef.target.oid}`, repo.defaultBranchRef.id);
+    const pulls = repo.defaultBranchRef.target?.associatedPullRequests?.nodes;
+    if (Array.isArray(pulls)) {
+      const merged = pulls.filter((p) => p?.merged && typeof p.number === "number");
+      for (const p of merged)
+        rememberNode(ref, `pull:${p.number}`, p.id);
+      mergedPulls.set(`${ref.owner}/${ref.repo}@${repo.defaultBranchRef.target.oid}`.toLowerCase(), merged.map((p) => p.number));
+      while (mergedPulls.size > 64)
+        mergedPulls.delete(mergedPulls.keys().next().value);
+    }
     return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? void 0 };
   }
   async branchHead(ref, branch) {
@@ -32569,16 +32602,187 @@ var OctokitGitHub = class {
   }
   async findIssue(ref, marker) {
     const mine = await this.findMarked("GET /repos/{owner}/{repo}/issues", { ...ref, state: "all", sort: "created", direction: "asc" }, marker, 10);
+    if (mine)
+      rememberNode(ref, `issue:${mine.number}`, mine.node_id);
     return mine && { number: mine.number, body: mine.body };
   }
   async createIssue(ref, title, body) {
     const marker = body.split("\n")[0];
-    return this.write(async () => (await this.octokit.request("POST /repos/{owner}/{repo}/issues", { ...ref, title, body, ...NO_PLUGIN_RETRY })).data.number, async () => (await this.findIssue(ref, marker))?.number);
+    return this.write(async () => {
+      const { data } = await this.octokit.request("POST /repos/{owner}/{repo}/issues", { ...ref, title, body, ...NO_PLUGIN_RETRY });
+      rememberNode(ref, `issue:${data.number}`, data.node_id);
+      return data.number;
+    }, async () => (await this.findIssue(ref, marker))?.number);
   }
   async updateIssue(ref, number4, body) {
     await this.write(async () => {
       await this.octokit.request("PATCH /repos/{owner}/{repo}/issues/{issue_number}", { ...ref, issue_number: number4, body, ...NO_PLUGIN_RETRY });
     });
+  }
+  async views(ref, w) {
+    const done = { checkRuns: /* @__PURE__ */ new Map(), deployments: /* @__PURE__ */ new Map(), failed: [] };
+    const attempt = async (what, f) => {
+      try {
+        await f();
+      } catch (e) {
+        done.failed.push(`${what}: ${e.message}`);
+      }
+    };
+    const parts = [];
+    const before = [];
+    const after = [];
+    const repositoryId = nodeOf(ref, "repo");
+    const upper = (x) => x.toUpperCase();
+    if (w.issue) {
+      const { number: number4, body } = w.issue;
+      const id = nodeOf(ref, `issue:${number4}`);
+      const rest = () => this.updateIssue(ref, number4, body);
+      if (id)
+        parts.push({ what: `issue #${number4}`, field: "updateIssue", type: "UpdateIssueInput", input: { id, body }, select: "issue { id }", landed: () => void 0, rest });
+      else
+        before.push({ what: `issue #${number4}`, f: rest });
+    }
+    for (const c of w.checkRuns ?? []) {
+      const { run: run2 } = c;
+      const what = `check run ${run2.name} on ${run2.headSha.slice(0, 7)}`;
+      let id = c.id;
+      if (id === void 0 && !c.fresh) {
+        try {
+          id = await this.findCheckRun(ref, run2.headSha, run2.name);
+        } catch (e) {
+          done.failed.push(`${what}: ${e.message}`);
+          continue;
+        }
+      }
+      const rest = async () => done.checkRuns.set(run2.headSha, await this.createCheckRun(ref, run2, id ?? await this.findCheckRun(ref, run2.headSha, run2.name)));
+      const node2 = id === void 0 ? void 0 : nodeOf(ref, `checkrun:${id}`);
+      if (!repositoryId || run2.annotations.length > 0 || id !== void 0 && !node2) {
+        before.push({ what, f: async () => done.checkRuns.set(run2.headSha, await this.createCheckRun(ref, run2, id)) });
+        continue;
+      }
+      const completed = run2.status !== "in_progress";
+      const fields = {
+        status: completed ? "COMPLETED" : "IN_PROGRESS",
+        ...completed ? { conclusion: upper(run2.conclusion ?? "neutral"), completedAt: (/* @__PURE__ */ new Date()).toISOString() } : {},
+        ...run2.detailsUrl ? { detailsUrl: run2.detailsUrl } : {},
+        output: { title: run2.title, summary: run2.summary, text: run2.text }
+      };
+      if (id !== void 0) {
+        const known = id;
+        parts.push({ what, field: "updateCheckRun", type: "UpdateCheckRunInput", input: { repositoryId, checkRunId: node2, ...fields }, select: "checkRun { id }", landed: () => done.checkRuns.set(run2.headSha, known), rest });
+      } else {
+        parts.push({
+          what,
+          field: "createCheckRun",
+          type: "CreateCheckRunInput",
+          input: { repositoryId, headSha: run2.headSha, name: run2.name, ...fields },
+          select: "checkRun { id databaseId }",
+          landed: (d) => {
+            rememberNode(ref, `checkrun:${d.checkRun.databaseId}`, d.checkRun.id);
+            done.checkRuns.set(run2.headSha, d.checkRun.databaseId);
+          },
+          rest
+        });
+      }
+    }
+    for (const d of w.deployments ?? []) {
+      const what = `deployment of ${d.sha.slice(0, 7)}`;
+      const description = d.description.slice(0, 140);
+      const status3 = (id2) => {
+        if (!d.state)
+          return;
+        const state = d.state;
+        after.push({ what, f: () => this.deploymentStatus(ref, id2, state, description) });
+      };
+      const byRest = async () => {
+        const id2 = await this.deployment(ref, d.sha, d.environment, d.rollout, description);
+        done.deployments.set(d.rollout, id2);
+        status3(id2);
+      };
+      const id = d.id;
+      const refId = nodeOf(ref, `ref@${d.sha}`);
+      if (id === void 0) {
+        if (!d.fresh || !repositoryId || !refId) {
+          before.push({ what, f: byRest });
+          continue;
+        }
+        parts.push({
+          what,
+          field: "createDeployment",
+          type: "CreateDeploymentInput",
+          input: { repositoryId, refId, environment: d.environment, description, payload: JSON.stringify({ rollout: d.rollout }), autoMerge: false, requiredContexts: [] },
+          select: "deployment { id databaseId commit { oid } }",
+          landed: async (x) => {
+            const made = x.deployment;
+            if (!made?.databaseId)
+              return byRest();
+            rememberNode(ref, `deployment:${made.databaseId}`, made.id);
+            if (made.commit?.oid !== d.sha) {
+              await this.deploymentStatus(ref, made.databaseId, "inactive", `made for ${String(made.commit?.oid).slice(0, 7)} by mistake: rollout ${d.rollout} is of ${d.sha.slice(0, 7)}`);
+              return byRest();
+            }
+            done.deployments.set(d.rollout, made.databaseId);
+            status3(made.databaseId);
+          },
+          rest: byRest
+        });
+        continue;
+      }
+      done.deployments.set(d.rollout, id);
+      if (!d.state)
+        continue;
+      const node2 = nodeOf(ref, `deployment:${id}`);
+      const known = id;
+      const rest = () => this.deploymentStatus(ref, known, d.state, description);
+      if (node2)
+        parts.push({ what, field: "createDeploymentStatus", type: "CreateDeploymentStatusInput", input: { deploymentId: node2, state: upper(d.state), description }, select: "deploymentStatus { id }", landed: () => void 0, rest });
+      else
+        before.push({ what, f: rest });
+    }
+    for (const c of w.comments ?? []) {
+      const what = `comment on #${c.issue}`;
+      const subjectId = nodeOf(ref, `pull:${c.issue}`) ?? nodeOf(ref, `issue:${c.issue}`);
+      const create = () => this.createComment(ref, c.issue, c.body);
+      if (!subjectId) {
+        before.push({ what, f: create });
+        continue;
+      }
+      const rest = async () => {
+        if (!await this.findComment(ref, c.issue, c.body.split("\n")[0]))
+          await create();
+      };
+      parts.push({ what, field: "addComment", type: "AddCommentInput", input: { subjectId, body: c.body }, select: "clientMutationId", landed: () => void 0, rest });
+    }
+    for (const b of before)
+      await attempt(b.what, b.f);
+    if (parts.length > 0) {
+      const variables = {};
+      const declared = [];
+      const fields = [];
+      parts.forEach((p, i) => {
+        variables[`v${i}`] = p.input;
+        declared.push(`$v${i}: ${p.type}!`);
+        fields.push(`v${i}: ${p.field}(input: $v${i}) { ${p.select} }`);
+      });
+      let data;
+      try {
+        data = await this.graphql(`mutation(${declared.join(", ")}) {
+  ${fields.join("\n  ")}
+}`, { ...variables, ...NO_PLUGIN_RETRY });
+      } catch (e) {
+        data = e.data;
+      }
+      for (const [i, p] of parts.entries()) {
+        const got = data?.[`v${i}`];
+        if (got)
+          await attempt(p.what, async () => p.landed(got));
+        else
+          await attempt(p.what, p.rest);
+      }
+    }
+    for (const a of after)
+      await attempt(a.what, a.f);
+    return done;
   }
   async commitSignature(ref, sha2) {
     const known = signatures.get(`${ref.owner}/${ref.repo}@${sha2}`.toLowerCase());
@@ -32591,22 +32795,29 @@ var OctokitGitHub = class {
   async deployment(ref, sha2, environment, rollout, description, fresh = false) {
     const find = async () => {
       const { data } = await this.octokit.request("GET /repos/{owner}/{repo}/deployments", { ...ref, sha: sha2, environment, per_page: 100 });
-      return data.find((d) => d.payload?.rollout === rollout)?.id;
+      const d = data.find((x) => x.payload?.rollout === rollout);
+      if (d)
+        rememberNode(ref, `deployment:${d.id}`, d.node_id);
+      return d?.id;
     };
     const existing = fresh ? void 0 : await find();
     if (existing !== void 0)
       return existing;
-    return this.write(async () => (await this.octokit.request("POST /repos/{owner}/{repo}/deployments", {
-      ...ref,
-      ref: sha2,
-      environment,
-      description,
-      auto_merge: false,
-      required_contexts: [],
-      transient_environment: false,
-      payload: { rollout },
-      ...NO_PLUGIN_RETRY
-    })).data.id, find);
+    return this.write(async () => {
+      const { data } = await this.octokit.request("POST /repos/{owner}/{repo}/deployments", {
+        ...ref,
+        ref: sha2,
+        environment,
+        description: description.slice(0, 140),
+        auto_merge: false,
+        required_contexts: [],
+        transient_environment: false,
+        payload: { rollout },
+        ...NO_PLUGIN_RETRY
+      });
+      rememberNode(ref, `deployment:${data.id}`, data.node_id);
+      return data.id;
+    }, find);
   }
   async deploymentStatus(ref, id, state, description, logUrl) {
     await this.write(async () => {
@@ -32614,8 +32825,14 @@ var OctokitGitHub = class {
     });
   }
   async pullsForCommit(ref, sha2) {
+    const known = mergedPulls.get(`${ref.owner}/${ref.repo}@${sha2}`.toLowerCase());
+    if (known)
+      return known;
     const { data } = await this.octokit.request("GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls", { ...ref, commit_sha: sha2 });
-    return data.filter((p) => p.merged_at).map((p) => p.number);
+    const merged = data.filter((p) => p.merged_at);
+    for (const p of merged)
+      rememberNode(ref, `pull:${p.number}`, p.node_id);
+    return merged.map((p) => p.number);
   }
   async permission(ref, login) {
     try {
@@ -56084,8 +56301,8 @@ var RepoRollout = class {
   options;
   log;
   chain = Promise.resolve();
+  /** The check run `report` made (a fleet that does not load). */
   checkRun;
-  deploymentId;
   published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view;
@@ -56101,11 +56318,12 @@ var RepoRollout = class {
     this.chain = p;
     return p;
   }
-  /** Wait for the steps under way. */
+  /** Wait for the steps under way, and the views they asked for. */
   async settle() {
     while (true) {
       const c = this.chain;
       await c.catch(() => void 0);
+      await this.intake.settle();
       if (c === this.chain)
         return;
     }
@@ -56260,12 +56478,17 @@ ${why}
     this.log.info(`${this.ref.owner}/${this.ref.repo}: ${headline2} (#${next2.sequence}) \u2192 ${made.slice(0, 7)}`);
     return true;
   }
-  /** Attestations landed, or the clock moved: apply the gates. */
-  evaluate() {
+  /**
+   * Attestations landed, or the clock moved: apply the gates. `afterOwnCommit`: the intake here
+   * has just committed, so the first try starts from the head it made (no read; a head moved
+   * since loses the compare-and-swap and the next try reads it).
+   */
+  evaluate(afterOwnCommit = false) {
     return this.serial(async () => {
       const trust = await this.intake.trust();
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const cur = await this.read();
+        const own2 = attempt === 0 && afterOwnCommit ? this.intake.writer(trust).view?.head : void 0;
+        const cur = await this.read(own2 ? { head: own2 } : void 0);
         const m = cur.manifest;
         if (!m)
           return [];
@@ -56328,8 +56551,13 @@ ${why}
     const id = await port.createCheckRun(this.ref, { name: ROLLOUT_CHECK, headSha: sha2, title: run2.title, summary: run2.summary, text: run2.text ?? "", annotations: [], status: run2.status, conclusion: run2.conclusion }, existing);
     this.checkRun = { sha: sha2, id };
   }
-  /** Show a decision this process landed (or found): check run, deployment, and for an end, the merged pull request. */
-  /** `planned`: this process has just planned the rollout, so it has no check run or deployment yet (no lookups). */
+  /**
+   * Show a decision this process landed (or found): the check run, the deployment, and for an
+   * end, a comment on the merged pull request. They ride with the dashboard's edit: one request.
+   * `planned`: this process has just planned the rollout, so it has no check run or deployment
+   * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
+   * next decision gives it one).
+   */
   async publish(trust, m, actions, planned = false) {
     const port = await this.port();
     const state = (await this.intake.writer(trust).current()).state;
@@ -56337,17 +56565,19 @@ ${why}
     const md = rolloutMarkdown(view, { commands: true });
     const failed = m.phase === "halted" || m.phase === "blocked";
     this.published = m.sequence;
-    void this.intake.showDashboard(state);
+    const rider = {
+      checkRuns: [
+        {
+          fresh: planned,
+          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === "running" ? "in_progress" : "completed", conclusion: m.phase === "complete" ? "success" : failed ? "failure" : void 0, title: rolloutHeadline(view).replace(/\*\*/g, ""), summary: md, text: "", annotations: [] }
+        }
+      ]
+    };
+    if (m.waves.length > 0) {
+      const status3 = m.phase === "complete" ? "success" : failed ? "failure" : planned ? void 0 : "in_progress";
+      rider.deployments = [{ fresh: planned, sha: m.target.commit, environment: ENVIRONMENT, rollout: m.id, description: view.line, state: status3 }];
+    }
     try {
-      await this.report(m.target.commit, { status: m.phase === "running" ? "in_progress" : "completed", conclusion: m.phase === "complete" ? "success" : failed ? "failure" : void 0, title: rolloutHeadline(view).replace(/\*\*/g, ""), summary: md }, planned);
-      if (m.waves.length > 0) {
-        if (this.deploymentId?.rollout !== m.id)
-          this.deploymentId = { rollout: m.id, id: await port.deployment(this.ref, m.target.commit, ENVIRONMENT, m.id, view.line, planned) };
-        const stateName = m.phase === "complete" ? "success" : failed ? "failure" : planned ? "queued" : "in_progress";
-        if (stateName === "queued")
-          await port.deploymentStatus(this.ref, this.deploymentId.id, "queued", view.line);
-        await port.deploymentStatus(this.ref, this.deploymentId.id, stateName === "queued" ? "in_progress" : stateName, view.line);
-      }
       const ended = actions.some((a) => a === "halt" || a === "complete" || a === "blocked");
       if (ended && m.waves.length > 0) {
         const pulls = await port.pullsForCommit(this.ref, m.target.commit);
@@ -56364,18 +56594,18 @@ ${why}
         }
         const words = m.phase === "complete" ? `completed: every wave attested.` : m.phase === "blocked" ? "is blocked." : "halted.";
         const body = [`<!-- dotfleet:rollout ${m.id} #${m.sequence} -->`, `### dotfleet \xB7 rollout ${words}`, "", md, ...revert ? [`A revert is open: #${revert}.`, ""] : []].join("\n");
-        for (const pr of pulls.slice(0, 3))
-          await port.createComment(this.ref, pr, body);
+        rider.comments = pulls.slice(0, 3).map((issue2) => ({ issue: issue2, body }));
       }
     } catch (e) {
       this.log.warn(`${this.ref.owner}/${this.ref.repo}: showing rollout ${m.id}: ${e.message}`);
     }
+    void this.intake.showDashboard(state, rider);
   }
 };
 function attachRollout(ref, port, repo, options2, log) {
   const r = new RepoRollout(ref, port, repo, options2, log);
   if (options2.signingKey) {
-    repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${e.message}`));
+    repo.onCommitted = () => void r.evaluate(true).catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${e.message}`));
     repo.rolloutTargets = () => r.targetOf();
     repo.rolloutDashboard = (state) => {
       const v = r.viewOf(state);
@@ -57587,6 +57817,12 @@ var VerifyPool = class {
 };
 
 // dist/app/intake/dashboard.js
+function remember(map2, key2, value, size = 32) {
+  map2.delete(key2);
+  map2.set(key2, value);
+  while (map2.size > size)
+    map2.delete(map2.keys().next().value);
+}
 var DashboardIssue = class {
   port;
   ref;
@@ -57595,6 +57831,12 @@ var DashboardIssue = class {
   delayMs;
   issue;
   wanted;
+  checkRuns = /* @__PURE__ */ new Map();
+  deployments = /* @__PURE__ */ new Map();
+  comments = [];
+  /** Ids of what the riders made: check runs by commit, deployments by rollout. */
+  checkRunIds = /* @__PURE__ */ new Map();
+  deploymentIds = /* @__PURE__ */ new Map();
   running;
   /** Issue writes made (create or edit), for tests and benchmarks. */
   writes = 0;
@@ -57606,11 +57848,27 @@ var DashboardIssue = class {
     this.minIntervalMs = minIntervalMs;
     this.delayMs = delayMs;
   }
-  /** Ask for the dashboard to show `input`; resolves when it does (or the attempt failed and was logged). */
-  update(input3) {
-    this.wanted = input3;
+  /**
+   * Ask for the dashboard to show `input` (undefined: as it is) and for `rider`'s views to be
+   * written with it; resolves when they are (or the attempt failed and was logged).
+   */
+  update(input3, rider) {
+    if (input3)
+      this.wanted = input3;
+    for (const c of rider?.checkRuns ?? []) {
+      const before = this.checkRuns.get(c.run.headSha);
+      this.checkRuns.set(c.run.headSha, { ...c, fresh: c.fresh || (before?.fresh ?? false) });
+    }
+    for (const d of rider?.deployments ?? []) {
+      const before = this.deployments.get(d.rollout);
+      this.deployments.set(d.rollout, { ...d, fresh: d.fresh || (before?.fresh ?? false), state: d.state ?? before?.state });
+    }
+    this.comments.push(...rider?.comments ?? []);
     this.running ??= this.drain().finally(() => this.running = void 0);
     return this.running;
+  }
+  get riding() {
+    return this.checkRuns.size + this.deployments.size + this.comments.length > 0;
   }
   /** Someone else edited the issue (ticked a box): its body now, so the next update writes ours again. */
   edited(number4, body) {
@@ -57623,32 +57881,60 @@ var DashboardIssue = class {
       await this.running;
   }
   async drain() {
-    while (this.wanted) {
+    while (this.wanted || this.riding) {
       const wait2 = Math.max(this.delayMs, this.lastWrite > 0 ? this.lastWrite + this.minIntervalMs - Date.now() : 0);
       if (wait2 > 0)
         await new Promise((r) => setTimeout(r, wait2));
       const input3 = this.wanted;
       this.wanted = void 0;
+      const rider = {
+        checkRuns: [...this.checkRuns.values()].map((c) => ({ ...c, id: c.id ?? this.checkRunIds.get(c.run.headSha) })),
+        deployments: [...this.deployments.values()].map((d) => ({ ...d, id: d.id ?? this.deploymentIds.get(d.rollout) })),
+        comments: this.comments
+      };
+      this.checkRuns.clear();
+      this.deployments.clear();
+      this.comments = [];
       try {
-        await this.show(dashboardBody(input3));
+        await this.show(input3 && dashboardBody(input3), rider);
       } catch (e) {
         this.log.warn(`dashboard issue: ${e.message}`);
         this.issue = void 0;
       }
     }
   }
-  async show(body) {
-    if (this.issue?.body === body)
-      return;
+  async show(body, rider) {
+    const riding = rider.checkRuns.length + rider.deployments.length + rider.comments.length > 0;
     const port = await this.port();
-    this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
-    if (this.issue?.body === body)
+    let edit;
+    if (body !== void 0 && this.issue?.body !== body) {
+      this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
+      if (this.issue?.body === body) {
+      } else if (!this.issue) {
+        this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
+        this.wrote();
+      } else if (!riding) {
+        await port.updateIssue(this.ref, this.issue.number, body);
+        this.issue.body = body;
+        this.wrote();
+      } else
+        edit = { number: this.issue.number, body };
+    }
+    if (!riding)
       return;
-    if (this.issue)
-      await port.updateIssue(this.ref, this.issue.number, body);
-    else
-      this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
-    this.issue.body = body;
+    const done = await port.views(this.ref, { issue: edit, ...rider });
+    for (const [sha2, id] of done.checkRuns)
+      remember(this.checkRunIds, sha2, id);
+    for (const [rollout, id] of done.deployments)
+      remember(this.deploymentIds, rollout, id);
+    for (const f of done.failed)
+      this.log.warn(`showing the rollout: ${f}`);
+    if (edit && !done.failed.some((f) => f.startsWith(`issue #${edit.number}:`))) {
+      this.issue.body = edit.body;
+      this.wrote();
+    }
+  }
+  wrote() {
     this.writes++;
     this.lastWrite = Date.now();
   }
@@ -58113,13 +58399,16 @@ var RepoIntake = class {
     return this.writerFor.writer;
   }
   background = /* @__PURE__ */ new Set();
-  /** Bring the dashboard issue up to date (never throws: a failure is logged). */
-  showDashboard(state) {
-    const p = this.dashboardNow(state).finally(() => this.background.delete(p));
+  /**
+   * Bring the dashboard issue up to date, and write `rider`'s views (the rollout's) with it
+   * (never throws: a failure is logged).
+   */
+  showDashboard(state, rider) {
+    const p = this.dashboardNow(state, rider).finally(() => this.background.delete(p));
     this.background.add(p);
     return p;
   }
-  async dashboardNow(state) {
+  async dashboardNow(state, rider) {
     try {
       const trust = await this.trust();
       const s = state ?? (await this.writer(trust).current()).state;
@@ -58134,9 +58423,11 @@ var RepoIntake = class {
         repoUrl: `https://github.com/${this.ref.owner}/${this.ref.repo}`,
         stateBranch: trust.fleet.settings.state_branch,
         rollout: this.rolloutDashboard?.(view) ?? this.rolloutMarkdown?.(view)
-      });
+      }, rider);
     } catch (e) {
       this.log.warn(`dashboard: ${e.message}`);
+      if (rider)
+        await this.dashboard.update(void 0, rider);
     }
   }
   /** How the app's own render of `host` at `commit` compares with `claimed`. */

@@ -22,6 +22,7 @@ import { parseOpenSshPrivateKey, type SshPrivateKey } from '../core/ssh/keys.js'
 import { lookupSigner } from '../core/ssh/allowed-signers.js';
 import type { RepoRef, RolloutGitHub } from '../github/port.js';
 import type { RepoIntake, Trust } from './intake/service.js';
+import type { Rider } from './intake/dashboard.js';
 import type { WriterLog } from './intake/writer.js';
 
 export const ROLLOUT_CHECK = 'dotfleet/rollout';
@@ -63,8 +64,8 @@ interface Current {
 /** One repository's rollouts; its work runs one step at a time in this process. */
 export class RepoRollout {
   private chain: Promise<unknown> = Promise.resolve();
+  /** The check run `report` made (a fleet that does not load). */
   private checkRun: { sha: string; id: number } | undefined;
-  private deploymentId: { rollout: string; id: number } | undefined;
   private published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view: Current | undefined;
@@ -83,11 +84,12 @@ export class RepoRollout {
     return p;
   }
 
-  /** Wait for the steps under way. */
+  /** Wait for the steps under way, and the views they asked for. */
   async settle(): Promise<void> {
     while (true) {
       const c = this.chain;
       await c.catch(() => undefined);
+      await this.intake.settle();
       if (c === this.chain) return;
     }
   }
@@ -242,13 +244,18 @@ export class RepoRollout {
     return true;
   }
 
-  /** Attestations landed, or the clock moved: apply the gates. */
-  evaluate(): Promise<string[]> {
+  /**
+   * Attestations landed, or the clock moved: apply the gates. `afterOwnCommit`: the intake here
+   * has just committed, so the first try starts from the head it made (no read; a head moved
+   * since loses the compare-and-swap and the next try reads it).
+   */
+  evaluate(afterOwnCommit = false): Promise<string[]> {
     return this.serial(async () => {
       const trust = await this.intake.trust();
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         // The branch's head now (one read): the intake commits attestations on it meanwhile.
-        const cur = await this.read();
+        const own = attempt === 0 && afterOwnCommit ? this.intake.writer(trust).view?.head : undefined;
+        const cur = await this.read(own ? { head: own } : undefined);
         const m = cur.manifest;
         if (!m) return [];
         const state = (await this.intake.writer(trust).current()).state;
@@ -307,8 +314,13 @@ export class RepoRollout {
     this.checkRun = { sha, id };
   }
 
-  /** Show a decision this process landed (or found): check run, deployment, and for an end, the merged pull request. */
-  /** `planned`: this process has just planned the rollout, so it has no check run or deployment yet (no lookups). */
+  /**
+   * Show a decision this process landed (or found): the check run, the deployment, and for an
+   * end, a comment on the merged pull request. They ride with the dashboard's edit: one request.
+   * `planned`: this process has just planned the rollout, so it has no check run or deployment
+   * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
+   * next decision gives it one).
+   */
   private async publish(trust: Trust, m: Manifest, actions: string[], planned = false): Promise<void> {
     const port = await this.port();
     const state = (await this.intake.writer(trust).current()).state;
@@ -316,16 +328,19 @@ export class RepoRollout {
     const md = rolloutMarkdown(view, { commands: true });
     const failed = m.phase === 'halted' || m.phase === 'blocked';
     this.published = m.sequence;
-    // The dashboard issue shows the rollout and its checkboxes: bring it up to date too (never throws).
-    void this.intake.showDashboard(state);
+    const rider: Rider = {
+      checkRuns: [
+        {
+          fresh: planned,
+          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md, text: '', annotations: [] },
+        },
+      ],
+    };
+    if (m.waves.length > 0) {
+      const status = m.phase === 'complete' ? 'success' : failed ? 'failure' : planned ? undefined : 'in_progress';
+      rider.deployments = [{ fresh: planned, sha: m.target.commit, environment: ENVIRONMENT, rollout: m.id, description: view.line, state: status }];
+    }
     try {
-      await this.report(m.target.commit, { status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md }, planned);
-      if (m.waves.length > 0) {
-        if (this.deploymentId?.rollout !== m.id) this.deploymentId = { rollout: m.id, id: await port.deployment(this.ref, m.target.commit, ENVIRONMENT, m.id, view.line, planned) };
-        const stateName = m.phase === 'complete' ? 'success' : failed ? 'failure' : planned ? 'queued' : 'in_progress';
-        if (stateName === 'queued') await port.deploymentStatus(this.ref, this.deploymentId.id, 'queued', view.line);
-        await port.deploymentStatus(this.ref, this.deploymentId.id, stateName === 'queued' ? 'in_progress' : stateName, view.line);
-      }
       const ended = actions.some((a) => a === 'halt' || a === 'complete' || a === 'blocked');
       if (ended && m.waves.length > 0) {
         const pulls = await port.pullsForCommit(this.ref, m.target.commit);
@@ -342,11 +357,13 @@ export class RepoRollout {
         }
         const words = m.phase === 'complete' ? `completed: every wave attested.` : m.phase === 'blocked' ? 'is blocked.' : 'halted.';
         const body = [`<!-- dotfleet:rollout ${m.id} #${m.sequence} -->`, `### dotfleet · rollout ${words}`, '', md, ...(revert ? [`A revert is open: #${revert}.`, ''] : [])].join('\n');
-        for (const pr of pulls.slice(0, 3)) await port.createComment(this.ref, pr, body);
+        rider.comments = pulls.slice(0, 3).map((issue) => ({ issue, body }));
       }
     } catch (e) {
       this.log.warn(`${this.ref.owner}/${this.ref.repo}: showing rollout ${m.id}: ${(e as Error).message}`);
     }
+    // The dashboard issue shows the rollout and its checkboxes: the views go with its edit (never throws).
+    void this.intake.showDashboard(state, rider);
   }
 }
 
@@ -357,7 +374,7 @@ export class RepoRollout {
 export function attachRollout(ref: RepoRef, port: () => Promise<RolloutGitHub>, repo: RepoIntake, options: RolloutOptions, log: WriterLog): RepoRollout {
   const r = new RepoRollout(ref, port, repo, options, log);
   if (options.signingKey) {
-    repo.onCommitted = () => void r.evaluate().catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
+    repo.onCommitted = () => void r.evaluate(true).catch((e) => log.warn(`rollout ${ref.owner}/${ref.repo}: ${(e as Error).message}`));
     repo.rolloutTargets = () => r.targetOf();
     repo.rolloutDashboard = (state) => {
       const v = r.viewOf(state);

@@ -1,6 +1,6 @@
 /** The GitHub port over Octokit (Probot hands in an installation-authenticated one). */
 import type { RepoTree } from '../core/tree.js';
-import { ANNOTATIONS_PER_REQUEST, UnknownCommitError, type CheckRunRequest, type DeploymentState, type FileAddition, type FleetGitHub, type Heads, type RepoRef, type RolloutGitHub, type StateGitHub } from './port.js';
+import { ANNOTATIONS_PER_REQUEST, UnknownCommitError, type CheckRunRequest, type DeploymentState, type FileAddition, type FleetGitHub, type Heads, type RepoRef, type RolloutGitHub, type StateGitHub, type ViewsDone, type ViewWrites } from './port.js';
 import type { CommitSignatureInfo } from '../core/rollout/plan.js';
 import { readTarball } from './tarball.js';
 
@@ -22,10 +22,30 @@ const status = (e: unknown): number | undefined => (e as { status?: number }).st
 
 const HEADS_QUERY = `query($owner: String!, $repo: String!, $state: String!) {
   repository(owner: $owner, name: $repo) {
-    defaultBranchRef { name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } } } }
+    id
+    defaultBranchRef { id name target { oid ... on Commit { committer { name email date } signature { signature payload isValid state } associatedPullRequests(first: 5) { nodes { number id merged } } } } }
     ref(qualifiedName: $state) { target { oid } }
   }
 }`;
+
+/**
+ * GitHub's node ids the app has seen (the repository, the default branch and the commit it
+ * pointed at, issues, pull requests, check runs, deployments), so that views can be written as
+ * GraphQL mutations, several in one request. Keyed by `owner/repo kind:id`, the newest 4,096.
+ */
+const nodes = new Map<string, string>();
+const nodeKey = (ref: RepoRef, kind: string) => `${ref.owner}/${ref.repo} ${kind}`.toLowerCase();
+function rememberNode(ref: RepoRef, kind: string, id: unknown): void {
+  if (typeof id !== 'string' || id === '') return;
+  const key = nodeKey(ref, kind);
+  nodes.delete(key);
+  nodes.set(key, id);
+  while (nodes.size > 4096) nodes.delete(nodes.keys().next().value!);
+}
+const nodeOf = (ref: RepoRef, kind: string): string | undefined => nodes.get(nodeKey(ref, kind));
+
+/** The merged pull requests the heads query found for a commit (`owner/repo@sha`), the newest 64. */
+const mergedPulls = new Map<string, number[]>();
 
 /**
  * Commit signatures the heads query brought along (a commit's signature never changes), so a
@@ -197,7 +217,9 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
 
   async findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined> {
     const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { ...ref, ref: headSha, check_name: name, filter: 'latest' });
-    return (data.check_runs as any[])[0]?.id as number | undefined;
+    const run = (data.check_runs as any[])[0];
+    if (run) rememberNode(ref, `checkrun:${run.id}`, run.node_id);
+    return run?.id as number | undefined;
   }
 
   async createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number> {
@@ -214,15 +236,16 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
       });
     }
     const id = existing ?? await this.write(
-      async () =>
-        (
-          await this.octokit.request('POST /repos/{owner}/{repo}/check-runs', {
-            ...ref,
-            name: run.name,
-            head_sha: run.headSha,
-            ...fields,
-          })
-        ).data.id as number,
+      async () => {
+        const { data } = await this.octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+          ...ref,
+          name: run.name,
+          head_sha: run.headSha,
+          ...fields,
+        });
+        rememberNode(ref, `checkrun:${data.id}`, data.node_id);
+        return data.id as number;
+      },
       async () => {
         const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { ...ref, ref: run.headSha, check_name: run.name });
         const same = (data.check_runs as any[]).find((r) => r.completed_at === started || (r.output?.title === run.title && r.conclusion === run.conclusion));
@@ -247,6 +270,16 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
     const repo = data.repository;
     if (!repo?.defaultBranchRef) throw new Error(`${ref.owner}/${ref.repo} has no default branch`);
     rememberSignature(ref, repo.defaultBranchRef.target);
+    rememberNode(ref, 'repo', repo.id);
+    // The default branch's ref, as of the commit it pointed at: a deployment of that commit can name it.
+    if (repo.defaultBranchRef.id && repo.defaultBranchRef.target?.oid) rememberNode(ref, `ref@${repo.defaultBranchRef.target.oid}`, repo.defaultBranchRef.id);
+    const pulls = repo.defaultBranchRef.target?.associatedPullRequests?.nodes;
+    if (Array.isArray(pulls)) {
+      const merged = pulls.filter((p: any) => p?.merged && typeof p.number === 'number');
+      for (const p of merged) rememberNode(ref, `pull:${p.number}`, p.id);
+      mergedPulls.set(`${ref.owner}/${ref.repo}@${repo.defaultBranchRef.target.oid}`.toLowerCase(), merged.map((p: any) => p.number as number));
+      while (mergedPulls.size > 64) mergedPulls.delete(mergedPulls.keys().next().value!);
+    }
     return { defaultBranch: repo.defaultBranchRef.name, defaultHead: repo.defaultBranchRef.target.oid, stateHead: repo.ref?.target?.oid ?? undefined };
   }
 
@@ -331,13 +364,18 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
 
   async findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined> {
     const mine = await this.findMarked('GET /repos/{owner}/{repo}/issues', { ...ref, state: 'all', sort: 'created', direction: 'asc' }, marker, 10);
+    if (mine) rememberNode(ref, `issue:${mine.number}`, mine.node_id);
     return mine && { number: mine.number, body: mine.body };
   }
 
   async createIssue(ref: RepoRef, title: string, body: string): Promise<number> {
     const marker = body.split('\n')[0]!;
     return this.write(
-      async () => (await this.octokit.request('POST /repos/{owner}/{repo}/issues', { ...ref, title, body, ...NO_PLUGIN_RETRY })).data.number as number,
+      async () => {
+        const { data } = await this.octokit.request('POST /repos/{owner}/{repo}/issues', { ...ref, title, body, ...NO_PLUGIN_RETRY });
+        rememberNode(ref, `issue:${data.number}`, data.node_id);
+        return data.number as number;
+      },
       async () => (await this.findIssue(ref, marker))?.number,
     );
   }
@@ -346,6 +384,177 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
     await this.write(async () => {
       await this.octokit.request('PATCH /repos/{owner}/{repo}/issues/{issue_number}', { ...ref, issue_number: number, body, ...NO_PLUGIN_RETRY });
     });
+  }
+
+  async views(ref: RepoRef, w: ViewWrites): Promise<ViewsDone> {
+    const done: ViewsDone = { checkRuns: new Map(), deployments: new Map(), failed: [] };
+    const attempt = async (what: string, f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (e) {
+        done.failed.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    /** A mutation in the one request; `rest` is the REST way, used when it fails (it looks first for what may have landed). */
+    interface Part {
+      what: string;
+      field: string;
+      type: string;
+      input: Record<string, unknown>;
+      select: string;
+      landed: (data: any) => Promise<unknown> | unknown;
+      rest: () => Promise<unknown>;
+    }
+    const parts: Part[] = [];
+    const before: { what: string; f: () => Promise<unknown> }[] = [];
+    const after: { what: string; f: () => Promise<unknown> }[] = [];
+    const repositoryId = nodeOf(ref, 'repo');
+    const upper = (x: string) => x.toUpperCase();
+
+    if (w.issue) {
+      const { number, body } = w.issue;
+      const id = nodeOf(ref, `issue:${number}`);
+      const rest = () => this.updateIssue(ref, number, body);
+      if (id) parts.push({ what: `issue #${number}`, field: 'updateIssue', type: 'UpdateIssueInput', input: { id, body }, select: 'issue { id }', landed: () => undefined, rest });
+      else before.push({ what: `issue #${number}`, f: rest });
+    }
+
+    for (const c of w.checkRuns ?? []) {
+      const { run } = c;
+      const what = `check run ${run.name} on ${run.headSha.slice(0, 7)}`;
+      let id = c.id;
+      if (id === undefined && !c.fresh) {
+        try {
+          id = await this.findCheckRun(ref, run.headSha, run.name);
+        } catch (e) {
+          done.failed.push(`${what}: ${(e as Error).message}`);
+          continue;
+        }
+      }
+      const rest = async () => done.checkRuns.set(run.headSha, await this.createCheckRun(ref, run, id ?? (await this.findCheckRun(ref, run.headSha, run.name))));
+      const node = id === undefined ? undefined : nodeOf(ref, `checkrun:${id}`);
+      if (!repositoryId || run.annotations.length > 0 || (id !== undefined && !node)) {
+        before.push({ what, f: async () => done.checkRuns.set(run.headSha, await this.createCheckRun(ref, run, id)) });
+        continue;
+      }
+      const completed = run.status !== 'in_progress';
+      const fields = {
+        status: completed ? 'COMPLETED' : 'IN_PROGRESS',
+        ...(completed ? { conclusion: upper(run.conclusion ?? 'neutral'), completedAt: new Date().toISOString() } : {}),
+        ...(run.detailsUrl ? { detailsUrl: run.detailsUrl } : {}),
+        output: { title: run.title, summary: run.summary, text: run.text },
+      };
+      if (id !== undefined) {
+        const known = id;
+        parts.push({ what, field: 'updateCheckRun', type: 'UpdateCheckRunInput', input: { repositoryId, checkRunId: node, ...fields }, select: 'checkRun { id }', landed: () => done.checkRuns.set(run.headSha, known), rest });
+      } else {
+        parts.push({
+          what,
+          field: 'createCheckRun',
+          type: 'CreateCheckRunInput',
+          input: { repositoryId, headSha: run.headSha, name: run.name, ...fields },
+          select: 'checkRun { id databaseId }',
+          landed: (d) => {
+            rememberNode(ref, `checkrun:${d.checkRun.databaseId}`, d.checkRun.id);
+            done.checkRuns.set(run.headSha, d.checkRun.databaseId as number);
+          },
+          rest,
+        });
+      }
+    }
+
+    for (const d of w.deployments ?? []) {
+      const what = `deployment of ${d.sha.slice(0, 7)}`;
+      const description = d.description.slice(0, 140);
+      const status = (id: number) => {
+        if (!d.state) return;
+        const state = d.state;
+        after.push({ what, f: () => this.deploymentStatus(ref, id, state, description) });
+      };
+      // Created through REST (which looks first) when the rollout is not new or GraphQL cannot name the commit's ref.
+      const byRest = async () => {
+        const id = await this.deployment(ref, d.sha, d.environment, d.rollout, description);
+        done.deployments.set(d.rollout, id);
+        status(id);
+      };
+      const id = d.id;
+      const refId = nodeOf(ref, `ref@${d.sha}`);
+      if (id === undefined) {
+        if (!d.fresh || !repositoryId || !refId) {
+          before.push({ what, f: byRest });
+          continue;
+        }
+        parts.push({
+          what,
+          field: 'createDeployment',
+          type: 'CreateDeploymentInput',
+          input: { repositoryId, refId, environment: d.environment, description, payload: JSON.stringify({ rollout: d.rollout }), autoMerge: false, requiredContexts: [] },
+          select: 'deployment { id databaseId commit { oid } }',
+          landed: async (x) => {
+            const made = x.deployment;
+            if (!made?.databaseId) return byRest();
+            rememberNode(ref, `deployment:${made.databaseId}`, made.id);
+            if (made.commit?.oid !== d.sha) {
+              // The branch moved on between the read of the heads and now: that deployment is of
+              // another commit. Retire it and make the right one.
+              await this.deploymentStatus(ref, made.databaseId, 'inactive', `made for ${String(made.commit?.oid).slice(0, 7)} by mistake: rollout ${d.rollout} is of ${d.sha.slice(0, 7)}`);
+              return byRest();
+            }
+            done.deployments.set(d.rollout, made.databaseId as number);
+            status(made.databaseId as number);
+          },
+          rest: byRest,
+        });
+        continue;
+      }
+      done.deployments.set(d.rollout, id);
+      if (!d.state) continue;
+      const node = nodeOf(ref, `deployment:${id}`);
+      const known = id;
+      const rest = () => this.deploymentStatus(ref, known, d.state!, description);
+      if (node) parts.push({ what, field: 'createDeploymentStatus', type: 'CreateDeploymentStatusInput', input: { deploymentId: node, state: upper(d.state), description }, select: 'deploymentStatus { id }', landed: () => undefined, rest });
+      else before.push({ what, f: rest });
+    }
+
+    for (const c of w.comments ?? []) {
+      const what = `comment on #${c.issue}`;
+      const subjectId = nodeOf(ref, `pull:${c.issue}`) ?? nodeOf(ref, `issue:${c.issue}`);
+      const create = () => this.createComment(ref, c.issue, c.body);
+      if (!subjectId) {
+        before.push({ what, f: create });
+        continue;
+      }
+      const rest = async () => {
+        if (!(await this.findComment(ref, c.issue, c.body.split('\n')[0]!))) await create();
+      };
+      parts.push({ what, field: 'addComment', type: 'AddCommentInput', input: { subjectId, body: c.body }, select: 'clientMutationId', landed: () => undefined, rest });
+    }
+
+    for (const b of before) await attempt(b.what, b.f);
+    if (parts.length > 0) {
+      const variables: Record<string, unknown> = {};
+      const declared: string[] = [];
+      const fields: string[] = [];
+      parts.forEach((p, i) => {
+        variables[`v${i}`] = p.input;
+        declared.push(`$v${i}: ${p.type}!`);
+        fields.push(`v${i}: ${p.field}(input: $v${i}) { ${p.select} }`);
+      });
+      let data: any;
+      try {
+        data = await this.graphql(`mutation(${declared.join(', ')}) {\n  ${fields.join('\n  ')}\n}`, { ...variables, ...NO_PLUGIN_RETRY });
+      } catch (e) {
+        // GraphQL answers each mutation on its own: keep the ones that landed, redo the rest.
+        data = (e as { data?: any }).data;
+      }
+      for (const [i, p] of parts.entries()) {
+        const got = data?.[`v${i}`];
+        if (got) await attempt(p.what, async () => p.landed(got));
+        else await attempt(p.what, p.rest);
+      }
+    }
+    for (const a of after) await attempt(a.what, a.f);
+    return done;
   }
 
   async commitSignature(ref: RepoRef, sha: string): Promise<CommitSignatureInfo> {
@@ -359,25 +568,28 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
   async deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string, fresh = false): Promise<number> {
     const find = async () => {
       const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/deployments', { ...ref, sha, environment, per_page: 100 });
-      return (data as any[]).find((d) => d.payload?.rollout === rollout)?.id as number | undefined;
+      const d = (data as any[]).find((x) => x.payload?.rollout === rollout);
+      if (d) rememberNode(ref, `deployment:${d.id}`, d.node_id);
+      return d?.id as number | undefined;
     };
     const existing = fresh ? undefined : await find();
     if (existing !== undefined) return existing;
     return this.write(
-      async () =>
-        (
-          await this.octokit.request('POST /repos/{owner}/{repo}/deployments', {
-            ...ref,
-            ref: sha,
-            environment,
-            description,
-            auto_merge: false,
-            required_contexts: [],
-            transient_environment: false,
-            payload: { rollout },
-            ...NO_PLUGIN_RETRY,
-          })
-        ).data.id as number,
+      async () => {
+        const { data } = await this.octokit.request('POST /repos/{owner}/{repo}/deployments', {
+          ...ref,
+          ref: sha,
+          environment,
+          description: description.slice(0, 140),
+          auto_merge: false,
+          required_contexts: [],
+          transient_environment: false,
+          payload: { rollout },
+          ...NO_PLUGIN_RETRY,
+        });
+        rememberNode(ref, `deployment:${data.id}`, data.node_id);
+        return data.id as number;
+      },
       find,
     );
   }
@@ -390,8 +602,13 @@ export class OctokitGitHub implements FleetGitHub, StateGitHub, RolloutGitHub {
   }
 
   async pullsForCommit(ref: RepoRef, sha: string): Promise<number[]> {
+    // The heads query that found `sha` at the default branch's head asked GitHub the same question.
+    const known = mergedPulls.get(`${ref.owner}/${ref.repo}@${sha}`.toLowerCase());
+    if (known) return known;
     const { data } = await this.octokit.request('GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls', { ...ref, commit_sha: sha });
-    return (data as any[]).filter((p) => p.merged_at).map((p) => p.number as number);
+    const merged = (data as any[]).filter((p) => p.merged_at);
+    for (const p of merged) rememberNode(ref, `pull:${p.number}`, p.node_id);
+    return merged.map((p) => p.number as number);
   }
 
   async permission(ref: RepoRef, login: string): Promise<string> {

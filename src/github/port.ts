@@ -88,21 +88,63 @@ export interface StateGitHub {
   findIssue(ref: RepoRef, marker: string): Promise<{ number: number; body: string } | undefined>;
   createIssue(ref: RepoRef, title: string, body: string): Promise<number>;
   updateIssue(ref: RepoRef, number: number, body: string): Promise<void>;
+  /**
+   * Several of GitHub's views brought up to date at once: one GraphQL request with a mutation
+   * each where GitHub's node ids are known, the REST calls (looking first for what may already
+   * be there) for the rest and for any part that fails. Never throws: what could not be shown
+   * is in `failed`.
+   */
+  views(ref: RepoRef, writes: ViewWrites): Promise<ViewsDone>;
+}
+
+/** A check run on `run.headSha`: updated when `id` is known, created when `fresh` (known to be none), else looked up first. */
+export interface CheckRunView {
+  id?: number;
+  fresh: boolean;
+  run: CheckRunRequest;
+}
+
+/**
+ * The deployment of `sha` to `environment` whose payload names `rollout`: created when `id` is
+ * unknown (looked up first unless `fresh`); then given `state` when one is set (a new deployment
+ * without a status is what GitHub shows as pending).
+ */
+export interface DeploymentView {
+  id?: number;
+  fresh: boolean;
+  sha: string;
+  environment: string;
+  rollout: string;
+  description: string;
+  state?: DeploymentState;
+}
+
+export interface ViewWrites {
+  issue?: { number: number; body: string };
+  checkRuns?: CheckRunView[];
+  deployments?: DeploymentView[];
+  /** New comments on issues or pull requests; the first line is the comment's marker (a retry looks for it). */
+  comments?: { issue: number; body: string }[];
+}
+
+export interface ViewsDone {
+  /** Check run ids by head commit, deployment ids by rollout. */
+  checkRuns: Map<string, number>;
+  deployments: Map<string, number>;
+  /** What could not be shown, and why. */
+  failed: string[];
 }
 
 export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure' | 'error' | 'inactive';
 
-/** What a rollout needs besides the state branch: the target's signature, and GitHub's own views of it. */
+/** What a rollout needs besides the state branch: the target's signature, and GitHub's own views of it (written through `views`). */
 export interface RolloutGitHub extends StateGitHub {
   /** GitHub's `verification` of a commit, and its committer. */
   commitSignature(ref: RepoRef, sha: string): Promise<CommitSignatureInfo>;
   findCheckRun(ref: RepoRef, headSha: string, name: string): Promise<number | undefined>;
   createCheckRun(ref: RepoRef, run: CheckRunRequest, existing?: number): Promise<number>;
   createComment(ref: RepoRef, issue: number, body: string): Promise<number>;
-  /** The deployment of `sha` to `environment` whose payload names `rollout`, created when there is none (`fresh`: known to be none, no lookup). */
-  deployment(ref: RepoRef, sha: string, environment: string, rollout: string, description: string, fresh?: boolean): Promise<number>;
-  deploymentStatus(ref: RepoRef, id: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
-  /** The merged pull requests whose merge (or squash) made `sha`. */
+  /** The merged pull requests whose merge (or squash) made `sha` (the heads query that found `sha` at the default branch's head brings them along). */
   pullsForCommit(ref: RepoRef, sha: string): Promise<number[]>;
   /** A user's permission on the repository: admin, maintain, write, triage, read or none. */
   permission(ref: RepoRef, login: string): Promise<string>;

@@ -157,12 +157,12 @@ export class GitHubStandIn {
     if (method === 'GET' && path === `${base}/issues`) {
       const page = Number(u.searchParams.get('page') ?? 1);
       const per = Number(u.searchParams.get('per_page') ?? 30);
-      return json(200, this.issues.slice((page - 1) * per, page * per));
+      return json(200, this.issues.slice((page - 1) * per, page * per).map((i) => ({ ...i, node_id: `I_${i.number}` })));
     }
     if (method === 'POST' && path === `${base}/issues`) {
       const issue = { number: this.issues.length + 1, title: body.title, body: body.body, user: { type: 'Bot' }, state: 'open' };
       this.issues.push(issue);
-      return json(201, issue);
+      return json(201, { ...issue, node_id: `I_${issue.number}` });
     }
     if (method === 'PATCH' && (m = new RegExp(`^${base}/issues/(\\d+)$`).exec(path))) {
       const issue = this.issues.find((i) => i.number === Number(m![1]));
@@ -194,12 +194,12 @@ export class GitHubStandIn {
     if (method === 'GET' && (m = new RegExp(`^${base}/commits/(\\w+)/check-runs$`).exec(path))) {
       const name = u.searchParams.get('check_name');
       const runs = this.checkRuns.filter((r) => r.head_sha === m![1] && (!name || r.name === name)).reverse();
-      return json(200, { total_count: runs.length, check_runs: runs });
+      return json(200, { total_count: runs.length, check_runs: runs.map((r) => ({ ...r, node_id: `CR_${r.id}` })) });
     }
     if (method === 'POST' && path === `${base}/check-runs`) {
       const run = { id: this.checkRuns.length + 1, name: body.name, head_sha: body.head_sha, status: body.status, conclusion: body.conclusion, output: body.output };
       this.checkRuns.push(run);
-      return json(201, run);
+      return json(201, { ...run, node_id: `CR_${run.id}` });
     }
     if (method === 'PATCH' && (m = new RegExp(`^${base}/check-runs/(\\d+)$`).exec(path))) {
       const run = this.checkRuns.find((r) => r.id === Number(m![1]));
@@ -220,12 +220,12 @@ export class GitHubStandIn {
       return json(200, c);
     }
     if (method === 'GET' && path === `${base}/deployments`) {
-      return json(200, this.deployments.filter((d) => d.sha === u.searchParams.get('sha') && d.environment === u.searchParams.get('environment')));
+      return json(200, this.deployments.filter((d) => d.sha === u.searchParams.get('sha') && d.environment === u.searchParams.get('environment')).map((d) => ({ ...d, node_id: `DE_${d.id}` })));
     }
     if (method === 'POST' && path === `${base}/deployments`) {
       const d = { id: this.deployments.length + 1, sha: body.ref, environment: body.environment, payload: body.payload, statuses: [] };
       this.deployments.push(d);
-      return json(201, d);
+      return json(201, { ...d, node_id: `DE_${d.id}` });
     }
     if (method === 'POST' && (m = new RegExp(`^${base}/deployments/(\\d+)/statuses$`).exec(path))) {
       const d = this.deployments.find((x) => x.id === Number(m![1]));
@@ -234,7 +234,7 @@ export class GitHubStandIn {
       return json(201, { state: body.state });
     }
     if (method === 'GET' && (m = new RegExp(`^${base}/commits/(\\w+)/pulls$`).exec(path))) {
-      return json(200, (this.pullsFor.get(m[1]!) ?? []).map((number) => ({ number, merged_at: '2026-11-23T10:00:00Z' })));
+      return json(200, (this.pullsFor.get(m[1]!) ?? []).map((number) => ({ number, node_id: `PR_${number}`, merged_at: '2026-11-23T10:00:00Z' })));
     }
     if (method === 'GET' && (m = new RegExp(`^${base}/collaborators/([^/]+)/permission$`).exec(path))) {
       const role = this.permissions.get(m[1]!) ?? 'read';
@@ -320,10 +320,89 @@ export class GitHubStandIn {
       const committer = sig?.committer ?? { name: 'Owner', email: 'owner@example.org', date: new Date().toISOString() };
       return {
         status: 200,
-        body: { data: { repository: { defaultBranchRef: { name: this.defaultBranch, target: { oid: head, committer, signature } }, ref: stateHead ? { target: { oid: stateHead } } : null } } },
+        body: {
+          data: {
+            repository: {
+              id: 'R_1',
+              defaultBranchRef: { id: `REF_${this.defaultBranch}`, name: this.defaultBranch, target: { oid: head, committer, signature, associatedPullRequests: { nodes: (this.pullsFor.get(head ?? '') ?? []).map((number) => ({ number, id: `PR_${number}`, merged: true })) } } },
+              ref: stateHead ? { target: { oid: stateHead } } : null,
+            },
+          },
+        },
       };
     }
+    if (/^\s*mutation/.test(q)) return this.mutations(q, body.variables);
     this.unhandled.push(`GRAPHQL ${q.slice(0, 60)}`);
     return { status: 200, body: { errors: [{ message: 'not in the stand-in' }] } };
+  }
+
+  /** Mutations of a views request to refuse (by name): that one answers null with an error, the others land, as GitHub does. */
+  readonly viewFailures = new Set<string>();
+  /** Do a views request's mutations, then answer with this status instead (once per entry): the answer is lost, the writes are not. */
+  readonly viewLostAnswers: number[] = [];
+
+  /** Views written as GraphQL mutations, several in one request ("GRAPHQL createCheckRun+updateIssue"). */
+  private mutations(q: string, variables: Record<string, any>): StandInReply {
+    const calls = [...q.matchAll(/(\w+): (\w+)\(input: \$(\w+)\)/g)].map((m) => ({ alias: m[1]!, field: m[2]!, input: variables[m[3]!] }));
+    this.requests.push(`GRAPHQL ${calls.map((c) => c.field).join('+')}`);
+    const data: Record<string, unknown> = {};
+    const errors: { type: string; path: string[]; message: string }[] = [];
+    const lower = (x: unknown) => (typeof x === 'string' ? x.toLowerCase() : undefined);
+    for (const { alias, field, input } of calls) {
+      const fail = (message: string) => {
+        data[alias] = null;
+        errors.push({ type: 'NOT_FOUND', path: [alias], message });
+      };
+      if (this.viewFailures.has(field)) {
+        fail(`${field} failed (stand-in fault)`);
+        continue;
+      }
+      if (field === 'updateIssue') {
+        const issue = this.issues.find((i) => `I_${i.number}` === input.id);
+        if (!issue) fail(`no issue ${input.id}`);
+        else {
+          issue.body = input.body;
+          data[alias] = { issue: { id: input.id } };
+        }
+      } else if (field === 'createCheckRun') {
+        const run = { id: this.checkRuns.length + 1, name: input.name, head_sha: input.headSha, status: lower(input.status)!, conclusion: lower(input.conclusion), output: input.output };
+        this.checkRuns.push(run);
+        data[alias] = { checkRun: { id: `CR_${run.id}`, databaseId: run.id } };
+      } else if (field === 'updateCheckRun') {
+        const run = this.checkRuns.find((r) => `CR_${r.id}` === input.checkRunId);
+        if (!run) fail(`no check run ${input.checkRunId}`);
+        else {
+          Object.assign(run, { status: lower(input.status) ?? run.status, conclusion: lower(input.conclusion) ?? run.conclusion, output: input.output ?? run.output });
+          data[alias] = { checkRun: { id: input.checkRunId } };
+        }
+      } else if (field === 'createDeployment') {
+        const branch = String(input.refId).replace(/^REF_/, '');
+        const sha = this.branches.get(branch);
+        if (!sha) fail(`no ref ${input.refId}`);
+        else {
+          const d = { id: this.deployments.length + 1, sha, environment: input.environment, payload: JSON.parse(input.payload ?? '{}'), statuses: [] };
+          this.deployments.push(d);
+          data[alias] = { deployment: { id: `DE_${d.id}`, databaseId: d.id, commit: { oid: sha } } };
+        }
+      } else if (field === 'createDeploymentStatus') {
+        const d = this.deployments.find((x) => `DE_${x.id}` === input.deploymentId);
+        if (!d) fail(`no deployment ${input.deploymentId}`);
+        else {
+          d.statuses.push({ state: lower(input.state)!, description: input.description });
+          data[alias] = { deploymentStatus: { id: `DS_${d.id}_${d.statuses.length}` } };
+        }
+      } else if (field === 'addComment') {
+        const issue = Number(String(input.subjectId).replace(/^(PR|I)_/, ''));
+        const c = { id: this.comments.length + 1, issue, body: input.body, user: { type: 'Bot' } };
+        this.comments.push(c);
+        data[alias] = { clientMutationId: null };
+      } else {
+        this.unhandled.push(`GRAPHQL ${field}`);
+        fail(`${field} is not in the stand-in`);
+      }
+    }
+    const lost = this.viewLostAnswers.shift();
+    if (lost) return { status: lost, body: { message: 'Server Error' } };
+    return { status: 200, body: errors.length > 0 ? { data, errors } : { data } };
   }
 }

@@ -74,6 +74,7 @@ describe('a rollout from merge to halt, retry and completion', () => {
   });
 
   it('a push to the default branch plans the rollout: a signed manifest that ssh-keygen verifies alone, wave 1 open, a check run and a Deployment', async () => {
+    const start = gh.requests.length;
     await deliver(app, 'push', pushPayload(f.main, c1));
     const m = manifestOf(gh)!;
     expect(m).toBeDefined();
@@ -94,7 +95,11 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(run.output.title).toMatch(/is running: wave 1\/3 · 0\/12 hosts attested/);
     expect(gh.deployments).toHaveLength(1);
     expect(gh.deployments[0]).toMatchObject({ sha: c1, environment: 'fleet', payload: { rollout: m.id } });
-    expect(gh.deployments[0]!.statuses.map((s) => s.state)).toEqual(['queued', 'in_progress']);
+    // A new deployment has no status yet (GitHub shows it pending) until the next decision.
+    expect(gh.deployments[0]!.statuses).toEqual([]);
+    // Everything people see came in one request, with the dashboard's edit.
+    // The check run and the deployment came in one request (with the dashboard's edit when it had news).
+    expect(gh.requests.slice(start).filter((r) => /check-runs|deployments|CheckRun|Deployment/.test(r))).toEqual([expect.stringMatching(/^GRAPHQL (updateIssue\+)?createCheckRun\+createDeployment$/)]);
     expect(gh.unhandled).toEqual([]);
   });
 
@@ -130,12 +135,18 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(gh.history('dotfleet/state')).toHaveLength(commits);
   });
 
-  it('the canary attests SUCCESS: wave 2 opens', async () => {
+  it('the canary attests SUCCESS: wave 2 opens, from the head the intake\'s commit made (no read), and its views go out in one request', async () => {
+    const start = gh.requests.length;
     for (const h of ['kestrel', 'tern']) expect((await attest(f, app, h, c1, h1)).status).toBe(201);
     const m = await until('wave 2', () => manifestOf(gh)?.wave === 2 && manifestOf(gh));
     expect(m.log.map((l) => l.action)).toContain('open wave 2');
     await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
-    expect(gh.deployments[0]!.statuses.at(-1)).toEqual({ state: 'in_progress', description: 'wave 2/3 · 2/12 hosts attested' });
+    expect(gh.deployments[0]!.statuses).toEqual([{ state: 'in_progress', description: 'wave 2/3 · 2/12 hosts attested' }]);
+    // Between the attestation's commit and the gate's: nothing read (the gate started from the head the intake made).
+    const since = gh.requests.slice(start);
+    const commits = since.flatMap((r, i) => (r === 'GRAPHQL createCommitOnBranch' ? [i] : []));
+    expect(since.slice(commits.at(-2)! + 1, commits.at(-1)!).filter((r) => r.startsWith('GET'))).toEqual([]);
+    expect(since.slice(commits.at(-1)! + 1).filter((r) => /check-runs|deployments|CheckRun|Deployment/.test(r))).toEqual([expect.stringMatching(/^GRAPHQL (updateIssue\+)?updateCheckRun\+createDeploymentStatus$/)]);
   });
 
   it('a host of wave 2 FAILS: the rollout halts with its reasons, the merged pull request hears why, and a revert pull request opens', async () => {
@@ -191,9 +202,18 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(m.phase).toBe('running');
     expect(m.log.at(-1)).toMatchObject({ by: 'owner', action: 'retry heron' });
     expect(gh.comments.at(-1)!.body).toMatch(/@owner done: retry heron/);
+    // Another writer commits between the intake's commit and the gate's: the gate's first try,
+    // from the head the intake made, loses the compare-and-swap; the next reads the branch.
+    let calls = 0;
+    gh.beforeCommit = (branch) => {
+      if (branch === 'dotfleet/state' && ++calls === 2) gh.pushCommit(branch, { 'notes/between': 'kept\n' });
+    };
     expect((await attest(f, app, 'heron', c1, h1)).status).toBe(201);
     m = await until('wave 3', () => manifestOf(gh)?.wave === 3 && manifestOf(gh));
+    gh.beforeCommit = undefined;
+    expect(calls).toBe(3);
     expect(m.phase).toBe('running');
+    expect(gh.filesAt('dotfleet/state')!.get('notes/between')!.toString()).toBe('kept\n');
   });
 
   it('a writer ticks "Halt" on the dashboard: halted, recorded with who; "Resume" runs it again; each box clears', async () => {
@@ -207,7 +227,8 @@ describe('a rollout from merge to halt, retry and completion', () => {
     await tick('halt');
     expect(manifestOf(gh)).toMatchObject({ phase: 'halted' });
     expect(manifestOf(gh)!.log.at(-1)).toMatchObject({ by: 'owner', action: 'halt' });
-    expect(gh.comments.at(-1)!.body).toMatch(/@owner done: halt/);
+    // The answer on the dashboard issue (the merged pull request hears of the halt too).
+    expect(gh.comments.filter((c) => c.issue !== 42).at(-1)!.body).toMatch(/@owner done: halt/);
     await tick('resume');
     expect(manifestOf(gh)).toMatchObject({ phase: 'running', wave: 3 });
     expect(manifestOf(gh)!.log.at(-1)).toMatchObject({ by: 'owner', action: 'resume' });

@@ -103,7 +103,11 @@ export const envelope = (s: Signed) => JSON.stringify({ attestation: s.payload.t
 /** The stand-in for our fleet repository, mounted on nock for api.github.com and codeload. */
 export function standIn(f: IntakeFleet, extraCommits: string[] = []): GitHubStandIn {
   const tarballs = new Map([f.main, ...extraCommits].map((sha) => [sha, tarball(f.repo, sha)]));
-  const s = new GitHubStandIn(OWNER, REPO, 'main', f.main, tarballs, CODELOAD);
+  return routeToStandIn(new GitHubStandIn(OWNER, REPO, 'main', f.main, tarballs, CODELOAD));
+}
+
+/** Answer every request to GitHub's API and codeload from `s` (nock, until cleaned). */
+export function routeToStandIn(s: GitHubStandIn): GitHubStandIn {
   for (const origin of [API, CODELOAD]) {
     const scope = nock(origin).persist();
     for (const method of ['get', 'post', 'patch'] as const) {

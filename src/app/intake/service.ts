@@ -23,7 +23,7 @@ import { fleetStatus } from '../../core/state/status.js';
 import type { HostHash, KnownHashes } from '../../core/state/render-check.js';
 import { UnknownCommitError, type RepoRef, type StateGitHub } from '../../github/port.js';
 import type { ComputeRenderHashes } from '../compute.js';
-import { DashboardIssue } from './dashboard.js';
+import { DashboardIssue, type Rider } from './dashboard.js';
 import { RateLimiter, type RateLimit } from './rate-limit.js';
 import { DEFAULT_WRITER, StateWriter, type Target, type WriterLog, type WriterOptions } from './writer.js';
 
@@ -245,14 +245,17 @@ export class RepoIntake {
 
   private readonly background = new Set<Promise<void>>();
 
-  /** Bring the dashboard issue up to date (never throws: a failure is logged). */
-  showDashboard(state?: FleetState): Promise<void> {
-    const p = this.dashboardNow(state).finally(() => this.background.delete(p));
+  /**
+   * Bring the dashboard issue up to date, and write `rider`'s views (the rollout's) with it
+   * (never throws: a failure is logged).
+   */
+  showDashboard(state?: FleetState, rider?: Rider): Promise<void> {
+    const p = this.dashboardNow(state, rider).finally(() => this.background.delete(p));
     this.background.add(p);
     return p;
   }
 
-  private async dashboardNow(state?: FleetState): Promise<void> {
+  private async dashboardNow(state?: FleetState, rider?: Rider): Promise<void> {
     try {
       const trust = await this.trust();
       const s = state ?? (await this.writer(trust).current()).state;
@@ -267,9 +270,11 @@ export class RepoIntake {
         repoUrl: `https://github.com/${this.ref.owner}/${this.ref.repo}`,
         stateBranch: trust.fleet.settings.state_branch,
         rollout: this.rolloutDashboard?.(view) ?? this.rolloutMarkdown?.(view),
-      });
+      }, rider);
     } catch (e) {
       this.log.warn(`dashboard: ${(e as Error).message}`);
+      // The rollout's views go out all the same.
+      if (rider) await this.dashboard.update(undefined, rider);
     }
   }
 
