@@ -56277,6 +56277,7 @@ Do not edit it by hand: the app commits with \`expectedHeadOid\` and rebuilds fl
 var ROLLOUT_CHECK = "dotfleet/rollout";
 var ENVIRONMENT = "fleet";
 var WRITE_ROLES = /* @__PURE__ */ new Set(["admin", "maintain", "write"]);
+var REPORTED = /* @__PURE__ */ new Set(["VALIDATING_POST", "SUCCESS", "PARTIAL", "FAILED"]);
 var ATTEMPTS = 5;
 function signingKeyFromEnv(value = process.env.DOTFLEET_SIGNING_KEY) {
   if (!value)
@@ -56303,6 +56304,10 @@ var RepoRollout = class {
   chain = Promise.resolve();
   /** The check run `report` made (a fleet that does not load). */
   checkRun;
+  /** The rollout check run as last shown (its commit, title and summary), so progress that changes nothing writes nothing. */
+  shown = "";
+  /** The rollout whose deployment is in_progress. */
+  started = "";
   published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view;
@@ -56497,6 +56502,8 @@ ${why}
         if (step.actions.length === 0) {
           if (this.published !== m.sequence)
             await this.publish(trust, m, []);
+          else if (m.phase === "running")
+            await this.publish(trust, m, [], false, true);
           return [];
         }
         if (await this.commit(trust, cur, step.manifest, `rollout: ${step.actions.join(", ")} (${m.id})`)) {
@@ -56558,24 +56565,37 @@ ${why}
    * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
    * next decision gives it one).
    */
-  async publish(trust, m, actions, planned = false) {
+  async publish(trust, m, actions, planned = false, progress = false) {
     const port = await this.port();
     const state = (await this.intake.writer(trust).current()).state;
     const view = rolloutView(m, state.hosts, this.options.clock());
     const md = rolloutMarkdown(view, { commands: true });
     const failed = m.phase === "halted" || m.phase === "blocked";
     this.published = m.sequence;
-    const rider = {
-      checkRuns: [
+    const rider = {};
+    const title = rolloutHeadline(view).replace(/\*\*/g, "");
+    const shown = `${m.target.commit} ${title}
+${md}`;
+    if (this.shown !== shown) {
+      this.shown = shown;
+      rider.checkRuns = [
         {
           fresh: planned,
-          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === "running" ? "in_progress" : "completed", conclusion: m.phase === "complete" ? "success" : failed ? "failure" : void 0, title: rolloutHeadline(view).replace(/\*\*/g, ""), summary: md, text: "", annotations: [] }
+          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === "running" ? "in_progress" : "completed", conclusion: m.phase === "complete" ? "success" : failed ? "failure" : void 0, title, summary: md, text: "", annotations: [] }
         }
-      ]
-    };
-    if (m.waves.length > 0) {
+      ];
+    }
+    const reported = view.states.some((h) => h.wave !== null && REPORTED.has(h.state));
+    if (m.waves.length > 0 && !(progress && (this.started === m.id || !reported))) {
       const status3 = m.phase === "complete" ? "success" : failed ? "failure" : planned ? void 0 : "in_progress";
+      if (status3 === "in_progress")
+        this.started = m.id;
       rider.deployments = [{ fresh: planned, sha: m.target.commit, environment: ENVIRONMENT, rollout: m.id, description: view.line, state: status3 }];
+    }
+    if (progress) {
+      if (rider.checkRuns || rider.deployments)
+        void this.intake.showDashboard(state, rider);
+      return;
     }
     try {
       const ended = actions.some((a) => a === "halt" || a === "complete" || a === "blocked");

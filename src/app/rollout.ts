@@ -15,7 +15,7 @@ import { isDotfleetError } from '../core/errors.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, parseManifest, ROLLOUT_NAMESPACE, serialiseManifest, signManifest, type Manifest } from '../core/rollout/manifest.js';
 import { planRollout, targetSignature, type Plan } from '../core/rollout/plan.js';
 import { rolloutCheckboxes, rolloutHeadline, rolloutMarkdown } from '../core/rollout/report.js';
-import { advance, command, expectedCommit, hostStates, parseCommand, reasonLines, rolloutView, type Command, type RolloutView } from '../core/rollout/state.js';
+import { advance, command, expectedCommit, hostStates, parseCommand, reasonLines, rolloutView, type Command, type HostStateName, type RolloutView } from '../core/rollout/state.js';
 import { FLEET_JSON, FLEET_MD, parseFleetState, STATE_README, STATE_README_TEXT, type FleetState } from '../core/state/fleet-state.js';
 import { fleetMarkdown, fleetStatus } from '../core/state/status.js';
 import { parseOpenSshPrivateKey, type SshPrivateKey } from '../core/ssh/keys.js';
@@ -28,6 +28,8 @@ import type { WriterLog } from './intake/writer.js';
 export const ROLLOUT_CHECK = 'dotfleet/rollout';
 export const ENVIRONMENT = 'fleet';
 const WRITE_ROLES = new Set(['admin', 'maintain', 'write']);
+/** A host in these states has reported on the rollout (RUNNING is released, not yet heard from): its deployment is under way. */
+const REPORTED = new Set<HostStateName>(['VALIDATING_POST', 'SUCCESS', 'PARTIAL', 'FAILED']);
 /** Tries of one decision against a moving state branch. */
 const ATTEMPTS = 5;
 
@@ -66,6 +68,10 @@ export class RepoRollout {
   private chain: Promise<unknown> = Promise.resolve();
   /** The check run `report` made (a fleet that does not load). */
   private checkRun: { sha: string; id: number } | undefined;
+  /** The rollout check run as last shown (its commit, title and summary), so progress that changes nothing writes nothing. */
+  private shown = '';
+  /** The rollout whose deployment is in_progress. */
+  private started = '';
   private published = 0;
   /** The manifest as last read or written (the intake's FLEET.md shows it). */
   view: Current | undefined;
@@ -261,8 +267,10 @@ export class RepoRollout {
         const state = (await this.intake.writer(trust).current()).state;
         const step = m.phase === 'running' ? advance(m, state.hosts, this.options.clock()) : { manifest: m, actions: [] };
         if (step.actions.length === 0) {
-          // Another replica's decision (or ours, before a restart) that nobody here has shown yet.
+          // Another replica's decision (or ours, before a restart) that nobody here has shown yet;
+          // else the hosts' progress, riding with the dashboard edit their commit asked for.
           if (this.published !== m.sequence) await this.publish(trust, m, []);
+          else if (m.phase === 'running') await this.publish(trust, m, [], false, true);
           return [];
         }
         if (await this.commit(trust, cur, step.manifest, `rollout: ${step.actions.join(', ')} (${m.id})`)) {
@@ -321,24 +329,36 @@ export class RepoRollout {
    * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
    * next decision gives it one).
    */
-  private async publish(trust: Trust, m: Manifest, actions: string[], planned = false): Promise<void> {
+  private async publish(trust: Trust, m: Manifest, actions: string[], planned = false, progress = false): Promise<void> {
     const port = await this.port();
     const state = (await this.intake.writer(trust).current()).state;
     const view = rolloutView(m, state.hosts, this.options.clock());
     const md = rolloutMarkdown(view, { commands: true });
     const failed = m.phase === 'halted' || m.phase === 'blocked';
     this.published = m.sequence;
-    const rider: Rider = {
-      checkRuns: [
+    const rider: Rider = {};
+    const title = rolloutHeadline(view).replace(/\*\*/g, '');
+    const shown = `${m.target.commit} ${title}\n${md}`;
+    if (this.shown !== shown) {
+      this.shown = shown;
+      rider.checkRuns = [
         {
           fresh: planned,
-          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title: rolloutHeadline(view).replace(/\*\*/g, ''), summary: md, text: '', annotations: [] },
+          run: { name: ROLLOUT_CHECK, headSha: m.target.commit, status: m.phase === 'running' ? 'in_progress' : 'completed', conclusion: m.phase === 'complete' ? 'success' : failed ? 'failure' : undefined, title, summary: md, text: '', annotations: [] },
         },
-      ],
-    };
-    if (m.waves.length > 0) {
+      ];
+    }
+    // The deployment: made at the plan (no status: pending), in_progress once a host of it has
+    // reported or at the next decision, success or failure at the end.
+    const reported = view.states.some((h) => h.wave !== null && REPORTED.has(h.state));
+    if (m.waves.length > 0 && !(progress && (this.started === m.id || !reported))) {
       const status = m.phase === 'complete' ? 'success' : failed ? 'failure' : planned ? undefined : 'in_progress';
+      if (status === 'in_progress') this.started = m.id;
       rider.deployments = [{ fresh: planned, sha: m.target.commit, environment: ENVIRONMENT, rollout: m.id, description: view.line, state: status }];
+    }
+    if (progress) {
+      if (rider.checkRuns || rider.deployments) void this.intake.showDashboard(state, rider);
+      return;
     }
     try {
       const ended = actions.some((a) => a === 'halt' || a === 'complete' || a === 'blocked');
