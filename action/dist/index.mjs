@@ -56562,8 +56562,8 @@ ${why}
    * Show a decision this process landed (or found): the check run, the deployment, and for an
    * end, a comment on the merged pull request. They ride with the dashboard's edit: one request.
    * `planned`: this process has just planned the rollout, so it has no check run or deployment
-   * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
-   * next decision gives it one).
+   * yet (no lookups; the new deployment has no status until a host reports or the next
+   * decision gives it one).
    */
   async publish(trust, m, actions, planned = false, progress = false) {
     const port = await this.port();

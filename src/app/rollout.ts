@@ -326,8 +326,8 @@ export class RepoRollout {
    * Show a decision this process landed (or found): the check run, the deployment, and for an
    * end, a comment on the merged pull request. They ride with the dashboard's edit: one request.
    * `planned`: this process has just planned the rollout, so it has no check run or deployment
-   * yet (no lookups; the new deployment has no status, which GitHub shows as pending, until the
-   * next decision gives it one).
+   * yet (no lookups; the new deployment has no status until a host reports or the next
+   * decision gives it one).
    */
   private async publish(trust: Trust, m: Manifest, actions: string[], planned = false, progress = false): Promise<void> {
     const port = await this.port();
@@ -348,7 +348,7 @@ export class RepoRollout {
         },
       ];
     }
-    // The deployment: made at the plan (no status: pending), in_progress once a host of it has
+    // The deployment: made at the plan (no status yet), in_progress once a host of it has
     // reported or at the next decision, success or failure at the end.
     const reported = view.states.some((h) => h.wave !== null && REPORTED.has(h.state));
     if (m.waves.length > 0 && !(progress && (this.started === m.id || !reported))) {

@@ -107,7 +107,7 @@ export interface CheckRunView {
 /**
  * The deployment of `sha` to `environment` whose payload names `rollout`: created when `id` is
  * unknown (looked up first unless `fresh`); then given `state` when one is set (a new deployment
- * without a status is what GitHub shows as pending).
+ * has none until then).
  */
 export interface DeploymentView {
   id?: number;

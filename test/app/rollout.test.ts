@@ -96,7 +96,7 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(run.output.title).toMatch(/is running: wave 1\/3 · 0\/12 hosts attested/);
     expect(gh.deployments).toHaveLength(1);
     expect(gh.deployments[0]).toMatchObject({ sha: c1, environment: 'fleet', payload: { rollout: m.id } });
-    // A new deployment has no status yet (GitHub shows it pending) until the next decision.
+    // A new deployment has no status until a host reports (one request fewer at planning).
     expect(gh.deployments[0]!.statuses).toEqual([]);
     // Everything people see came in one request, with the dashboard's edit.
     // The check run and the deployment came in one request (with the dashboard's edit when it had news).
