@@ -129,10 +129,14 @@ export class DashboardIssue {
     for (const [sha, id] of done.checkRuns) remember(this.checkRunIds, sha, id);
     for (const [rollout, id] of done.deployments) remember(this.deploymentIds, rollout, id);
     for (const f of done.failed) this.log.warn(`showing the rollout: ${f}`);
-    if (edit && !done.failed.some((f) => f.startsWith(`issue #${edit.number}:`))) {
-      this.issue!.body = edit.body;
-      this.wrote();
+    if (!edit) return;
+    if (done.failed.some((f) => f.startsWith(`issue #${edit.number}:`))) {
+      // Look for the issue again next time (it may have been deleted).
+      this.issue = undefined;
+      return;
     }
+    this.issue!.body = edit.body;
+    this.wrote();
   }
 
   private wrote(): void {
