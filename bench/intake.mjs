@@ -14,12 +14,11 @@
  * heads met, p50/p99 time to acknowledge, webhook latency during the run, verify cost per
  * attestation, peak RSS of this process (app, stand-in and clients together).
  */
-import { createServer } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { GitHubStandIn } from '../dist/github/standin.js';
+import { GitHubStandIn, serveStandIn } from '../dist/github/standin.js';
 import { renderHashes } from '../dist/core/state/render-check.js';
 import { policyHash } from '../dist/core/attestation/policy.js';
 import { ed25519Blob, formatPublicKey, publicKeyFromBlob } from '../dist/core/ssh/keys.js';
@@ -62,31 +61,17 @@ const bodies = names.map((host, i) => {
 });
 
 // GitHub, stood in.
-const gh = await new Promise((resolve) => {
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString();
-      if (process.env.DBG) console.error(`DBG ${Date.now() % 100000} stand-in got ${req.method} ${req.url.slice(0, 60)} ${raw.includes('createCommitOnBranch') ? 'COMMIT' : raw.slice(0, 40)}`);
-      const r = standin.handle(req.method, req.url, raw ? JSON.parse(raw) : undefined);
-      res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
-      res.end(r.raw ?? (r.body === undefined ? '' : JSON.stringify(r.body)));
-    });
-  });
-  let standin;
-  server.listen(0, '127.0.0.1', () => {
-    const base = `http://127.0.0.1:${server.address().port}`;
-    standin = new GitHubStandIn('o', 'r', 'main', main, new Map([[main, tarball]]), `${base}/codeload`);
-    resolve({ server, standin, base });
-  });
+const served = await serveStandIn((base) => new GitHubStandIn('o', 'r', 'main', main, new Map([[main, tarball]]), `${base}/codeload`), {
+  seen: (method, url, raw) => {
+    if (process.env.DBG) console.error(`DBG ${Date.now() % 100000} stand-in got ${method} ${url.slice(0, 60)} ${raw.includes('createCommitOnBranch') ? 'COMMIT' : raw.slice(0, 40)}`);
+  },
 });
 let moved = 0;
 const otherWriter = () => {
-  if (gh.standin.branches.has('dotfleet/state')) {
+  if (served.gh.branches.has('dotfleet/state')) {
     moved++;
     if (process.env.DBG) console.error(`DBG ${Date.now() % 100000} other writer`);
-    gh.standin.pushCommit('dotfleet/state', { [`notes/other-writer-${moved}.txt`]: 'another replica was here\n' });
+    served.gh.pushCommit('dotfleet/state', { [`notes/other-writer-${moved}.txt`]: 'another replica was here\n' });
   }
 };
 
@@ -94,7 +79,7 @@ const otherWriter = () => {
 // cost apart from GitHub's pacing.
 const THROTTLE = process.env.THROTTLE !== '0';
 const SECRET = 'bench-secret';
-const app = new Worker(new URL('./intake-app.mjs', import.meta.url), { workerData: { base: gh.base, secret: SECRET, throttle: THROTTLE } });
+const app = new Worker(new URL('./intake-app.mjs', import.meta.url), { workerData: { base: served.base, secret: SECRET, throttle: THROTTLE } });
 const fromApp = (kind) => new Promise((resolve) => {
   const on = (m) => {
     if (m.kind !== kind) return;
@@ -149,7 +134,7 @@ const startProber = () => {
 // replica), and the merge's push to main has reached the app, which has read the trust and
 // rendered every host at the new head before the hosts attest. COLD=1 skips this.
 if (process.env.COLD !== '1') {
-  gh.standin.pushCommit('dotfleet/state', { 'README.md': 'state branch\n' }, 'start');
+  served.gh.pushCommit('dotfleet/state', { 'README.md': 'state branch\n' }, 'start');
   const merge = { ...structuredClone(push), ref: 'refs/heads/main', after: main };
   merge.repository.default_branch = 'main';
   const mergeBody = JSON.stringify(merge);
@@ -184,10 +169,10 @@ const stats = await statsAnswer;
 const statuses = {};
 for (const r of results) statuses[`${r.status} ${r.json.code}`] = (statuses[`${r.status} ${r.json.code}`] ?? 0) + 1;
 const accepted = results.filter((r) => r.status === 201);
-const files = gh.standin.filesAt('dotfleet/state');
+const files = served.gh.filesAt('dotfleet/state');
 const fleetJson = JSON.parse(files.get('fleet.json').toString());
 const present = accepted.filter((r) => files.has(r.json.path) && files.has(`${r.json.path}.sig`) && fleetJson.hosts[r.host]?.path === r.json.path).length;
-const ourCommits = gh.standin.history('dotfleet/state').filter((c) => c.message.startsWith('attest:')).length;
+const ourCommits = served.gh.history('dotfleet/state').filter((c) => c.message.startsWith('attest:')).length;
 const ms = results.map((r) => r.ms).sort((a, b) => a - b);
 const pct = (p) => ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))];
 const firstLine = files.get('FLEET.md').toString().split('\n').find((l) => l.startsWith('FLEET STATUS'));
@@ -196,7 +181,7 @@ console.log(`bench/intake — ${HOSTS.toLocaleString('en')} attestations from ${
 console.log(`answers                       ${Object.entries(statuses).map(([k, v]) => `${v} × ${k}`).join(', ')}`);
 console.log(`accepted                      ${accepted.length} of ${HOSTS}; in the final tree (json + sig + fleet.json): ${present}`);
 const writerStats = stats.writerStats;
-console.log(`commits made                  ${ourCommits} (batch window ${stats.writer.windowMs} ms, ≤ ${stats.writer.maxBatch} per commit); other writer: a commit every ${WRITER_MS} ms (${moved} in all); stale answers: ${gh.standin.requests.filter((r) => r === 'GRAPHQL createCommitOnBranch').length - ourCommits}; tries per batch: ${writerStats.triesPerBatch.join(', ')}`);
+console.log(`commits made                  ${ourCommits} (batch window ${stats.writer.windowMs} ms, ≤ ${stats.writer.maxBatch} per commit); other writer: a commit every ${WRITER_MS} ms (${moved} in all); stale answers: ${served.gh.requests.filter((r) => r === 'GRAPHQL createCommitOnBranch').length - ourCommits}; tries per batch: ${writerStats.triesPerBatch.join(', ')}`);
 console.log(`time to acknowledge           first ${ms[0].toFixed(0)} ms · p50 ${pct(50).toFixed(0)} ms · p99 ${pct(99).toFixed(0)} ms · max ${ms.at(-1).toFixed(0)} ms · all answered in ${wall.toFixed(0)} ms`);
 const wms = webhookMs.sort((a, b) => a - b);
 const wp = (p) => wms[Math.min(wms.length - 1, Math.floor((p / 100) * wms.length))];
@@ -204,7 +189,7 @@ console.log(`webhook latency during run    p50 ${wp(50).toFixed(0)} ms · p99 ${
 console.log(`verify cost per attestation   ${(stats.verifyNs / stats.verified / 1000).toFixed(0)} µs (signature, form, schema, allowed_signers lookup in ${HOSTS} lines), in ${stats.pool.size} worker thread(s): ${stats.pool.inWorker} there, ${stats.pool.inline} in-process`);
 console.log(`CPU (this process)            ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms for the run (all threads: app, its workers, stand-in, clients)`);
 console.log(`peak RSS (this process)       ${(peakRss / 2 ** 20).toFixed(0)} MB`);
-console.log(`GitHub requests               ${gh.standin.requests.length} (${Object.entries(gh.standin.requests.reduce((a, r) => ((a[r.replace(/[0-9a-f]{40}/g, 'SHA').replace(/\/contents\/.*/, '/contents/…')] = (a[r.replace(/[0-9a-f]{40}/g, 'SHA').replace(/\/contents\/.*/, '/contents/…')] ?? 0) + 1), a), {})).map(([k, v]) => `${v} × ${k}`).join(', ')})`);
+console.log(`GitHub requests               ${served.gh.requests.length} (${Object.entries(served.gh.requests.reduce((a, r) => ((a[r.replace(/[0-9a-f]{40}/g, 'SHA').replace(/\/contents\/.*/, '/contents/…')] = (a[r.replace(/[0-9a-f]{40}/g, 'SHA').replace(/\/contents\/.*/, '/contents/…')] ?? 0) + 1), a), {})).map(([k, v]) => `${v} × ${k}`).join(', ')})`);
 console.log(`FLEET.md                      ${firstLine}`);
 clearInterval(sampler);
 app.postMessage({ kind: 'stop' });

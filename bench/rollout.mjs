@@ -17,7 +17,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createNodeMiddleware, Probot, ProbotOctokit } from 'probot';
 import { dotfleetApp } from '../dist/app/index.js';
-import { GitHubStandIn } from '../dist/github/standin.js';
+import { GitHubStandIn, serveStandIn } from '../dist/github/standin.js';
 import { renderHashes } from '../dist/core/state/render-check.js';
 import { policyHash } from '../dist/core/attestation/policy.js';
 import { loadFleet } from '../dist/core/fleet.js';
@@ -94,20 +94,8 @@ async function appRun(hosts) {
   tree.set('fleet/allowed_signers', Buffer.from([...names.map((h) => `${h} namespaces="${ATTESTATION_NAMESPACE}" ${formatPublicKey(keys.get(h).public)}`), `dotfleet-rollout namespaces="dotfleet-rollout" ${formatPublicKey(appKey.public)}`].join('\n') + '\n'));
   const { dir, commit: c0 } = gitRepoOf(tree, 'dotfleet-bench-rollout-');
   const tarballOf = (sha) => execFileSync('git', ['-C', dir, 'archive', '--format=tar.gz', `--prefix=o-r-${sha.slice(0, 7)}/`, sha], { maxBuffer: 1 << 30 });
-  let standin;
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString();
-      const r = standin.handle(req.method, req.url, raw ? JSON.parse(raw) : undefined);
-      res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
-      res.end(r.raw ?? (r.body === undefined ? '' : JSON.stringify(r.body)));
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${server.address().port}`;
-  standin = new GitHubStandIn('o', 'r', 'main', c0, new Map([[c0, tarballOf(c0)]]), `${base}/codeload`);
+  const served = await serveStandIn((base) => new GitHubStandIn('o', 'r', 'main', c0, new Map([[c0, tarballOf(c0)]]), `${base}/codeload`));
+  const { server, base, gh: standin } = served;
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   const probot = new Probot({ appId: 1, privateKey, baseUrl: base, logLevel: 'fatal', Octokit: ProbotOctokit.defaults((o) => ({ ...o, throttle: { enabled: false }, retry: { enabled: false } })) });

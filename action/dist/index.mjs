@@ -57949,10 +57949,14 @@ var DashboardIssue = class {
       remember(this.deploymentIds, rollout, id);
     for (const f of done.failed)
       this.log.warn(`showing the rollout: ${f}`);
-    if (edit && !done.failed.some((f) => f.startsWith(`issue #${edit.number}:`))) {
-      this.issue.body = edit.body;
-      this.wrote();
+    if (!edit)
+      return;
+    if (done.failed.some((f) => f.startsWith(`issue #${edit.number}:`))) {
+      this.issue = void 0;
+      return;
     }
+    this.issue.body = edit.body;
+    this.wrote();
   }
   wrote() {
     this.writes++;

@@ -6,6 +6,8 @@
  * a local HTTP server; it is not used by the app itself.
  */
 import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export interface StandInCommit {
   parents: string[];
@@ -405,4 +407,33 @@ export class GitHubStandIn {
     if (lost) return { status: lost, body: { message: 'Server Error' } };
     return { status: 200, body: errors.length > 0 ? { data, errors } : { data } };
   }
+}
+
+/**
+ * A stand-in on a local HTTP port, for tests and benchmarks that run the app or the Action as a
+ * process: `make` builds it once the base URL is known (serve tarballs from `${base}/codeload`).
+ * `rewrite` maps a request's URL first (a GitHub Enterprise client's `/api/v3/…`); `seen` is
+ * told of every request with its raw body.
+ */
+export async function serveStandIn(
+  make: (base: string) => GitHubStandIn,
+  options: { port?: number; rewrite?: (url: string) => string; seen?: (method: string, url: string, raw: string) => void } = {},
+): Promise<{ gh: GitHubStandIn; base: string; server: Server }> {
+  let gh: GitHubStandIn | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString();
+      const url = options.rewrite ? options.rewrite(req.url!) : req.url!;
+      options.seen?.(req.method!, url, raw);
+      const r = gh!.handle(req.method!, url, raw ? JSON.parse(raw) : undefined);
+      res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
+      res.end(r.raw ?? (r.body === undefined ? '' : JSON.stringify(r.body)));
+    });
+  });
+  await new Promise<void>((r) => server.listen(options.port ?? 0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  gh = make(base);
+  return { gh, base, server };
 }

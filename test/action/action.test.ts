@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import YAML from 'yaml';
-import { GitHubStandIn } from '../../src/github/standin.js';
+import { GitHubStandIn, serveStandIn } from '../../src/github/standin.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, ROLLOUT_NAMESPACE } from '../../src/core/rollout/manifest.js';
 import { capSummary, STEP_SUMMARY_LIMIT } from '../../src/action/summary.js';
 import { PROJECT_ROOT, commit, git, gitRepo, text } from '../helpers/fleet.js';
@@ -33,21 +33,7 @@ interface Served {
 
 /** The stand-in on a local port, for a fleet repository whose commits are all served as tarballs. */
 async function serve(repo: string, main: string, commits: string[]): Promise<Served> {
-  let gh!: GitHubStandIn;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString();
-      const r = gh.handle(req.method!, req.url!, raw ? JSON.parse(raw) : undefined);
-      res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
-      res.end(r.raw ?? (r.body === undefined ? '' : JSON.stringify(r.body)));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  gh = new GitHubStandIn(OWNER, REPO, 'main', main, new Map(commits.map((c) => [c, tarball(repo, c)])), `${base}/codeload`);
-  return { gh, base, server };
+  return serveStandIn((base) => new GitHubStandIn(OWNER, REPO, 'main', main, new Map(commits.map((c) => [c, tarball(repo, c)])), `${base}/codeload`));
 }
 
 interface Run {

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GitHubStandIn } from '../../src/github/standin.js';
+import { GitHubStandIn, serveStandIn } from '../../src/github/standin.js';
 import { FLEET_JSON } from '../../src/core/state/fleet-state.js';
 import { PROJECT_ROOT, commit, git } from '../helpers/fleet.js';
 import { OWNER, REPO, pullRequestPayload, tarball } from '../helpers/github.js';
@@ -62,24 +62,15 @@ describe('two replicas sharing Redis', () => {
     git(f.repo, 'checkout', '-q', 'main');
 
     // GitHub, stood in, as a GitHub Enterprise server (GHE_HOST), so both replicas reach it.
-    const apiPort = await freePort();
-    const base = `http://127.0.0.1:${apiPort}`;
-    gh = new GitHubStandIn(OWNER, REPO, 'main', f.main, new Map([f.main, ...heads].map((c) => [c, tarball(f.repo, c)])), `${base}/codeload`);
-    heads.forEach((h, i) => gh.openPulls.set(1 + i, { head: h, base: f.main, baseRef: 'main' }));
-    api = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks).toString();
-        const url = req.url!.replace(/^\/api\/v3\//, '/').replace(/^\/api\/graphql/, '/graphql');
-        const body = raw ? JSON.parse(raw) : undefined;
-        if (req.method !== 'GET' && !/access_tokens$/.test(url)) writes.push({ at: Date.now(), what: `${req.method} ${url}${url === '/graphql' ? ` ${/createCommitOnBranch/.test(raw) ? 'commit' : 'query'}` : ''}` });
-        const r = gh.handle(req.method!, url, body);
-        res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
-        res.end(r.raw ?? (r.body === undefined ? '' : JSON.stringify(r.body)));
-      });
+    const served = await serveStandIn((base) => new GitHubStandIn(OWNER, REPO, 'main', f.main, new Map([f.main, ...heads].map((c) => [c, tarball(f.repo, c)])), `${base}/codeload`), {
+      rewrite: (url) => url.replace(/^\/api\/v3\//, '/').replace(/^\/api\/graphql/, '/graphql'),
+      seen: (method, url, raw) => {
+        if (method !== 'GET' && !/access_tokens$/.test(url)) writes.push({ at: Date.now(), what: `${method} ${url}${url === '/graphql' ? ` ${/createCommitOnBranch/.test(raw) ? 'commit' : 'query'}` : ''}` });
+      },
     });
-    await new Promise<void>((r) => api.listen(apiPort, '127.0.0.1', r));
+    ({ gh, server: api } = served);
+    const apiHost = new URL(served.base).host;
+    heads.forEach((h, i) => gh.openPulls.set(1 + i, { head: h, base: f.main, baseRef: 'main' }));
 
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
@@ -94,7 +85,7 @@ describe('two replicas sharing Redis', () => {
           PORT: String(port),
           HOST: '127.0.0.1',
           LOG_LEVEL: 'warn',
-          GHE_HOST: `127.0.0.1:${apiPort}`,
+          GHE_HOST: apiHost,
           GHE_PROTOCOL: 'http',
           // The control: SCALE_OUT_CONTROL=no-redis starts the replicas without Redis, and this test must fail.
           ...(process.env.SCALE_OUT_CONTROL === 'no-redis' ? {} : { REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
