@@ -56387,39 +56387,49 @@ var RepoRollout = class {
     if (!this.options.signingKey)
       return Promise.resolve("rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)");
     return this.serial(async () => {
-      this.intake.invalidateUnlessAt(after);
-      let trust;
+      const published = this.published;
       try {
+        return await this.plannedFrom(after, before);
+      } finally {
+        if (this.published === published)
+          void this.intake.showDashboard();
+      }
+    });
+  }
+  /** Plan a rollout of `after` (one step of the serial work). */
+  async plannedFrom(after, before) {
+    this.intake.invalidateUnlessAt(after);
+    let trust;
+    try {
+      trust = await this.intake.trust();
+      if (trust.target.commit !== after) {
+        this.intake.invalidate();
         trust = await this.intake.trust();
-        if (trust.target.commit !== after) {
-          this.intake.invalidate();
-          trust = await this.intake.trust();
-        }
-      } catch (e) {
-        const why = isDotfleetError(e) ? e.describe() : e.message;
-        await this.report(after, { status: "completed", conclusion: "failure", title: "No rollout: the fleet does not load", summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:
+      }
+    } catch (e) {
+      const why = isDotfleetError(e) ? e.describe() : e.message;
+      await this.report(after, { status: "completed", conclusion: "failure", title: "No rollout: the fleet does not load", summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:
 
 \`\`\`
 ${why}
 \`\`\`
 ` });
-        return `the fleet does not load at ${after.slice(0, 7)}: ${why}`;
-      }
-      if (trust.target.commit !== after)
-        return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2e3) : void 0);
-        if (cur.manifest?.target.commit === after)
-          return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
-        const plan = await this.plan(trust, after, before, cur);
-        const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === "complete" ? "nothing to roll out at" : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);
-        if (!landed)
-          continue;
-        await this.publish(trust, plan.manifest, plan.manifest.phase === "running" ? [] : [plan.manifest.phase === "blocked" ? "blocked" : plan.manifest.phase === "halted" ? "halt" : "complete"], true);
-        return rolloutHeadline(this.viewOf((await this.intake.writer(trust).current()).state));
-      }
-      return `the state branch kept moving: rollout of ${after.slice(0, 7)} not planned after ${ATTEMPTS} tries`;
-    });
+      return `the fleet does not load at ${after.slice(0, 7)}: ${why}`;
+    }
+    if (trust.target.commit !== after)
+      return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2e3) : void 0);
+      if (cur.manifest?.target.commit === after)
+        return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
+      const plan = await this.plan(trust, after, before, cur);
+      const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === "complete" ? "nothing to roll out at" : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);
+      if (!landed)
+        continue;
+      await this.publish(trust, plan.manifest, plan.manifest.phase === "running" ? [] : [plan.manifest.phase === "blocked" ? "blocked" : plan.manifest.phase === "halted" ? "halt" : "complete"], true);
+      return rolloutHeadline(this.viewOf((await this.intake.writer(trust).current()).state));
+    }
+    return `the state branch kept moving: rollout of ${after.slice(0, 7)} not planned after ${ATTEMPTS} tries`;
   }
   async plan(trust, after, before, cur) {
     const port = await this.port();
@@ -58551,13 +58561,17 @@ var Intake = class {
   async close() {
     await this.pool.close();
   }
-  /** A push: refresh the trust when it went to the default branch, and the dashboard. */
-  pushed(ref, branch, defaultBranch) {
+  /**
+   * A push: refresh the trust when it went to the default branch, and the dashboard (unless the
+   * rollout it plans will: `rolloutShows`, so the plan's views and the dashboard are one edit).
+   */
+  pushed(ref, branch, defaultBranch, rolloutShows = false) {
     const r = this.repos.get(`${ref.owner}/${ref.repo}`.toLowerCase());
     if (!r || branch !== defaultBranch)
       return;
     r.invalidate();
-    void r.showDashboard();
+    if (!rolloutShows)
+      void r.showDashboard();
   }
   async submit(s) {
     const out = await this.decide(s);

@@ -150,10 +150,12 @@ export function dotfleetApp(options: AppOptions = {}) {
       const p = context.payload;
       const ref = { owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '', repo: p.repository.name };
       const branch = p.ref.replace(/^refs\/heads\//, '');
-      intake.pushed(ref, branch, p.repository.default_branch);
       // Only a push that moves the default branch plans a rollout: not the state branch, not a
       // branch's deletion, not a tag, and not a push made by an app (ours writes only to other branches).
-      if (!p.ref.startsWith('refs/heads/') || branch !== p.repository.default_branch || p.deleted || /^0+$/.test(p.after)) return;
+      const moves = p.ref.startsWith('refs/heads/') && branch === p.repository.default_branch && !p.deleted && !/^0+$/.test(p.after);
+      // A rollout shows the dashboard with its own views.
+      intake.pushed(ref, branch, p.repository.default_branch, moves && p.sender?.type !== 'Bot' && rollouts.enabled);
+      if (!moves) return;
       if (p.sender?.type === 'Bot') {
         context.log.info(`push to ${branch} by ${p.sender.login}: no rollout for a bot's push`);
         return;

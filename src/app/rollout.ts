@@ -157,34 +157,45 @@ export class RepoRollout {
   pushed(after: string, before: string | undefined): Promise<string> {
     if (!this.options.signingKey) return Promise.resolve('rollouts are off: DOTFLEET_SIGNING_KEY is not set (docs/rollout.md)');
     return this.serial(async () => {
-      // The push's own handler has usually started the read already: one read of the heads.
-      this.intake.invalidateUnlessAt(after);
-      let trust: Trust;
+      const published = this.published;
       try {
-        trust = await this.intake.trust();
-        // A read that began before the push landed: read again.
-        if (trust.target.commit !== after) {
-          this.intake.invalidate();
-          trust = await this.intake.trust();
-        }
-      } catch (e) {
-        const why = isDotfleetError(e) ? e.describe() : (e as Error).message;
-        await this.report(after, { status: 'completed', conclusion: 'failure', title: 'No rollout: the fleet does not load', summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:\n\n\`\`\`\n${why}\n\`\`\`\n` });
-        return `the fleet does not load at ${after.slice(0, 7)}: ${why}`;
+        return await this.plannedFrom(after, before);
+      } finally {
+        // The push's dashboard edit was left to the plan: make it when nothing was shown.
+        if (this.published === published) void this.intake.showDashboard();
       }
-      if (trust.target.commit !== after) return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        // The push's read of the heads (a moment ago) saw the state branch too.
-        const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2_000) : undefined);
-        if (cur.manifest?.target.commit === after) return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
-        const plan = await this.plan(trust, after, before, cur);
-        const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === 'complete' ? 'nothing to roll out at' : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);
-        if (!landed) continue;
-        await this.publish(trust, plan.manifest, plan.manifest.phase === 'running' ? [] : [plan.manifest.phase === 'blocked' ? 'blocked' : plan.manifest.phase === 'halted' ? 'halt' : 'complete'], true);
-        return rolloutHeadline(this.viewOf((await this.intake.writer(trust).current()).state)!);
-      }
-      return `the state branch kept moving: rollout of ${after.slice(0, 7)} not planned after ${ATTEMPTS} tries`;
     });
+  }
+
+  /** Plan a rollout of `after` (one step of the serial work). */
+  private async plannedFrom(after: string, before: string | undefined): Promise<string> {
+    // One read of the heads (the push's handler may have started it already).
+    this.intake.invalidateUnlessAt(after);
+    let trust: Trust;
+    try {
+      trust = await this.intake.trust();
+      // A read that began before the push landed: read again.
+      if (trust.target.commit !== after) {
+        this.intake.invalidate();
+        trust = await this.intake.trust();
+      }
+    } catch (e) {
+      const why = isDotfleetError(e) ? e.describe() : (e as Error).message;
+      await this.report(after, { status: 'completed', conclusion: 'failure', title: 'No rollout: the fleet does not load', summary: `dotfleet could not read the fleet at \`${after.slice(0, 7)}\`:\n\n\`\`\`\n${why}\n\`\`\`\n` });
+      return `the fleet does not load at ${after.slice(0, 7)}: ${why}`;
+    }
+    if (trust.target.commit !== after) return `${trust.target.branch} is at ${trust.target.commit.slice(0, 7)} now, not ${after.slice(0, 7)}: that push plans its own rollout`;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      // The push's read of the heads (a moment ago) saw the state branch too.
+      const cur = await this.read(attempt === 0 ? this.intake.recentStateHead(2_000) : undefined);
+      if (cur.manifest?.target.commit === after) return `rollout ${cur.manifest.id} already targets ${after.slice(0, 7)}`;
+      const plan = await this.plan(trust, after, before, cur);
+      const landed = await this.commit(trust, cur, plan.manifest, `rollout: ${plan.manifest.phase === 'complete' ? 'nothing to roll out at' : `plan ${plan.manifest.id} of`} ${after.slice(0, 7)}`);
+      if (!landed) continue;
+      await this.publish(trust, plan.manifest, plan.manifest.phase === 'running' ? [] : [plan.manifest.phase === 'blocked' ? 'blocked' : plan.manifest.phase === 'halted' ? 'halt' : 'complete'], true);
+      return rolloutHeadline(this.viewOf((await this.intake.writer(trust).current()).state)!);
+    }
+    return `the state branch kept moving: rollout of ${after.slice(0, 7)} not planned after ${ATTEMPTS} tries`;
   }
 
   private async plan(trust: Trust, after: string, before: string | undefined, cur: Current): Promise<Plan> {

@@ -288,7 +288,17 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(halted.reasons.map((r) => r.host)).toEqual(['kestrel', 'tern']);
     expect(halted.reasons[0]!.reason).toMatch(/^TIMED_OUT: no attestation of/);
     const c4 = addCommit(f, gh, { 'home/dot_rollout-note': 'fourth\n' }, { onMain: true });
+    const from = gh.requests.length;
     await deliver(app, 'push', pushPayload(c3, c4));
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    // Everything this push cost: the heads, the tree, the plan's commit, and the views with the dashboard.
+    expect(gh.requests.slice(from).map((r) => r.replace(/[0-9a-f]{40}/, 'SHA'))).toEqual([
+      'GRAPHQL heads',
+      `GET /repos/${OWNER}/${REPO}/tarball/SHA`,
+      `GET /${OWNER}/${REPO}/legacy.tar.gz/SHA`,
+      'GRAPHQL createCommitOnBranch',
+      'GRAPHQL updateIssue+createCheckRun+createDeployment',
+    ]);
     const next = manifestOf(gh)!;
     expect(next.supersedes).toBe(halted.id);
     expect(next.sequence).toBe(halted.sequence + 1);
@@ -317,6 +327,19 @@ describe('a rollout from merge to halt, retry and completion', () => {
     expect(gh.history('dotfleet/state').some((c) => c.message === 'someone else')).toBe(true);
     expect(gh.filesAt('dotfleet/state')!.get('notes/other-writer')!.toString()).toBe('kept\n');
     expect(gh.unhandled).toEqual([]);
+  });
+
+  it('a merge whose fleet does not load plans nothing: a failing check run names the file, and the manifest stays as it was', async () => {
+    const before = manifestOf(gh)!;
+    const broken = addCommit(f, gh, { 'fleet/hosts.toml': '[hosts.kestrel\npreset = \n' }, { onMain: true });
+    await deliver(app, 'push', pushPayload(f.main, broken));
+    await app.rollouts.for({ owner: OWNER, repo: REPO }).settle();
+    const run = gh.checkRuns.find((r) => r.head_sha === broken && r.name === 'dotfleet/rollout')!;
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(run.output.title).toBe('No rollout: the fleet does not load');
+    expect(run.output.summary).toContain('fleet/hosts.toml');
+    expect(manifestOf(gh)).toEqual(before);
+    gh.branches.set('main', before.target.commit);
   });
 });
 

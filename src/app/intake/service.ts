@@ -377,12 +377,15 @@ export class Intake {
     await this.pool.close();
   }
 
-  /** A push: refresh the trust when it went to the default branch, and the dashboard. */
-  pushed(ref: RepoRef, branch: string, defaultBranch: string): void {
+  /**
+   * A push: refresh the trust when it went to the default branch, and the dashboard (unless the
+   * rollout it plans will: `rolloutShows`, so the plan's views and the dashboard are one edit).
+   */
+  pushed(ref: RepoRef, branch: string, defaultBranch: string, rolloutShows = false): void {
     const r = this.repos.get(`${ref.owner}/${ref.repo}`.toLowerCase());
     if (!r || branch !== defaultBranch) return;
     r.invalidate();
-    void r.showDashboard();
+    if (!rolloutShows) void r.showDashboard();
   }
 
   async submit(s: Submitted): Promise<IntakeReply> {
