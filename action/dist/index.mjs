@@ -57937,18 +57937,25 @@ var DashboardIssue = class {
     const riding = rider.checkRuns.length + rider.deployments.length + rider.comments.length > 0;
     const port = await this.port();
     let edit;
-    if (body !== void 0 && this.issue?.body !== body) {
-      this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
-      if (this.issue?.body === body) {
-      } else if (!this.issue) {
-        this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
-        this.wrote();
-      } else if (!riding) {
-        await port.updateIssue(this.ref, this.issue.number, body);
-        this.issue.body = body;
-        this.wrote();
-      } else
-        edit = { number: this.issue.number, body };
+    try {
+      if (body !== void 0 && this.issue?.body !== body) {
+        this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
+        if (this.issue?.body === body) {
+        } else if (!this.issue) {
+          this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
+          this.wrote();
+        } else if (!riding) {
+          await port.updateIssue(this.ref, this.issue.number, body);
+          this.issue.body = body;
+          this.wrote();
+        } else
+          edit = { number: this.issue.number, body };
+      }
+    } catch (e) {
+      if (!riding)
+        throw e;
+      this.log.warn(`dashboard issue: ${e.message}`);
+      this.issue = void 0;
     }
     if (!riding)
       return;

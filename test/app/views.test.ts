@@ -11,6 +11,10 @@ import { GitHubStandIn } from '../../src/github/standin.js';
 import type { CheckRunView, RepoRef } from '../../src/github/port.js';
 import { CODELOAD } from '../helpers/github.js';
 import { routeToStandIn } from '../helpers/intake.js';
+import { DashboardIssue } from '../../src/app/intake/dashboard.js';
+import { EMPTY_STATE } from '../../src/core/state/fleet-state.js';
+import { fleetStatus } from '../../src/core/state/status.js';
+import type { StateGitHub, ViewWrites } from '../../src/github/port.js';
 
 const OWNER = 'views-owner';
 const HEAD = 'a'.repeat(40);
@@ -142,3 +146,49 @@ describe('views: one request for what people see', () => {
     expect(gh.checkRuns).toEqual([]);
   });
 });
+
+describe('the dashboard carries the rollout\'s views', () => {
+  const input = (note: string) => ({ state: EMPTY_STATE, status: fleetStatus(EMPTY_STATE, ['a']), inventory: ['a'], now: new Date('2026-12-04T12:00:00Z'), quietAfterSeconds: 86400, rollout: note, repoUrl: 'https://github.com/o/r', stateBranch: 'dotfleet/state' });
+  /** A port that records what it is asked to write; `findIssue` fails while `broken`. */
+  function double() {
+    const sent: ViewWrites[] = [];
+    const warnings: string[] = [];
+    let broken = false;
+    let id = 0;
+    const port = {
+      findIssue: async () => {
+        if (broken) throw new Error('HTTP 502 listing issues');
+        return { number: 1, body: 'old' };
+      },
+      updateIssue: async () => undefined,
+      views: async (_ref: RepoRef, w: ViewWrites) => {
+        sent.push(structuredClone(w));
+        return { checkRuns: new Map((w.checkRuns ?? []).map((c) => [c.run.headSha, c.id ?? ++id])), deployments: new Map((w.deployments ?? []).map((d) => [d.rollout, d.id ?? ++id])), failed: [] };
+      },
+    } as unknown as StateGitHub;
+    const log = { info: () => undefined, warn: (m: string) => void warnings.push(m) };
+    return { port, sent, warnings, break: () => (broken = true), dashboard: new DashboardIssue(async () => port, { owner: 'o', repo: 'r' }, log, 0, 50) };
+  }
+
+  it('news that arrives while an edit waits is merged: the latest check run and deployment state, still new, with the dashboard, in one write', async () => {
+    const d = double();
+    void d.dashboard.update(input('planned'), { checkRuns: [{ fresh: true, run: run('wave 1/2') }], deployments: [{ fresh: true, sha: HEAD, environment: 'fleet', rollout: 'r1', description: 'wave 1/2' }] });
+    await d.dashboard.update(input('wave 2'), { checkRuns: [{ fresh: false, run: run('wave 2/2') }], deployments: [{ fresh: false, sha: HEAD, environment: 'fleet', rollout: 'r1', description: 'wave 2/2', state: 'in_progress' }] });
+    expect(d.sent).toHaveLength(1);
+    expect(d.sent[0]!.issue!.body).toContain('wave 2');
+    expect(d.sent[0]!.checkRuns).toEqual([expect.objectContaining({ fresh: true, run: expect.objectContaining({ title: 'wave 2/2' }) })]);
+    expect(d.sent[0]!.deployments).toEqual([expect.objectContaining({ fresh: true, state: 'in_progress', description: 'wave 2/2' })]);
+    // The next write knows what the first made: an update, not a second check run.
+    await d.dashboard.update(undefined, { checkRuns: [{ fresh: false, run: run('complete', 'completed') }] });
+    expect(d.sent[1]!.checkRuns![0]!.id).toBe(1);
+  });
+
+  it('when the dashboard issue cannot be read, the rollout\'s views still go out', async () => {
+    const d = double();
+    d.break();
+    await d.dashboard.update(input('planned'), { checkRuns: [{ fresh: true, run: run('wave 1/2') }] });
+    expect(d.sent).toEqual([expect.objectContaining({ issue: undefined, checkRuns: [expect.objectContaining({ run: expect.objectContaining({ title: 'wave 1/2' }) })] })]);
+    expect(d.warnings).toEqual([expect.stringMatching(/HTTP 502 listing issues/)]);
+  });
+});
+

@@ -111,18 +111,25 @@ export class DashboardIssue {
     const riding = rider.checkRuns!.length + rider.deployments!.length + rider.comments!.length > 0;
     const port = await this.port();
     let edit: { number: number; body: string } | undefined;
-    if (body !== undefined && this.issue?.body !== body) {
-      this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
-      if (this.issue?.body === body) {
-        // Already so.
-      } else if (!this.issue) {
-        this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
-        this.wrote();
-      } else if (!riding) {
-        await port.updateIssue(this.ref, this.issue.number, body);
-        this.issue.body = body;
-        this.wrote();
-      } else edit = { number: this.issue.number, body };
+    try {
+      if (body !== undefined && this.issue?.body !== body) {
+        this.issue ??= await port.findIssue(this.ref, DASHBOARD_MARKER);
+        if (this.issue?.body === body) {
+          // Already so.
+        } else if (!this.issue) {
+          this.issue = { number: await port.createIssue(this.ref, DASHBOARD_TITLE, body), body };
+          this.wrote();
+        } else if (!riding) {
+          await port.updateIssue(this.ref, this.issue.number, body);
+          this.issue.body = body;
+          this.wrote();
+        } else edit = { number: this.issue.number, body };
+      }
+    } catch (e) {
+      if (!riding) throw e;
+      // The rollout's views go out all the same.
+      this.log.warn(`dashboard issue: ${(e as Error).message}`);
+      this.issue = undefined;
     }
     if (!riding) return;
     const done = await port.views(this.ref, { issue: edit, ...rider });
