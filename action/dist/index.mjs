@@ -53611,9 +53611,6 @@ function parseSignatureBlob(blob, knownKey2) {
     throw e;
   }
 }
-function parseArmouredSignature(text2, knownKey2) {
-  return parseSignatureBlob(dearmour(text2), knownKey2);
-}
 function signMessage(message2, key2, namespace, hash3 = "sha512") {
   if (namespace === "")
     throw new Error("a namespace is required");
@@ -53712,7 +53709,52 @@ function skSigned(key2, sk, data) {
   return Buffer.concat([createHash2("sha256").update(key2.application).digest(), Buffer.from([sk.flags]), counter, createHash2("sha256").update(data).digest()]);
 }
 function verifyMessage(message2, armoured, namespace, knownKey2) {
-  const sig = parseArmouredSignature(armoured, knownKey2);
+  const blob = dearmour(armoured);
+  return knownKey2 && knownEd25519(blob, message2, namespace, knownKey2) || verifyBlob(message2, blob, namespace, knownKey2);
+}
+function knownEd25519(blob, message2, namespace, knownKey2) {
+  const layout = ed25519Layout(namespace);
+  if (!layout || blob.length !== layout.length)
+    return void 0;
+  const n = layout.length;
+  for (let i = 0; i < 33; i++)
+    if (blob[i] !== layout[i])
+      return void 0;
+  for (let i = 65; i < n - 64; i++)
+    if (blob[i] !== layout[i])
+      return void 0;
+  const publicKey = knownKey2(blob.subarray(14, 65));
+  if (!publicKey || publicKey.kind !== "ed25519")
+    return void 0;
+  if (!safeVerify(null, signedData(namespace, "sha512", message2), keyObject(publicKey), blob.subarray(n - 64))) {
+    throw new SignatureError("signature", MISMATCH);
+  }
+  return { publicKey, namespace, hashAlgorithm: "sha512", signature: blob.subarray(n - 83), blob };
+}
+var layouts = /* @__PURE__ */ new Map();
+function ed25519Layout(namespace) {
+  if (namespace === "")
+    return void 0;
+  let layout = layouts.get(namespace);
+  if (!layout) {
+    const zeros = (n) => Buffer.alloc(n);
+    layout = Buffer.concat([
+      MAGIC,
+      wireUint32(VERSION17),
+      wireString(Buffer.concat([wireString(ED25519), wireString(zeros(32))])),
+      wireString(namespace),
+      wireString(""),
+      wireString("sha512"),
+      wireString(Buffer.concat([wireString(ED25519), wireString(zeros(64))]))
+    ]);
+    if (layouts.size < 64)
+      layouts.set(namespace, layout);
+  }
+  return layout;
+}
+var MISMATCH = "the signature does not match the message (altered content or signature)";
+function verifyBlob(message2, blob, namespace, knownKey2) {
+  const sig = parseSignatureBlob(blob, knownKey2);
   const key2 = sig.publicKey;
   if (sig.namespace !== namespace) {
     throw new SignatureError("namespace", `the signature is for namespace "${sig.namespace}", expected "${namespace}"`);
@@ -53728,7 +53770,7 @@ function verifyMessage(message2, armoured, namespace, knownKey2) {
     throw e;
   }
   if (!checked.ok)
-    throw new SignatureError("signature", "the signature does not match the message (altered content or signature)");
+    throw new SignatureError("signature", MISMATCH);
   if (checked.sk)
     sig.sk = checked.sk;
   return sig;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { OtherKeyTypeError, parseOpenSshPrivateKey } from '../../src/core/ssh/keys.js';
-import { armour, dearmour, parseArmouredSignature, signMessage, SignatureError, verifyMessage } from '../../src/core/ssh/sshsig.js';
+import { armour, dearmour, parseArmouredSignature, signMessage, SignatureError, verifyBlob, verifyMessage } from '../../src/core/ssh/sshsig.js';
 import { lookupSigner, parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 import { parseSshTime } from '../../src/core/ssh/time.js';
 import { keygenSign, keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
@@ -57,6 +57,51 @@ describe('SSHSIG against the real ssh-keygen', () => {
     // Other key types sign through ssh-keygen: the parser says so by its error's class.
     const rsa = newKey(dir, 'rsa', 'rsa');
     expect(() => parseOpenSshPrivateKey(readFileSync(rsa.path, 'utf8'), rsa.path)).toThrow(OtherKeyTypeError);
+  });
+});
+
+describe("the ed25519 fast path gives the general reading's verdict", () => {
+  // verifyMessage reads the usual signature (ed25519, SHA-512, a key we hold) by its fixed layout;
+  // verifyBlob reads every field. Same answer on every one-byte change, length change and namespace.
+  const key = alice.parsed!.public;
+  const known = (blob: Buffer) => (blob.equals(key.blob) ? key : undefined);
+  const outcome = (fn: () => ReturnType<typeof verifyBlob>) => {
+    try {
+      const p = fn();
+      return { key: p.publicKey.identity, namespace: p.namespace, hash: p.hashAlgorithm, signature: p.signature.toString('hex'), blob: p.blob.toString('hex'), sk: p.sk };
+    } catch (e) {
+      if (e instanceof SignatureError) return { code: e.code, message: e.message };
+      throw e;
+    }
+  };
+  const same = (msg: Buffer, blob: Buffer, ns: string, lookup = known) =>
+    expect(outcome(() => verifyMessage(msg, armour(blob), ns, lookup))).toEqual(outcome(() => verifyBlob(msg, Buffer.from(blob), ns, lookup)));
+
+  it('on the signature itself, another message, another namespace, an unknown key', () => {
+    const blob = dearmour(signMessage(message, alice.parsed!, NS));
+    expect(outcome(() => verifyMessage(message, armour(blob), NS, known))).toMatchObject({ namespace: NS, hash: 'sha512' });
+    same(message, blob, NS);
+    same(Buffer.from('other'), blob, NS);
+    same(message, blob, 'git');
+    same(message, blob, NS, () => undefined);
+    same(message, blob, NS, (b) => (b.equals(key.blob) ? bob.parsed!.public : undefined));
+    same(message, dearmour(signMessage(message, alice.parsed!, NS, 'sha256')), NS);
+  });
+
+  it('on every one-byte change and every truncation of the blob', () => {
+    const blob = dearmour(signMessage(message, alice.parsed!, NS));
+    let checked = 0;
+    for (let i = 0; i < blob.length; i++) {
+      for (const x of [0x01, 0x20, 0x80, 0xff]) {
+        const b = Buffer.from(blob);
+        b[i]! ^= x;
+        same(message, b, NS);
+        checked++;
+      }
+      same(message, blob.subarray(0, i), NS);
+    }
+    same(message, Buffer.concat([blob, Buffer.from([0])]), NS);
+    expect(checked).toBe(blob.length * 4);
   });
 });
 
