@@ -53455,16 +53455,19 @@ function parseAllowedSigners(input3) {
   return { entries, broken, problems, index: buildIndex(entries) };
 }
 function lookupSigner(signers, key2, principal, namespace, time3) {
+  const { byPrincipal, byKey, patterned } = signers.index;
+  const wanted = principalBytes(principal);
+  const named = byPrincipal.get(wanted) ?? [];
+  const holding = byKey.get(key2.identity) ?? [];
+  const single = patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || named.length === 1 && named[0] === holding[0]);
+  if (single && holding.length === 1 && allows(holding[0], wanted, namespace, time3))
+    return { ok: true, entry: holding[0] };
   let nearMiss;
   const miss = (code3, message2, line, rank) => {
     if (!nearMiss || rank > nearMiss.rank)
       nearMiss = { code: code3, message: message2, line, rank };
   };
-  const { byPrincipal, byKey, patterned } = signers.index;
-  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
-  const named = byPrincipal.get(wanted) ?? [];
-  const holding = byKey.get(key2.identity) ?? [];
-  const candidates = patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || named.length === 1 && named[0] === holding[0]) ? named : [.../* @__PURE__ */ new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
+  const candidates = single ? named : [.../* @__PURE__ */ new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
   for (const e of candidates) {
     const keyMatches = sameKey(e.key, key2);
     if (matchPatternList(wanted, e.principalBytes) !== 1) {
@@ -53496,10 +53499,14 @@ function lookupSigner(signers, key2, principal, namespace, time3) {
     return { ok: false, code: nearMiss.code, message: nearMiss.message, line: nearMiss.line };
   return { ok: false, code: "unknown-key", message: `the signing key is not in allowed_signers for "${principal}"` };
 }
+var principalBytes = (principal) => /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
+function allows(e, wanted, namespace, time3) {
+  return matchPatternList(wanted, e.principalBytes) === 1 && (e.namespaces === void 0 || matchPatternList(namespace, e.namespaces) === 1) && !(e.validAfter && time3 < e.validAfter.seconds) && !(e.validBefore && time3 > e.validBefore.seconds) && !e.certAuthority;
+}
 function someKeyMaySign(signers, principal, namespace, time3) {
-  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
+  const wanted = principalBytes(principal);
   const candidates = [...signers.index.byPrincipal.get(wanted) ?? [], ...signers.index.patterned];
-  return candidates.some((e) => matchPatternList(wanted, e.principalBytes) === 1 && (e.namespaces === void 0 || matchPatternList(namespace, e.namespaces) === 1) && !(e.validAfter && time3 < e.validAfter.seconds) && !(e.validBefore && time3 > e.validBefore.seconds) && !e.certAuthority);
+  return candidates.some((e) => allows(e, wanted, namespace, time3));
 }
 function principalsFor(signers, key2, namespace, time3) {
   return (signers.index.byKey.get(key2.identity) ?? []).filter((e) => sameKey(e.key, key2) && (e.namespaces === void 0 || matchPatternList(namespace, e.namespaces) === 1) && !(e.validAfter && time3 < e.validAfter.seconds) && !(e.validBefore && time3 > e.validBefore.seconds) && !e.certAuthority).map((e) => ({ principals: e.principals, line: e.line }));
@@ -57783,7 +57790,7 @@ function verifyAttestation(payload, signature, options2) {
   if (options2.lastSequence !== void 0 && p.sequence <= options2.lastSequence) {
     return fail("sequence", `sequence ${p.sequence} is not greater than the last accepted ${options2.lastSequence} (a replay?)`, base);
   }
-  return { ok: true, code: "verified", message: `good signature by ${p.host} (${key2})`, ...base, line: signer.entry.line };
+  return { ok: true, code: "verified", message: `good signature by ${p.host} (${key2})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st, line: signer.entry.line };
 }
 function freshness(issuedAt, now, options2 = {}) {
   const issued = issuedAtSeconds(issuedAt);

@@ -79,7 +79,7 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
   if (options.lastSequence !== undefined && p.sequence <= options.lastSequence) {
     return fail('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`, base);
   }
-  return { ok: true, code: 'verified', message: `good signature by ${p.host} (${key})`, ...base, line: signer.entry.line };
+  return { ok: true, code: 'verified', message: `good signature by ${p.host} (${key})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st, line: signer.entry.line };
 }
 
 /** `stale` or `future` when issued-at is outside the freshness window around `now`; undefined when inside. */

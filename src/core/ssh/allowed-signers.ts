@@ -266,21 +266,21 @@ export type Lookup =
  * that passes wins, as in ssh-keygen; otherwise the reason of the most specific near-miss.
  */
 export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, principal: string, namespace: string, time: number): Lookup {
+  // Only these lines can match the principal or hold the key; taken in file order, this is the
+  // same scan as ssh-keygen's over every line.
+  const { byPrincipal, byKey, patterned } = signers.index;
+  const wanted = principalBytes(principal);
+  const named = byPrincipal.get(wanted) ?? [];
+  const holding = byKey.get(key.identity) ?? [];
+  // The usual case, one line for the host and its key: no merging to do, and when that line
+  // allows the signature, the scan below would stop at it.
+  const single = patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || (named.length === 1 && named[0] === holding[0]));
+  if (single && holding.length === 1 && allows(holding[0]!, wanted, namespace, time)) return { ok: true, entry: holding[0]! };
   let nearMiss: { code: LookupFault; message: string; line: number; rank: number } | undefined;
   const miss = (code: LookupFault, message: string, line: number, rank: number) => {
     if (!nearMiss || rank > nearMiss.rank) nearMiss = { code, message, line, rank };
   };
-  // Only these lines can match the principal or hold the key; taken in file order, this is the
-  // same scan as ssh-keygen's over every line.
-  const { byPrincipal, byKey, patterned } = signers.index;
-  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
-  const named = byPrincipal.get(wanted) ?? [];
-  const holding = byKey.get(key.identity) ?? [];
-  // The usual case, one line for the host and its key: no merging to do.
-  const candidates =
-    patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || (named.length === 1 && named[0] === holding[0]))
-      ? named
-      : [...new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
+  const candidates = single ? named : [...new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
   for (const e of candidates) {
     const keyMatches = sameKey(e.key, key);
     if (matchPatternList(wanted, e.principalBytes) !== 1) {
@@ -310,6 +310,20 @@ export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, princip
   return { ok: false, code: 'unknown-key', message: `the signing key is not in allowed_signers for "${principal}"` };
 }
 
+/** A principal as allowed_signers lines hold it: one character per byte. */
+const principalBytes = (principal: string) => (/^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal));
+
+/** Does this line let its key sign as `wanted` (bytes) in `namespace` at `time`: what the scan above accepts. */
+function allows(e: AllowedSigner, wanted: string, namespace: string, time: number): boolean {
+  return (
+    matchPatternList(wanted, e.principalBytes) === 1 &&
+    (e.namespaces === undefined || matchPatternList(namespace, e.namespaces) === 1) &&
+    !(e.validAfter && time < e.validAfter.seconds) &&
+    !(e.validBefore && time > e.validBefore.seconds) &&
+    !e.certAuthority
+  );
+}
+
 /**
  * Could some key sign as `principal` in `namespace` at `time`? A line whose principals match,
  * whose namespaces allow it, that is valid then and not a cert-authority: what lookupSigner
@@ -317,16 +331,9 @@ export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, princip
  * never be verified.)
  */
 export function someKeyMaySign(signers: AllowedSigners, principal: string, namespace: string, time: number): boolean {
-  const wanted = /^[\x20-\x7e]*$/.test(principal) ? principal : toBytes(principal);
+  const wanted = principalBytes(principal);
   const candidates = [...(signers.index.byPrincipal.get(wanted) ?? []), ...signers.index.patterned];
-  return candidates.some(
-    (e) =>
-      matchPatternList(wanted, e.principalBytes) === 1 &&
-      (e.namespaces === undefined || matchPatternList(namespace, e.namespaces) === 1) &&
-      !(e.validAfter && time < e.validAfter.seconds) &&
-      !(e.validBefore && time > e.validBefore.seconds) &&
-      !e.certAuthority,
-  );
+  return candidates.some((e) => allows(e, wanted, namespace, time));
 }
 
 /**
