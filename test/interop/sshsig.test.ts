@@ -83,6 +83,7 @@ describe("the ed25519 fast path gives the general reading's verdict", () => {
     same(message, blob, NS);
     same(Buffer.from('other'), blob, NS);
     same(message, blob, 'git');
+    same(message, Buffer.concat([blob.subarray(0, 65), wireString('dotfleet-\ud800'), blob.subarray(65 + 4 + NS.length)]), 'dotfleet-\ud800');
     same(message, blob, NS, () => undefined);
     same(message, blob, NS, (b) => (b.equals(key.blob) ? bob.parsed!.public : undefined));
     same(message, dearmour(signMessage(message, alice.parsed!, NS, 'sha256')), NS);
