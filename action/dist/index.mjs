@@ -32999,6 +32999,16 @@ function intakeOptionsFromEnv(env = process.env) {
 // dist/app/rollout.js
 import { readFileSync } from "node:fs";
 
+// dist/core/visible.js
+var CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+function visible(s, keep = "") {
+  return s.replace(CONTROL, (c) => {
+    if (keep.includes(c))
+      return c;
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
 // dist/core/errors.js
 function lineColumnAt(text2, offset) {
   const before = text2.slice(0, Math.max(0, Math.min(offset, text2.length)));
@@ -33043,15 +33053,15 @@ var DotfleetError = class _DotfleetError extends Error {
   describe() {
     const parts = [];
     if (this.host)
-      parts.push(`host ${this.host}`);
+      parts.push(`host ${visible(this.host)}`);
     const at2 = this.where();
     if (at2)
-      parts.push(at2);
-    parts.push(this.message);
+      parts.push(visible(at2));
+    parts.push(visible(this.message, "\n	"));
     let text2 = parts.join(": ");
     if (this.hint)
       text2 += `
-  hint: ${this.hint}`;
+  hint: ${visible(this.hint, "\n	")}`;
     return text2;
   }
   toJSON() {
@@ -55564,7 +55574,7 @@ function plural2(n, one, many = one + "s") {
   return `${n} ${n === 1 ? one : many}`;
 }
 function inline(s) {
-  return s.replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
+  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
 }
 
 // dist/core/state/status.js
@@ -57660,11 +57670,11 @@ function nextHistory(input3, title) {
 }
 function pullRequestFailure(reason, input3) {
   const title = "the fleet could not be rendered";
-  const { visible, hidden } = historyBlocks(nextHistory(input3, title));
+  const { visible: visible2, hidden } = historyBlocks(nextHistory(input3, title));
   const body = `The bot stopped rendering this pull request: ${reason}.
 
 A template that loops over very large data, or produces huge output, is the usual cause. \`dotfleet diff\` on your machine shows where.`;
-  const comment = [COMMENT_MARKER, "### dotfleet \xB7 fleet diff", "", `**${title}** \xB7 ${code(short2(input3.baseSha))} \u2192 ${code(short2(input3.headSha))}`, body, visible, hidden].filter((p) => p !== "").join("\n\n") + "\n";
+  const comment = [COMMENT_MARKER, "### dotfleet \xB7 fleet diff", "", `**${title}** \xB7 ${code(short2(input3.baseSha))} \u2192 ${code(short2(input3.headSha))}`, body, visible2, hidden].filter((p) => p !== "").join("\n\n") + "\n";
   return { comment, check: { conclusion: "failure", title, summary: body, text: "", annotations: [] }, stats: { hosts: 0, changed: 0, renders: 0 } };
 }
 

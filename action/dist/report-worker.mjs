@@ -395,7 +395,7 @@ var require_directives = __commonJS({
         return tag[0] === "!" ? tag : `!<${tag}>`;
       }
       toString(doc) {
-        const lines = this.yaml.explicit ? [`%YAML ${this.yaml.version || "1.2"}`] : [];
+        const lines2 = this.yaml.explicit ? [`%YAML ${this.yaml.version || "1.2"}`] : [];
         const tagEntries = Object.entries(this.tags);
         let tagNames;
         if (doc && tagEntries.length > 0 && identity.isNode(doc.contents)) {
@@ -411,9 +411,9 @@ var require_directives = __commonJS({
           if (handle === "!!" && prefix === "tag:yaml.org,2002:")
             continue;
           if (!doc || tagNames.some((tn) => tn.startsWith(prefix)))
-            lines.push(`%TAG ${handle} ${prefix}`);
+            lines2.push(`%TAG ${handle} ${prefix}`);
         }
-        return lines.join("\n");
+        return lines2.join("\n");
       }
     };
     Directives.defaultYaml = { explicit: false, version: "1.2" };
@@ -1183,8 +1183,8 @@ var require_stringifyString = __commonJS({
             case "u":
               {
                 str2 += json2.slice(start, i);
-                const code4 = json2.substr(i + 2, 4);
-                switch (code4) {
+                const code5 = json2.substr(i + 2, 4);
+                switch (code5) {
                   case "0000":
                     str2 += "\\0";
                     break;
@@ -1210,8 +1210,8 @@ var require_stringifyString = __commonJS({
                     str2 += "\\P";
                     break;
                   default:
-                    if (code4.substr(0, 2) === "00")
-                      str2 += "\\x" + code4.substr(2);
+                    if (code5.substr(0, 2) === "00")
+                      str2 += "\\x" + code5.substr(2);
                     else
                       str2 += json2.substr(i, 6);
                 }
@@ -1874,22 +1874,22 @@ var require_stringifyCollection = __commonJS({
       const { indent, options: { commentString } } = ctx;
       const itemCtx = Object.assign({}, ctx, { indent: itemIndent, type: null });
       let chompKeep = false;
-      const lines = [];
+      const lines2 = [];
       for (let i = 0; i < items.length; ++i) {
         const item = items[i];
         let comment2 = null;
         if (identity.isNode(item)) {
           if (!chompKeep && item.spaceBefore)
-            lines.push("");
-          addCommentBefore(ctx, lines, item.commentBefore, chompKeep);
+            lines2.push("");
+          addCommentBefore(ctx, lines2, item.commentBefore, chompKeep);
           if (item.comment)
             comment2 = item.comment;
         } else if (identity.isPair(item)) {
           const ik = identity.isNode(item.key) ? item.key : null;
           if (ik) {
             if (!chompKeep && ik.spaceBefore)
-              lines.push("");
-            addCommentBefore(ctx, lines, ik.commentBefore, chompKeep);
+              lines2.push("");
+            addCommentBefore(ctx, lines2, ik.commentBefore, chompKeep);
           }
         }
         chompKeep = false;
@@ -1898,15 +1898,15 @@ var require_stringifyCollection = __commonJS({
           str3 += stringifyComment.lineComment(str3, itemIndent, commentString(comment2));
         if (chompKeep && comment2)
           chompKeep = false;
-        lines.push(blockItemPrefix + str3);
+        lines2.push(blockItemPrefix + str3);
       }
       let str2;
-      if (lines.length === 0) {
+      if (lines2.length === 0) {
         str2 = flowChars.start + flowChars.end;
       } else {
-        str2 = lines[0];
-        for (let i = 1; i < lines.length; ++i) {
-          const line = lines[i];
+        str2 = lines2[0];
+        for (let i = 1; i < lines2.length; ++i) {
+          const line = lines2[i];
           str2 += line ? `
 ${indent}${line}` : "\n";
         }
@@ -1929,22 +1929,22 @@ ${indent}${line}` : "\n";
       });
       let reqNewline = false;
       let linesAtValue = 0;
-      const lines = [];
+      const lines2 = [];
       for (let i = 0; i < items.length; ++i) {
         const item = items[i];
         let comment = null;
         if (identity.isNode(item)) {
           if (item.spaceBefore)
-            lines.push("");
-          addCommentBefore(ctx, lines, item.commentBefore, false);
+            lines2.push("");
+          addCommentBefore(ctx, lines2, item.commentBefore, false);
           if (item.comment)
             comment = item.comment;
         } else if (identity.isPair(item)) {
           const ik = identity.isNode(item.key) ? item.key : null;
           if (ik) {
             if (ik.spaceBefore)
-              lines.push("");
-            addCommentBefore(ctx, lines, ik.commentBefore, false);
+              lines2.push("");
+            addCommentBefore(ctx, lines2, ik.commentBefore, false);
             if (ik.comment)
               reqNewline = true;
           }
@@ -1961,12 +1961,12 @@ ${indent}${line}` : "\n";
         if (comment)
           reqNewline = true;
         let str2 = stringify2.stringify(item, itemCtx, () => comment = null);
-        reqNewline || (reqNewline = lines.length > linesAtValue || str2.includes("\n"));
+        reqNewline || (reqNewline = lines2.length > linesAtValue || str2.includes("\n"));
         if (i < items.length - 1) {
           str2 += ",";
         } else if (ctx.options.trailingComma) {
           if (ctx.options.lineWidth > 0) {
-            reqNewline || (reqNewline = lines.reduce((sum, line) => sum + line.length + 2, 2) + (str2.length + 2) > ctx.options.lineWidth);
+            reqNewline || (reqNewline = lines2.reduce((sum, line) => sum + line.length + 2, 2) + (str2.length + 2) > ctx.options.lineWidth);
           }
           if (reqNewline) {
             str2 += ",";
@@ -1974,35 +1974,35 @@ ${indent}${line}` : "\n";
         }
         if (comment)
           str2 += stringifyComment.lineComment(str2, itemIndent, commentString(comment));
-        lines.push(str2);
-        linesAtValue = lines.length;
+        lines2.push(str2);
+        linesAtValue = lines2.length;
       }
       const { start, end } = flowChars;
-      if (lines.length === 0) {
+      if (lines2.length === 0) {
         return start + end;
       } else {
         if (!reqNewline) {
-          const len = lines.reduce((sum, line) => sum + line.length + 2, 2);
+          const len = lines2.reduce((sum, line) => sum + line.length + 2, 2);
           reqNewline = ctx.options.lineWidth > 0 && len > ctx.options.lineWidth;
         }
         if (reqNewline) {
           let str2 = start;
-          for (const line of lines)
+          for (const line of lines2)
             str2 += line ? `
 ${indentStep}${indent}${line}` : "\n";
           return `${str2}
 ${indent}${end}`;
         } else {
-          return `${start}${fcPadding}${lines.join(" ")}${fcPadding}${end}`;
+          return `${start}${fcPadding}${lines2.join(" ")}${fcPadding}${end}`;
         }
       }
     }
-    function addCommentBefore({ indent, options: { commentString } }, lines, comment, chompKeep) {
+    function addCommentBefore({ indent, options: { commentString } }, lines2, comment, chompKeep) {
       if (comment && chompKeep)
         comment = comment.replace(/^\n+/, "");
       if (comment) {
         const ic = stringifyComment.indentComment(commentString(comment), indent);
-        lines.push(ic.trimStart());
+        lines2.push(ic.trimStart());
       }
     }
     exports.stringifyCollection = stringifyCollection;
@@ -2640,11 +2640,11 @@ var require_binary = __commonJS({
         if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
           const lineWidth = Math.max(ctx.options.lineWidth - ctx.indent.length, ctx.options.minContentWidth);
           const n = Math.ceil(str2.length / lineWidth);
-          const lines = new Array(n);
+          const lines2 = new Array(n);
           for (let i = 0, o = 0; i < n; ++i, o += lineWidth) {
-            lines[i] = str2.substr(o, lineWidth);
+            lines2[i] = str2.substr(o, lineWidth);
           }
-          str2 = lines.join(type === Scalar.Scalar.BLOCK_LITERAL ? "\n" : " ");
+          str2 = lines2.join(type === Scalar.Scalar.BLOCK_LITERAL ? "\n" : " ");
         }
         return stringifyString.stringifyString({ comment, type, value: str2 }, ctx, onComment, onChompKeep);
       }
@@ -3324,35 +3324,35 @@ var require_stringifyDocument = __commonJS({
     var stringify2 = require_stringify();
     var stringifyComment = require_stringifyComment();
     function stringifyDocument(doc, options2) {
-      const lines = [];
+      const lines2 = [];
       let hasDirectives = options2.directives === true;
       if (options2.directives !== false && doc.directives) {
         const dir = doc.directives.toString(doc);
         if (dir) {
-          lines.push(dir);
+          lines2.push(dir);
           hasDirectives = true;
         } else if (doc.directives.docStart)
           hasDirectives = true;
       }
       if (hasDirectives)
-        lines.push("---");
+        lines2.push("---");
       const ctx = stringify2.createStringifyContext(doc, options2);
       const { commentString } = ctx.options;
       if (doc.commentBefore) {
-        if (lines.length !== 1)
-          lines.unshift("");
+        if (lines2.length !== 1)
+          lines2.unshift("");
         const cs = commentString(doc.commentBefore);
-        lines.unshift(stringifyComment.indentComment(cs, ""));
+        lines2.unshift(stringifyComment.indentComment(cs, ""));
       }
       let chompKeep = false;
       let contentComment = null;
       if (doc.contents) {
         if (identity.isNode(doc.contents)) {
           if (doc.contents.spaceBefore && hasDirectives)
-            lines.push("");
+            lines2.push("");
           if (doc.contents.commentBefore) {
             const cs = commentString(doc.contents.commentBefore);
-            lines.push(stringifyComment.indentComment(cs, ""));
+            lines2.push(stringifyComment.indentComment(cs, ""));
           }
           ctx.forceBlockIndent = !!doc.comment;
           contentComment = doc.contents.comment;
@@ -3361,36 +3361,36 @@ var require_stringifyDocument = __commonJS({
         let body = stringify2.stringify(doc.contents, ctx, () => contentComment = null, onChompKeep);
         if (contentComment)
           body += stringifyComment.lineComment(body, "", commentString(contentComment));
-        if ((body[0] === "|" || body[0] === ">") && lines[lines.length - 1] === "---") {
-          lines[lines.length - 1] = `--- ${body}`;
+        if ((body[0] === "|" || body[0] === ">") && lines2[lines2.length - 1] === "---") {
+          lines2[lines2.length - 1] = `--- ${body}`;
         } else
-          lines.push(body);
+          lines2.push(body);
       } else {
-        lines.push(stringify2.stringify(doc.contents, ctx));
+        lines2.push(stringify2.stringify(doc.contents, ctx));
       }
       if (doc.directives?.docEnd) {
         if (doc.comment) {
           const cs = commentString(doc.comment);
           if (cs.includes("\n")) {
-            lines.push("...");
-            lines.push(stringifyComment.indentComment(cs, ""));
+            lines2.push("...");
+            lines2.push(stringifyComment.indentComment(cs, ""));
           } else {
-            lines.push(`... ${cs}`);
+            lines2.push(`... ${cs}`);
           }
         } else {
-          lines.push("...");
+          lines2.push("...");
         }
       } else {
         let dc = doc.comment;
         if (dc && chompKeep)
           dc = dc.replace(/^\n+/, "");
         if (dc) {
-          if ((!chompKeep || contentComment) && lines[lines.length - 1] !== "")
-            lines.push("");
-          lines.push(stringifyComment.indentComment(commentString(dc), ""));
+          if ((!chompKeep || contentComment) && lines2[lines2.length - 1] !== "")
+            lines2.push("");
+          lines2.push(stringifyComment.indentComment(commentString(dc), ""));
         }
       }
-      return lines.join("\n") + "\n";
+      return lines2.join("\n") + "\n";
     }
     exports.stringifyDocument = stringifyDocument;
   }
@@ -3710,22 +3710,22 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code4, message) {
+      constructor(name, pos, code5, message) {
         super();
         this.name = name;
-        this.code = code4;
+        this.code = code5;
         this.message = message;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code4, message) {
-        super("YAMLParseError", pos, code4, message);
+      constructor(pos, code5, message) {
+        super("YAMLParseError", pos, code5, message);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code4, message) {
-        super("YAMLWarning", pos, code4, message);
+      constructor(pos, code5, message) {
+        super("YAMLWarning", pos, code5, message);
       }
     };
     var prettifyError2 = (src, lc) => (error62) => {
@@ -4452,17 +4452,17 @@ var require_resolve_block_scalar = __commonJS({
       if (!header)
         return { value: "", type: null, comment: "", range: [start, start, start] };
       const type = header.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
-      const lines = scalar.source ? splitLines2(scalar.source) : [];
-      let chompStart = lines.length;
-      for (let i = lines.length - 1; i >= 0; --i) {
-        const content = lines[i][1];
+      const lines2 = scalar.source ? splitLines2(scalar.source) : [];
+      let chompStart = lines2.length;
+      for (let i = lines2.length - 1; i >= 0; --i) {
+        const content = lines2[i][1];
         if (content === "" || content === "\r")
           chompStart = i;
         else
           break;
       }
       if (chompStart === 0) {
-        const value2 = header.chomp === "+" && lines.length > 0 ? "\n".repeat(Math.max(1, lines.length - 1)) : "";
+        const value2 = header.chomp === "+" && lines2.length > 0 ? "\n".repeat(Math.max(1, lines2.length - 1)) : "";
         let end2 = start + header.length;
         if (scalar.source)
           end2 += scalar.source.length;
@@ -4472,7 +4472,7 @@ var require_resolve_block_scalar = __commonJS({
       let offset = scalar.offset + header.length;
       let contentStart = 0;
       for (let i = 0; i < chompStart; ++i) {
-        const [indent, content] = lines[i];
+        const [indent, content] = lines2[i];
         if (content === "" || content === "\r") {
           if (header.indent === 0 && indent.length > trimIndent)
             trimIndent = indent.length;
@@ -4492,17 +4492,17 @@ var require_resolve_block_scalar = __commonJS({
         }
         offset += indent.length + content.length + 1;
       }
-      for (let i = lines.length - 1; i >= chompStart; --i) {
-        if (lines[i][0].length > trimIndent)
+      for (let i = lines2.length - 1; i >= chompStart; --i) {
+        if (lines2[i][0].length > trimIndent)
           chompStart = i + 1;
       }
       let value = "";
       let sep = "";
       let prevMoreIndented = false;
       for (let i = 0; i < contentStart; ++i)
-        value += lines[i][0].slice(trimIndent) + "\n";
+        value += lines2[i][0].slice(trimIndent) + "\n";
       for (let i = contentStart; i < chompStart; ++i) {
-        let [indent, content] = lines[i];
+        let [indent, content] = lines2[i];
         offset += indent.length + content.length + 1;
         const crlf = content[content.length - 1] === "\r";
         if (crlf)
@@ -4539,8 +4539,8 @@ var require_resolve_block_scalar = __commonJS({
         case "-":
           break;
         case "+":
-          for (let i = chompStart; i < lines.length; ++i)
-            value += "\n" + lines[i][0].slice(trimIndent);
+          for (let i = chompStart; i < lines2.length; ++i)
+            value += "\n" + lines2[i][0].slice(trimIndent);
           if (value[value.length - 1] !== "\n")
             value += "\n";
           break;
@@ -4615,10 +4615,10 @@ var require_resolve_block_scalar = __commonJS({
       const first = split[0];
       const m = first.match(/^( *)/);
       const line0 = m?.[1] ? [m[1], first.slice(m[1].length)] : ["", first];
-      const lines = [line0];
+      const lines2 = [line0];
       for (let i = 1; i < split.length; i += 2)
-        lines.push([split[i], split[i + 1]]);
-      return lines;
+        lines2.push([split[i], split[i + 1]]);
+      return lines2;
     }
     exports.resolveBlockScalar = resolveBlockScalar;
   }
@@ -4634,7 +4634,7 @@ var require_resolve_flow_scalar = __commonJS({
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
-      const _onError = (rel, code4, msg) => onError(offset + rel, code4, msg);
+      const _onError = (rel, code5, msg) => onError(offset + rel, code5, msg);
       switch (type) {
         case "scalar":
           _type = Scalar.Scalar.PLAIN;
@@ -4832,9 +4832,9 @@ var require_resolve_flow_scalar = __commonJS({
     function parseCharCode(source, offset, length2, onError) {
       const cc = source.substr(offset, length2);
       const ok = cc.length === length2 && /^[0-9a-fA-F]+$/.test(cc);
-      const code4 = ok ? parseInt(cc, 16) : NaN;
+      const code5 = ok ? parseInt(cc, 16) : NaN;
       try {
-        return String.fromCodePoint(code4);
+        return String.fromCodePoint(code5);
       } catch {
         const raw = source.substr(offset - 2, length2 + 2);
         onError(offset - 2, "BAD_DQ_ESCAPE", `Invalid escape sequence ${raw}`);
@@ -5156,12 +5156,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code4, message, warning) => {
+        this.onError = (source, code5, message, warning) => {
           const pos = getErrorPos(source);
           if (warning)
-            this.warnings.push(new errors.YAMLWarning(pos, code4, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code5, message));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code4, message));
+            this.errors.push(new errors.YAMLParseError(pos, code5, message));
         };
         this.directives = new directives.Directives({ version: options2.version || "1.2" });
         this.options = options2;
@@ -5323,12 +5323,12 @@ var require_cst_scalar = __commonJS({
     var stringifyString = require_stringifyString();
     function resolveAsScalar(token, strict = true, onError) {
       if (token) {
-        const _onError = (pos, code4, message) => {
+        const _onError = (pos, code5, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code4, message);
+            onError(offset, code5, message);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code4, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code5, message);
         };
         switch (token.type) {
           case "scalar":
@@ -8214,14 +8214,14 @@ var require_runtime = __commonJS({
         }
         if (result != null) {
           if (options2.indent) {
-            var lines = result.split("\n");
-            for (var i = 0, l = lines.length; i < l; i++) {
-              if (!lines[i] && i + 1 === l) {
+            var lines2 = result.split("\n");
+            for (var i = 0, l = lines2.length; i < l; i++) {
+              if (!lines2[i] && i + 1 === l) {
                 break;
               }
-              lines[i] = options2.indent + lines[i];
+              lines2[i] = options2.indent + lines2[i];
             }
-            result = lines.join("\n");
+            result = lines2.join("\n");
           }
           return result;
         } else {
@@ -8956,8 +8956,8 @@ var require_parser2 = __commonJS({
             this.offset++;
             this.match += ch;
             this.matched += ch;
-            var lines = ch.match(/(?:\r\n?|\n).*/g);
-            if (lines) {
+            var lines2 = ch.match(/(?:\r\n?|\n).*/g);
+            if (lines2) {
               this.yylineno++;
               this.yylloc.last_line++;
             } else {
@@ -8969,20 +8969,20 @@ var require_parser2 = __commonJS({
           },
           unput: function unput(ch) {
             var len = ch.length;
-            var lines = ch.split(/(?:\r\n?|\n)/g);
+            var lines2 = ch.split(/(?:\r\n?|\n)/g);
             this._input = ch + this._input;
             this.yytext = this.yytext.substr(0, this.yytext.length - len - 1);
             this.offset -= len;
             var oldLines = this.match.split(/(?:\r\n?|\n)/g);
             this.match = this.match.substr(0, this.match.length - 1);
             this.matched = this.matched.substr(0, this.matched.length - 1);
-            if (lines.length - 1) this.yylineno -= lines.length - 1;
+            if (lines2.length - 1) this.yylineno -= lines2.length - 1;
             var r = this.yylloc.range;
             this.yylloc = {
               first_line: this.yylloc.first_line,
               last_line: this.yylineno + 1,
               first_column: this.yylloc.first_column,
-              last_column: lines ? (lines.length === oldLines.length ? this.yylloc.first_column : 0) + oldLines[oldLines.length - lines.length].length - lines[0].length : this.yylloc.first_column - len
+              last_column: lines2 ? (lines2.length === oldLines.length ? this.yylloc.first_column : 0) + oldLines[oldLines.length - lines2.length].length - lines2[0].length : this.yylloc.first_column - len
             };
             if (this.options.ranges) {
               this.yylloc.range = [r[0], r[0] + this.yyleng - len];
@@ -9017,7 +9017,7 @@ var require_parser2 = __commonJS({
               return this.EOF;
             }
             if (!this._input) this.done = true;
-            var token, match, tempMatch, index, col, lines;
+            var token, match, tempMatch, index, col, lines2;
             if (!this._more) {
               this.yytext = "";
               this.match = "";
@@ -9032,13 +9032,13 @@ var require_parser2 = __commonJS({
               }
             }
             if (match) {
-              lines = match[0].match(/(?:\r\n?|\n).*/g);
-              if (lines) this.yylineno += lines.length;
+              lines2 = match[0].match(/(?:\r\n?|\n).*/g);
+              if (lines2) this.yylineno += lines2.length;
               this.yylloc = {
                 first_line: this.yylloc.last_line,
                 last_line: this.yylineno + 1,
                 first_column: this.yylloc.last_column,
-                last_column: lines ? lines[lines.length - 1].length - lines[lines.length - 1].match(/\r?\n?/)[0].length : this.yylloc.last_column + match[0].length
+                last_column: lines2 ? lines2[lines2.length - 1].length - lines2[lines2.length - 1].match(/\r?\n?/)[0].length : this.yylloc.last_column + match[0].length
               };
               this.yytext += match[0];
               this.match += match[0];
@@ -11805,10 +11805,10 @@ var require_source_node = __commonJS({
             lastGeneratedColumn = 0;
           } else {
             var nextLine = remainingLines[remainingLinesIndex] || "";
-            var code4 = nextLine.substr(0, mapping.generatedColumn - lastGeneratedColumn);
+            var code5 = nextLine.substr(0, mapping.generatedColumn - lastGeneratedColumn);
             remainingLines[remainingLinesIndex] = nextLine.substr(mapping.generatedColumn - lastGeneratedColumn);
             lastGeneratedColumn = mapping.generatedColumn;
-            addMappingWithCode(lastMapping, code4);
+            addMappingWithCode(lastMapping, code5);
             lastMapping = mapping;
             return;
           }
@@ -11841,16 +11841,16 @@ var require_source_node = __commonJS({
         }
       });
       return node2;
-      function addMappingWithCode(mapping, code4) {
+      function addMappingWithCode(mapping, code5) {
         if (mapping === null || mapping.source === void 0) {
-          node2.add(code4);
+          node2.add(code5);
         } else {
           var source = aRelativePath ? util.join(aRelativePath, mapping.source) : mapping.source;
           node2.add(new SourceNode(
             mapping.originalLine,
             mapping.originalColumn,
             source,
-            code4,
+            code5,
             mapping.name
           ));
         }
@@ -12048,8 +12048,8 @@ var require_code_gen = __commonJS({
     var _utils = require_utils();
     var NEEDS_ESCAPING = /[\x00-\x1f\\"\u2028\u2029<\ud800-\udfff]/;
     var SCRIPT_DELIMITERS = /<(?=!--|\/?script)/gi;
-    function escapeScriptDelimiters(code4) {
-      return code4.replace(SCRIPT_DELIMITERS, "\\u003C");
+    function escapeScriptDelimiters(code5) {
+      return code5.replace(SCRIPT_DELIMITERS, "\\u003C");
     }
     function escapeSurrogate(surrogate) {
       return "\\u" + surrogate.charCodeAt(0).toString(16);
@@ -13328,6 +13328,16 @@ var require_lib = __commonJS({
 // dist/app/report-worker.js
 import { parentPort, workerData } from "node:worker_threads";
 
+// dist/core/visible.js
+var CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+function visible(s, keep = "") {
+  return s.replace(CONTROL, (c) => {
+    if (keep.includes(c))
+      return c;
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
 // dist/core/errors.js
 function lineColumnAt(text3, offset) {
   const before = text3.slice(0, Math.max(0, Math.min(offset, text3.length)));
@@ -13340,10 +13350,10 @@ var DotfleetError = class _DotfleetError extends Error {
   column;
   host;
   hint;
-  constructor(code4, message, fields = {}) {
+  constructor(code5, message, fields = {}) {
     super(message);
     this.name = "DotfleetError";
-    this.code = code4;
+    this.code = code5;
     this.file = fields.file;
     this.line = fields.line;
     this.column = fields.column;
@@ -13372,15 +13382,15 @@ var DotfleetError = class _DotfleetError extends Error {
   describe() {
     const parts = [];
     if (this.host)
-      parts.push(`host ${this.host}`);
+      parts.push(`host ${visible(this.host)}`);
     const at = this.where();
     if (at)
-      parts.push(at);
-    parts.push(this.message);
+      parts.push(visible(at));
+    parts.push(visible(this.message, "\n	"));
     let text3 = parts.join(": ");
     if (this.hint)
       text3 += `
-  hint: ${this.hint}`;
+  hint: ${visible(this.hint, "\n	")}`;
     return text3;
   }
   toJSON() {
@@ -13409,15 +13419,15 @@ function memoised(cache, key2, compute2) {
 
 // node_modules/smol-toml/dist/error.js
 function getLineColFromPtr(string4, ptr) {
-  let lines = string4.slice(0, ptr).split(/\r?\n/);
-  return [lines.length, lines.pop().length + 1];
+  let lines2 = string4.slice(0, ptr).split(/\r?\n/);
+  return [lines2.length, lines2.pop().length + 1];
 }
 function makeCodeBlock(string4, line, column) {
-  let lines = string4.split(/\r?\n/);
+  let lines2 = string4.split(/\r?\n/);
   let codeblock = "";
   let numberLen = (Math.log10(line + 1) | 0) + 1;
   for (let i = line - 1; i <= line + 1; i++) {
-    let l = lines[i - 1];
+    let l = lines2[i - 1];
     if (!l)
       continue;
     codeblock += i.toString().padEnd(numberLen, " ");
@@ -14427,9 +14437,9 @@ function changedPaths(a, b, prefix = []) {
   return deepEqual(a, b) ? [] : [prefix];
 }
 function findLine(text3, re, from = 1) {
-  const lines = text3.split("\n");
-  for (let i = from - 1; i < lines.length; i++)
-    if (re.test(lines[i]))
+  const lines2 = text3.split("\n");
+  for (let i = from - 1; i < lines2.length; i++)
+    if (re.test(lines2[i]))
       return i + 1;
   return void 0;
 }
@@ -16298,14 +16308,14 @@ function toDotPath(_path) {
   return segs.join("");
 }
 function prettifyError(error62) {
-  const lines = [];
+  const lines2 = [];
   const issues = [...error62.issues].sort((a, b) => (a.path ?? []).length - (b.path ?? []).length);
   for (const issue2 of issues) {
-    lines.push(`\u2716 ${issue2.message}`);
+    lines2.push(`\u2716 ${issue2.message}`);
     if (issue2.path?.length)
-      lines.push(`  \u2192 at ${toDotPath(issue2.path)}`);
+      lines2.push(`  \u2192 at ${toDotPath(issue2.path)}`);
   }
-  return lines.join("\n");
+  return lines2.join("\n");
 }
 
 // node_modules/zod/v4/core/parse.js
@@ -17140,9 +17150,9 @@ var Doc = class {
       return;
     }
     const content = arg;
-    const lines = content.split("\n").filter((x) => x);
-    const minIndent = Math.min(...lines.map((x) => x.length - x.trimStart().length));
-    const dedented = lines.map((x) => x.slice(minIndent)).map((x) => " ".repeat(this.indent * 2) + x);
+    const lines2 = content.split("\n").filter((x) => x);
+    const minIndent = Math.min(...lines2.map((x) => x.length - x.trimStart().length));
+    const dedented = lines2.map((x) => x.slice(minIndent)).map((x) => " ".repeat(this.indent * 2) + x);
     for (const line of dedented) {
       this.content.push(line);
     }
@@ -17659,12 +17669,12 @@ function isIso7064Mod97(iban3) {
   let remainder = 0;
   const len = iban3.length;
   for (let i = 4; i < len; i++) {
-    const code4 = iban3.charCodeAt(i);
-    remainder = (code4 >= 65 ? remainder * 100 + (code4 - 55) : remainder * 10 + (code4 - 48)) % 97;
+    const code5 = iban3.charCodeAt(i);
+    remainder = (code5 >= 65 ? remainder * 100 + (code5 - 55) : remainder * 10 + (code5 - 48)) % 97;
   }
   for (let i = 0; i < 4; i++) {
-    const code4 = iban3.charCodeAt(i);
-    remainder = (code4 >= 65 ? remainder * 100 + (code4 - 55) : remainder * 10 + (code4 - 48)) % 97;
+    const code5 = iban3.charCodeAt(i);
+    remainder = (code5 >= 65 ? remainder * 100 + (code5 - 55) : remainder * 10 + (code5 - 48)) % 97;
   }
   return remainder === 1;
 }
@@ -27610,12 +27620,12 @@ function compileFn(schema, options2) {
   doc.write(outputAccessor === null ? `return true;` : `return ${outputAccessor};`);
   const constantNames = ["INVALID", ...ctx.constants.keys()];
   const constantValues = [INVALID, ...ctx.constants.values()];
-  const code4 = doc.content.join("\n");
+  const code5 = doc.content.join("\n");
   const fullCode = options2?.debug ? constantNames.length > 0 ? `// Constants: ${constantNames.join(", ")}
-${code4}` : code4 : "";
+${code5}` : code5 : "";
   const F = Function;
   const factoryCode = `return (input) => {
-${code4}
+${code5}
 }`;
   let fn;
   try {
@@ -36816,16 +36826,16 @@ function structuredPatch(oldFileName, newFileName, oldStr, newStr, oldHeader, ne
       return;
     }
     diff.push({ value: "", lines: [] });
-    function contextLines(lines) {
-      return lines.map(function(entry) {
+    function contextLines(lines2) {
+      return lines2.map(function(entry) {
         return " " + entry;
       });
     }
     const hunks = [];
     let oldRangeStart = 0, newRangeStart = 0, curRange = [], oldLine = 1, newLine = 1;
     for (let i = 0; i < diff.length; i++) {
-      const current = diff[i], lines = current.lines || splitLines(current.value);
-      current.lines = lines;
+      const current = diff[i], lines2 = current.lines || splitLines(current.value);
+      current.lines = lines2;
       if (current.added || current.removed) {
         if (!oldRangeStart) {
           const prev = diff[i - 1];
@@ -36837,23 +36847,23 @@ function structuredPatch(oldFileName, newFileName, oldStr, newStr, oldHeader, ne
             newRangeStart -= curRange.length;
           }
         }
-        for (const line of lines) {
+        for (const line of lines2) {
           curRange.push((current.added ? "+" : "-") + line);
         }
         if (current.added) {
-          newLine += lines.length;
+          newLine += lines2.length;
         } else {
-          oldLine += lines.length;
+          oldLine += lines2.length;
         }
       } else {
         if (oldRangeStart) {
-          if (lines.length <= context * 2 && i < diff.length - 2) {
-            for (const line of contextLines(lines)) {
+          if (lines2.length <= context * 2 && i < diff.length - 2) {
+            for (const line of contextLines(lines2)) {
               curRange.push(line);
             }
           } else {
-            const contextSize = Math.min(lines.length, context);
-            for (const line of contextLines(lines.slice(0, contextSize))) {
+            const contextSize = Math.min(lines2.length, context);
+            for (const line of contextLines(lines2.slice(0, contextSize))) {
               curRange.push(line);
             }
             const hunk = {
@@ -36869,8 +36879,8 @@ function structuredPatch(oldFileName, newFileName, oldStr, newStr, oldHeader, ne
             curRange = [];
           }
         }
-        oldLine += lines.length;
-        newLine += lines.length;
+        oldLine += lines2.length;
+        newLine += lines2.length;
       }
     }
     for (const hunk of hunks) {
@@ -36933,12 +36943,12 @@ function oneBlockHunk(from, to) {
   const added = b.slice(p, b.length - q);
   if (removed.length + added.length === 0 || removed.length > 8 || added.length > 8)
     return void 0;
-  const occurs = (lines, of) => {
+  const occurs = (lines2, of) => {
     if (of.length === 0)
       return false;
-    if (lines.length <= 256)
-      return of.some((l) => lines.includes(l));
-    const set2 = new Set(lines);
+    if (lines2.length <= 256)
+      return of.some((l) => lines2.includes(l));
+    const set2 = new Set(lines2);
     return of.some((l) => set2.has(l));
   };
   if (occurs(b, removed) || occurs(a, added))
@@ -38262,12 +38272,12 @@ function parseAllowedSigners(input2) {
   const entries = [];
   const broken = [];
   const problems = [];
-  const lines = text3.split("\n");
-  if (lines.at(-1) === "")
-    lines.pop();
-  lines.forEach((body, i) => {
+  const lines2 = text3.split("\n");
+  if (lines2.at(-1) === "")
+    lines2.pop();
+  lines2.forEach((body, i) => {
     const line = i + 1;
-    const parsed = parseLine(i < lines.length - 1 || text3.endsWith("\n") ? `${body}
+    const parsed = parseLine(i < lines2.length - 1 || text3.endsWith("\n") ? `${body}
 ` : body, line);
     if (!parsed)
       return;
@@ -38453,7 +38463,7 @@ function options(e) {
     out.push(`valid-before="${formatSshTime(new Date(e.validBefore.seconds * 1e3))}"`);
   return out.join(",") || "(no options)";
 }
-var code = (s) => "`" + s.replace(/`/g, "'").replace(/[\r\n]+/g, " ") + "`";
+var code = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
 function side(tree) {
   let settings;
   try {
@@ -38687,7 +38697,7 @@ function secretChangeLine(c) {
   return `${c.path} (${c.status === "modified" ? "modified" : `${c.status} SOPS file`}): ${parts.join("; ") || "metadata only"}`;
 }
 function inline(s) {
-  return s.replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
+  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
 }
 function foldByHost(errors) {
   const byWhat = /* @__PURE__ */ new Map();
@@ -38704,6 +38714,52 @@ function representedNote(g, command) {
   return `each host adds and removes these same lines, but the lines around them differ: this is ${g.shownFor}'s patch (${command} --host HOST shows any one host's)`;
 }
 
+// dist/core/report/trust.js
+var code2 = (s) => "`" + s.replace(/`/g, "'") + "`";
+var trustShown = (t) => t !== void 0 && (trustChanged(t) || t.problems.length > 0);
+var trustHeadline = (t) => t && trustChanged(t) ? ` \xB7 ${plural2(trustChangeCount(t), "trust change")}` : "";
+function lines(t, say) {
+  const signer = (s) => `${s.keyType} ${say.quote(s.key)}`;
+  const hosts = t.hosts.map((h) => {
+    const what = [];
+    if (h.host_change === "added")
+      what.push("a new host");
+    if (h.host_change === "removed")
+      what.push("leaves the inventory: its keys can no longer attest");
+    if (h.principal)
+      what.push(`signs as ${say.quote(h.principal.after)} instead of ${say.quote(h.principal.before)}`);
+    for (const s of h.added)
+      what.push(`${say.strong("may now sign")}: ${signer(s)} ${say.cell(s.options)}`);
+    for (const s of h.removed)
+      what.push(`no longer: ${signer(s)}`);
+    for (const s of h.changed)
+      what.push(`${signer(s)}: ${say.cell(s.before)} \u2192 ${say.cell(s.after)}`);
+    return `${say.strong(say.cell(h.host))}: ${what.join("; ")}`;
+  });
+  const changes = t.changes.map((c) => `${say.strong(c.change)} ${say.quote(c.principals)}: ${c.keyType} ${say.quote(c.key)} ${c.change === "changed" ? `${say.cell(c.before)} \u2192 ${say.cell(c.after)}` : say.cell(c.after ?? c.before)}`);
+  const problems = t.problems.map((p) => `${p.severity}: line ${p.line}: ${say.cell(p.message)}`);
+  return { hosts, inputs: t.inputs, changes, problems };
+}
+var linesHeading = (t) => `allowed_signers lines${t.hosts.length > 0 ? "" : " (no host of the inventory is affected now; a host that later takes such a name would be)"}:`;
+function trustMarkdown(t, footer) {
+  if (!trustShown(t))
+    return "";
+  const l = lines(t, { quote: (s) => code2(visible(s)), cell: inline, strong: (s) => `**${s}**` });
+  const out = ["#### \u26A0\uFE0F Trust changes \u2014 need review", "", "_Who may sign attestations for which host once this is merged, against the default branch now; nothing here is trusted until it is merged._", ""];
+  out.push(...l.hosts.map((s) => `- ${s}`), ...l.inputs.map((s) => `- ${s}`));
+  if (l.changes.length > 0) {
+    const items = l.changes.map((s) => `- ${s}`);
+    if (items.length <= 20)
+      out.push("", linesHeading(t), "", ...items);
+    else
+      out.push("", "<details>", `<summary>allowed_signers lines (${items.length})</summary>`, "", ...items, "", "</details>");
+  }
+  out.push(...l.problems.map((s) => `- ${s}`));
+  if (footer && trustChanged(t))
+    out.push("", footer);
+  return out.join("\n");
+}
+
 // dist/core/report/markdown.js
 function fenceFor(text3) {
   let longest = 0;
@@ -38711,19 +38767,19 @@ function fenceFor(text3) {
     longest = Math.max(longest, m[0].length);
   return "`".repeat(Math.max(3, longest + 1));
 }
-function code2(text3) {
+function code3(text3) {
   const ticks = fenceFor(text3).length > 3 ? "``" : "`";
-  return `${ticks}${text3.replace(/\n/g, " ")}${ticks}`;
+  return `${ticks}${visible(text3, "\n").replace(/\n/g, " ")}${ticks}`;
 }
 var escapeCell = inline;
 function errorLine(e) {
   const where2 = e.where();
-  return `- ${e.host ? `**${e.host}** ` : ""}${where2 ? `${code2(where2)} ` : ""}\u2014 ${escapeCell(e.message)}${e.hint ? `<br>_${escapeCell(e.hint)}_` : ""}`;
+  return `- ${e.host ? `**${e.host}** ` : ""}${where2 ? `${code3(where2)} ` : ""}\u2014 ${escapeCell(e.message)}${e.hint ? `<br>_${escapeCell(e.hint)}_` : ""}`;
 }
 var SUMMARY_LIMIT = 1e6;
 function fleetDiffMarkdown(diff, options2 = {}) {
   const out = [];
-  out.push(`### ${options2.title ?? "dotfleet \xB7 fleet diff"}`, "", `**${headline(diff)}**`, "");
+  out.push(`### ${options2.title ?? "dotfleet \xB7 fleet diff"}`, "", `**${headline(diff)}${trustHeadline(diff.trust)}**`, "");
   const shown = diff.hosts.filter((h) => h.status !== "unchanged");
   const unchanged = diff.hosts.filter((h) => h.status === "unchanged");
   if (shown.length > 0) {
@@ -38735,16 +38791,19 @@ function fleetDiffMarkdown(diff, options2 = {}) {
   }
   if (unchanged.length > 0)
     out.push(`_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(", ")}_`, "");
+  const trust = trustMarkdown(diff.trust);
+  if (trust)
+    out.push(trust, "");
   if (diff.secrets && (diff.secrets.changes.length > 0 || (diff.secrets.findings ?? []).length > 0)) {
     out.push("#### Secrets", "", '_Values are never shown: a key is "changed" when its ciphertext is._', "");
     for (const c of diff.secrets.changes)
       out.push(`- ${escapeCell(secretChangeLine(c))}`);
     for (const f of diff.secrets.findings ?? [])
-      out.push(`- **${f.severity}** ${code2(f.file)} \u2014 ${escapeCell(f.message)}${f.hint ? `<br>_${escapeCell(f.hint)}_` : ""}`);
+      out.push(`- **${f.severity}** ${code3(f.file)} \u2014 ${escapeCell(f.message)}${f.hint ? `<br>_${escapeCell(f.hint)}_` : ""}`);
     out.push("");
   }
   const groupLevels2 = diff.groups.map((g, i) => {
-    const title = [`#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code2).join(", ")}`, ""];
+    const title = [`#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code3).join(", ")}`, ""];
     if (!g.exact)
       title.push(`_${escapeCell(representedNote(g, "dotfleet diff"))}_`, "");
     const full = [...title, "<details>", `<summary>${plural2(g.changes.length, "change")}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(", ")}${g.changes.length > 6 ? ", \u2026" : ""}</summary>`, ""];
@@ -38756,9 +38815,9 @@ function fleetDiffMarkdown(diff, options2 = {}) {
       }
     }
     full.push("</details>", "");
-    const lines = [...title, ...g.changes.map((c) => `- ${escapeCell(changeLine(c))}`), ""];
+    const lines2 = [...title, ...g.changes.map((c) => `- ${escapeCell(changeLine(c))}`), ""];
     const header = [...title, `_${plural2(g.changes.length, "change")}: \`dotfleet diff --host ${g.hosts[0]}\`_`, ""];
-    return [header, lines, full].map((l) => l.join("\n") + "\n");
+    return [header, lines2, full].map((l) => l.join("\n") + "\n");
   });
   const errors = [...diff.sourceErrors, ...diff.hosts.flatMap((h) => h.errors)];
   const errorLines2 = foldByHost(errors).map(({ e, hosts }) => {
@@ -38817,13 +38876,12 @@ function compute(input2) {
   return { diff, baseError, trust };
 }
 var short = (sha) => sha.slice(0, 7);
-var code3 = (s) => "`" + s.replace(/`/g, "'") + "`";
+var code4 = (s) => "`" + s.replace(/`/g, "'") + "`";
 var cell = inline;
 function headlineOf(c) {
   if (c.headError)
     return "the fleet does not load at head";
-  const h = headline(c.diff);
-  return trustChanged(c.trust) ? `${h} \xB7 ${plural2(trustChangeCount(c.trust), "trust change")}` : h;
+  return headline(c.diff) + trustHeadline(c.trust);
 }
 function table(diff, compact) {
   const shown = diff.hosts.filter((h) => h.status !== "unchanged");
@@ -38854,42 +38912,7 @@ ${unchanged.map((h) => h.host).join(", ")}
     out.push("", `_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(", ")}_`);
   return out.join("\n");
 }
-function trustSection(t) {
-  if (!trustChanged(t) && t.problems.length === 0)
-    return "";
-  const out = ["#### \u26A0\uFE0F Trust changes \u2014 need review", "", "_Who may sign attestations for which host once this is merged, against the default branch now; nothing here is trusted until it is merged._", ""];
-  const signer = (s) => `${s.keyType} ${code3(s.key)}`;
-  for (const h of t.hosts) {
-    const what = [];
-    if (h.host_change === "added")
-      what.push("a new host");
-    if (h.host_change === "removed")
-      what.push("leaves the inventory: its keys can no longer attest");
-    if (h.principal)
-      what.push(`signs as ${code3(h.principal.after)} instead of ${code3(h.principal.before)}`);
-    for (const s of h.added)
-      what.push(`**may now sign**: ${signer(s)} ${cell(s.options)}`);
-    for (const s of h.removed)
-      what.push(`no longer: ${signer(s)}`);
-    for (const s of h.changed)
-      what.push(`${signer(s)}: ${cell(s.before)} \u2192 ${cell(s.after)}`);
-    out.push(`- **${cell(h.host)}**: ${what.join("; ")}`);
-  }
-  for (const i of t.inputs)
-    out.push(`- ${i}`);
-  if (t.changes.length > 0) {
-    const lines = t.changes.map((c) => `- **${c.change}** ${code3(c.principals)}: ${c.keyType} ${code3(c.key)} ${c.change === "changed" ? `${cell(c.before)} \u2192 ${cell(c.after)}` : cell(c.after ?? c.before)}`);
-    if (lines.length <= 20)
-      out.push("", `allowed_signers lines${t.hosts.length > 0 ? "" : " (no host of the inventory is affected now; a host that later takes such a name would be)"}:`, "", ...lines);
-    else
-      out.push("", "<details>", `<summary>allowed_signers lines (${lines.length})</summary>`, "", ...lines, "", "</details>");
-  }
-  for (const p of t.problems)
-    out.push(`- ${p.severity}: line ${p.line}: ${cell(p.message)}`);
-  if (trustChanged(t))
-    out.push("", `_The **${CHECK_NAME}** check is "action required" while trust changes: see docs/app.md, "Trust changes"._`);
-  return out.join("\n");
-}
+var trustSection = (c) => trustMarkdown(c.trust, `_The **${CHECK_NAME}** check is "action required" while trust changes: see docs/app.md, "Trust changes"._`);
 function secretsSection(diff) {
   const s = diff.secrets;
   if (!s || s.changes.length === 0 && (s.findings ?? []).length === 0)
@@ -38898,7 +38921,7 @@ function secretsSection(diff) {
   for (const c of s.changes)
     out.push(`- ${cell(secretChangeLine(c))}`);
   for (const f of s.findings ?? [])
-    out.push(`- **${f.severity}** ${code3(f.file)} \u2014 ${cell(f.message)}${f.hint ? `<br>_${cell(f.hint)}_` : ""}`);
+    out.push(`- **${f.severity}** ${code4(f.file)} \u2014 ${cell(f.message)}${f.hint ? `<br>_${cell(f.hint)}_` : ""}`);
   return out.join("\n");
 }
 function allErrors(c) {
@@ -38915,7 +38938,7 @@ function errorLines(errors) {
 var MAX_PATCH_IN_CHECK = 48e3;
 function groupLevels(diff, place) {
   return diff.groups.map((g, i) => {
-    const title = `#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code3).join(", ")}`;
+    const title = `#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code4).join(", ")}`;
     const cli = place.hint ? `\`${place.hint} --host ${g.hosts[0]}\`` : `\`dotfleet diff --host ${g.hosts[0]}\``;
     const inCheck = place.where === "check" || (place.inCheck?.has(i) ?? false);
     const shown = g.exact ? "" : `
@@ -38924,7 +38947,7 @@ _${cell(representedNote(g, place.hint ?? "dotfleet diff"))}_`;
     const header = `${title}${shown}
 
 _${plural2(g.changes.length, "change")}: ${inCheck ? "details in the check run" : `run ${cli}`}._`;
-    const lines = `${title}${shown}
+    const lines2 = `${title}${shown}
 
 ${g.changes.map((c) => `- ${cell(changeLine(c))}`).join("\n")}`;
     const body = g.changes.map((c) => {
@@ -38957,7 +38980,7 @@ ${fence}`;
 ${body.join("\n\n")}
 
 </details>`;
-    return [header, lines, full];
+    return [header, lines2, full];
   });
 }
 function readHistory(previous) {
@@ -38978,7 +39001,7 @@ function historyBlocks(entries) {
   const hidden = `${HISTORY_MARK}${JSON.stringify(entries).replace(/--/g, "\\u002d\\u002d")} -->`;
   if (entries.length <= 1)
     return { visible: "", hidden };
-  const rows = entries.slice(1).map((e) => `- ${code3(short(e.sha))} ${cell(e.headline)}`);
+  const rows = entries.slice(1).map((e) => `- ${code4(short(e.sha))} ${cell(e.headline)}`);
   return { visible: `<details>
 <summary>Earlier runs (${entries.length - 1})</summary>
 
@@ -38991,7 +39014,7 @@ function nextHistory(input2, title) {
 }
 function commentBody(c, input2, title, inCheck) {
   const { visible: historyText, hidden } = historyBlocks(nextHistory(input2, title));
-  const top = [COMMENT_MARKER, `### dotfleet \xB7 fleet diff`, "", `**${title}** \xB7 ${code3(short(input2.baseSha))} \u2192 ${code3(short(input2.headSha))}`];
+  const top = [COMMENT_MARKER, `### dotfleet \xB7 fleet diff`, "", `**${title}** \xB7 ${code4(short(input2.baseSha))} \u2192 ${code4(short(input2.headSha))}`];
   const notes = [];
   const blocks = [];
   if (c.headError) {
@@ -38999,7 +39022,7 @@ function commentBody(c, input2, title, inCheck) {
 
 ${errorLines([c.headError]).join("\n")}
 
-No host could be rendered at ${code3(short(input2.headSha))}; fix this first.`);
+No host could be rendered at ${code4(short(input2.headSha))}; fix this first.`);
   } else {
     const diff = c.diff;
     if (c.baseError)
@@ -39011,7 +39034,7 @@ No host could be rendered at ${code3(short(input2.headSha))}; fix this first.`);
     }
     blocks.push(t);
   }
-  const trust = trustSection(c.trust);
+  const trust = trustSection(c);
   if (trust)
     blocks.push(trust);
   if (c.diff) {
@@ -39066,10 +39089,10 @@ function checkOutput(c, input2, title) {
   const secretErrors = c.diff?.secrets?.findings?.some((f) => f.severity === "error");
   const changed = (c.diff?.hosts.some((h) => h.changes.length > 0) ?? false) || (c.diff?.secrets?.changes.length ?? 0) > 0;
   const conclusion = hostErrors || secretErrors ? "failure" : trustChanged(c.trust) ? "action_required" : changed ? "success" : "neutral";
-  const summaryBlocks = [`**${title}** \xB7 ${code3(short(input2.baseSha))} \u2192 ${code3(short(input2.headSha))}`];
+  const summaryBlocks = [`**${title}** \xB7 ${code4(short(input2.baseSha))} \u2192 ${code4(short(input2.headSha))}`];
   if (c.diff)
     summaryBlocks.push(bytes(table(c.diff, false)) > CHECK_LIMIT / 2 ? table(c.diff, true) : table(c.diff, false));
-  for (const s of [trustSection(c.trust), c.diff ? secretsSection(c.diff) : ""])
+  for (const s of [trustSection(c), c.diff ? secretsSection(c.diff) : ""])
     if (s)
       summaryBlocks.push(s);
   const errs = errorLines(allErrors(c));

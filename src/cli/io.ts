@@ -7,6 +7,7 @@ import type { Fleet } from '../core/fleet.js';
 import { packageVersion } from '../host/package.js';
 import { readTreeAtRef, readWorkingTree, repoRoot, resolveCommit } from '../host/git.js';
 import { ansi, type Paint } from '../core/report/paint.js';
+import { visible } from '../core/visible.js';
 
 /** Documented in docs/cli.md. */
 export const EXIT = {
@@ -67,4 +68,40 @@ export const agentVersion = (): string => `dotfleet/${packageVersion()}`;
 
 export function write(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+/** dotfleet's own terminal sequences: the colours of src/core/report/paint.ts. */
+const OWN_SEQUENCE = /^\x1b\[(?:1|2|22|31|32|36|39)m$/;
+/** A progress line's own reset, written alone (fleet ssh on a terminal). */
+const LINE_RESET = '\r\x1b[K';
+const TERMINAL = /\x1b\[\d{1,2}m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Text for the terminal with every control character shown, never obeyed, whatever printed it: a
+ * file name, principal or line from a fleet repository (maybe a fork's) cannot move the cursor,
+ * erase or hide what dotfleet printed (a trust change, say). Line breaks, tabs and dotfleet's own
+ * colours stay.
+ */
+export function terminalSafe(text: string): string {
+  if (text === LINE_RESET) return text;
+  return text.replace(TERMINAL, (c) => (c.length > 1 ? (OWN_SEQUENCE.test(c) ? c : visible(c)) : visible(c)));
+}
+
+let exactWrite: ((text: string) => void) | undefined;
+
+/** Every text the CLI writes to stdout and stderr goes through terminalSafe (installed once, by src/cli/main.ts). */
+export function guardOutput(): void {
+  if (exactWrite) return;
+  const out = process.stdout.write.bind(process.stdout);
+  exactWrite = (text) => void out(text);
+  for (const stream of [process.stdout, process.stderr]) {
+    const original = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => original(typeof chunk === 'string' ? terminalSafe(chunk) : chunk, ...rest)) as typeof stream.write;
+  }
+}
+
+/** Bytes that must reach stdout exactly as they are (a signed attestation, which a caller verifies). */
+export function writeExact(text: string): void {
+  const line = text.endsWith('\n') ? text : text + '\n';
+  (exactWrite ?? ((t: string) => void process.stdout.write(t)))(line);
 }

@@ -2,7 +2,7 @@
 /** The `dotfleet` CLI: parse arguments, run one command, turn user errors into one clear line. */
 import { Command, CommanderError } from 'commander';
 import { isDotfleetError } from '../core/errors.js';
-import { EXIT, packageVersion } from './io.js';
+import { EXIT, guardOutput, packageVersion } from './io.js';
 const version = packageVersion();
 
 type Register = (program: Command) => void;
@@ -69,6 +69,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+guardOutput();
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

@@ -3,6 +3,7 @@
  * and a hint saying what to do, so every delivery can show it as an annotation, a 4xx or one CLI
  * line instead of a stack trace. Programming errors stay plain `Error`s.
  */
+import { visible } from './visible.js';
 
 export interface ErrorLocation {
   /** Repository-relative path of the file at fault. */
@@ -85,12 +86,13 @@ export class DotfleetError extends Error {
   /** One line for a person: `host mbp: home/dot_zshrc.hbs:3:5: "foo" is not defined (hint: …)`. */
   describe(): string {
     const parts: string[] = [];
-    if (this.host) parts.push(`host ${this.host}`);
+    if (this.host) parts.push(`host ${visible(this.host)}`);
     const at = this.where();
-    if (at) parts.push(at);
-    parts.push(this.message);
+    if (at) parts.push(visible(at));
+    // Names in a message come from the repository: shown, never obeyed by a terminal.
+    parts.push(visible(this.message, '\n\t'));
     let text = parts.join(': ');
-    if (this.hint) text += `\n  hint: ${this.hint}`;
+    if (this.hint) text += `\n  hint: ${visible(this.hint, '\n\t')}`;
     return text;
   }
 

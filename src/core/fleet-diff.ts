@@ -18,6 +18,7 @@ import type { SourceEntry } from './source-names.js';
 import { mayRead, pathsOverlap, type KeyPath } from './template/analyze.js';
 import { formatOf } from './secrets/sops-file.js';
 import type { SecretsDiff } from './secrets/report.js';
+import type { TrustReport } from './trust.js';
 import { compareEntries, compareTrees, sortChanges, type Change, type PatchOptions } from './diff.js';
 import type { RenderedEntry, RenderedTree } from './tree.js';
 import { bytesEqual } from './tree.js';
@@ -56,6 +57,8 @@ export interface FleetDiff {
   renders: number;
   /** SOPS file changes and, when something deciding them changed, secret findings at head. */
   secrets?: SecretsDiff;
+  /** Who may sign for which host, against the base (the CLI's `diff`; a pull request reports trust against the default branch). */
+  trust?: TrustReport;
 }
 
 export interface DiffOptions {

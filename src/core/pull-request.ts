@@ -8,12 +8,13 @@ import { loadFleet, type Fleet } from './fleet.js';
 import { diffFleets, type FleetDiff } from './fleet-diff.js';
 import { Renderer } from './render.js';
 import { diffFleetSecrets } from './secrets/report.js';
-import { diffTrustTrees, trustChangeCount, trustChanged, type TrustReport } from './trust.js';
+import { diffTrustTrees, trustChanged, type TrustReport } from './trust.js';
 import type { RepoTree } from './tree.js';
 import { emptyIndex } from './source-names.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
 import { changeLine, counts, foldByHost, headline, representedNote, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
 import { errorLine, fenceFor, fleetDiffMarkdown, SUMMARY_LIMIT } from './report/markdown.js';
+import { trustHeadline, trustMarkdown } from './report/trust.js';
 
 export const COMMENT_MARKER = '<!-- dotfleet:fleet-diff -->';
 export const CHECK_NAME = 'dotfleet/fleet-diff';
@@ -105,8 +106,7 @@ const cell = inline;
 
 function headlineOf(c: Computed): string {
   if (c.headError) return 'the fleet does not load at head';
-  const h = headline(c.diff!);
-  return trustChanged(c.trust) ? `${h} · ${plural(trustChangeCount(c.trust), 'trust change')}` : h;
+  return headline(c.diff!) + trustHeadline(c.trust);
 }
 
 /** The summary table: one row per host that changes or fails; compact (one row per group) when large. */
@@ -132,30 +132,7 @@ function table(diff: FleetDiff, compact: boolean): string {
   return out.join('\n');
 }
 
-function trustSection(t: TrustReport): string {
-  if (!trustChanged(t) && t.problems.length === 0) return '';
-  const out = ['#### ⚠️ Trust changes — need review', '', '_Who may sign attestations for which host once this is merged, against the default branch now; nothing here is trusted until it is merged._', ''];
-  const signer = (s: { keyType: string; key: string }) => `${s.keyType} ${code(s.key)}`;
-  for (const h of t.hosts) {
-    const what: string[] = [];
-    if (h.host_change === 'added') what.push('a new host');
-    if (h.host_change === 'removed') what.push('leaves the inventory: its keys can no longer attest');
-    if (h.principal) what.push(`signs as ${code(h.principal.after)} instead of ${code(h.principal.before)}`);
-    for (const s of h.added) what.push(`**may now sign**: ${signer(s)} ${cell(s.options)}`);
-    for (const s of h.removed) what.push(`no longer: ${signer(s)}`);
-    for (const s of h.changed) what.push(`${signer(s)}: ${cell(s.before)} → ${cell(s.after)}`);
-    out.push(`- **${cell(h.host)}**: ${what.join('; ')}`);
-  }
-  for (const i of t.inputs) out.push(`- ${i}`);
-  if (t.changes.length > 0) {
-    const lines = t.changes.map((c) => `- **${c.change}** ${code(c.principals)}: ${c.keyType} ${code(c.key)} ${c.change === 'changed' ? `${cell(c.before!)} → ${cell(c.after!)}` : cell((c.after ?? c.before)!)}`);
-    if (lines.length <= 20) out.push('', `allowed_signers lines${t.hosts.length > 0 ? '' : ' (no host of the inventory is affected now; a host that later takes such a name would be)'}:`, '', ...lines);
-    else out.push('', '<details>', `<summary>allowed_signers lines (${lines.length})</summary>`, '', ...lines, '', '</details>');
-  }
-  for (const p of t.problems) out.push(`- ${p.severity}: line ${p.line}: ${cell(p.message)}`);
-  if (trustChanged(t)) out.push('', `_The **${CHECK_NAME}** check is "action required" while trust changes: see docs/app.md, "Trust changes"._`);
-  return out.join('\n');
-}
+const trustSection = (c: Computed) => trustMarkdown(c.trust, `_The **${CHECK_NAME}** check is "action required" while trust changes: see docs/app.md, "Trust changes"._`);
 
 function secretsSection(diff: FleetDiff): string {
   const s = diff.secrets;
@@ -263,7 +240,7 @@ function commentBody(c: Computed, input: PullRequestInput, title: string, inChec
     }
     blocks.push(t);
   }
-  const trust = trustSection(c.trust);
+  const trust = trustSection(c);
   if (trust) blocks.push(trust);
   if (c.diff) {
     const secrets = secretsSection(c.diff);
@@ -316,7 +293,7 @@ function checkOutput(c: Computed, input: PullRequestInput, title: string): Check
 
   const summaryBlocks = [`**${title}** · ${code(short(input.baseSha))} → ${code(short(input.headSha))}`];
   if (c.diff) summaryBlocks.push(bytes(table(c.diff, false)) > CHECK_LIMIT / 2 ? table(c.diff, true) : table(c.diff, false));
-  for (const s of [trustSection(c.trust), c.diff ? secretsSection(c.diff) : '']) if (s) summaryBlocks.push(s);
+  for (const s of [trustSection(c), c.diff ? secretsSection(c.diff) : '']) if (s) summaryBlocks.push(s);
   const errs = errorLines(allErrors(c));
   if (errs.length > 0) summaryBlocks.push(`#### Render errors\n\n${errs.join('\n')}`);
   const summaryFit = fitBlocks(summaryBlocks.map((b) => b + '\n\n'), CHECK_LIMIT - 300, bytes);

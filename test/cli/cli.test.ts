@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pullRequestReport } from '../../src/core/pull-request.js';
 import { commit, exampleTree, git, gitRepo, PROJECT_ROOT, text } from '../helpers/fleet.js';
+import { newHostKey, signerLine } from '../helpers/intake.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 
@@ -211,5 +213,71 @@ describe('dotfleet diff gives the answer --full gives', () => {
     };
     expect(strip(fast.stdout)).toEqual(strip(full.stdout));
     expect(fast.stdout).toContain('nobody.defines.this');
+  });
+});
+
+describe('dotfleet diff shows trust changes as the pull-request comment does', () => {
+  // What a change to trust looks like to someone reviewing it locally: every carrier the app's
+  // review flags (test/app/pull-request-review.test.ts), plus the disguises a hand or an attacker
+  // would try: a CRLF line ending on a widened line, and a principal that holds a terminal escape.
+  const tree = exampleTree();
+  const repo = gitRepo(tree);
+  const base = git(repo, 'rev-parse', 'HEAD').trim();
+  const signers = text(tree, 'fleet/allowed_signers');
+  const k = newHostKey();
+  const headTree = new Map(tree);
+  const changes: Record<string, string> = {
+    'fleet/hosts.toml': text(tree, 'fleet/hosts.toml').replace('[hosts.tern]\n', '[hosts.tern]\nprincipal = "tern.lan"\n').replace(/\[hosts\.wren\][\s\S]*?(?=\n\[hosts\.|$)/, '') + '\n[hosts.ibis]\nmachine = "thinkpad-x1"\nplatform = "linux"\nwave = 3\n',
+    'fleet/allowed_signers':
+      signers.replace(/^(atlas namespaces="dotfleet-attestation)(".*)$/m, '$1,git$2\r') +
+      [signerLine('*.lan', k), signerLine('ibis', newHostKey()), signerLine('ghost\x1b[2J\x07', newHostKey())].join('\n') + '\n',
+    'fleet/policy.toml': '[tools]\ngit = ">=2.20"\n',
+    '.github/dotfleet.yml': text(tree, '.github/dotfleet.yml').replace('  admins:\n', '  admins:\n    - age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n'),
+  };
+  for (const [p, t] of Object.entries(changes)) headTree.set(p, Buffer.from(t));
+  git(repo, 'switch', '-q', '-c', 'trust');
+  const head = commit(repo, changes, 'trust changes');
+  const pr = pullRequestReport({ base: tree, head: headTree, trust: tree, baseSha: base, headSha: head });
+
+  it('markdown: the comment\'s trust section, word for word, and its headline', () => {
+    const md = dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'markdown').stdout;
+    const section = (s: string) => s.slice(s.indexOf('#### ⚠️ Trust changes'), s.indexOf('\n\n#### ', s.indexOf('#### ⚠️ Trust changes') + 1));
+    const prSection = section(pr.comment).replace(/\n\n_The \*\*dotfleet\/fleet-diff\*\* check is "action required"[^\n]*$/, '');
+    expect(prSection).toContain('**tern**: signs as `tern.lan`');
+    expect(prSection).toContain('**atlas**:');
+    // A browser would drop the escape silently: the comment shows it.
+    expect(prSection).toContain('**added** `ghost\\u001b[2J\\u0007`');
+    expect(section(md)).toBe(prSection);
+    expect(md).toMatch(/\*\*\d+ of 13 hosts change[^*]* · 6 trust changes\*\*/);
+    expect(pr.comment).toMatch(/· 6 trust changes\*\*/);
+  });
+
+  it('text: every host and input named, escapes shown and never obeyed; --exit-code says trust changed', () => {
+    const r = dotfleet('diff', '--repo', repo, '--base', 'main', '--head', 'trust', '--exit-code');
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('\n')[0]).toMatch(/ · 6 trust changes$/);
+    const at = r.stdout.indexOf('── trust changes (need review)');
+    expect(at).toBeGreaterThan(0);
+    const section = r.stdout.slice(at, r.stdout.indexOf('\n\n', at));
+    expect(section.split('\n')[0]).toContain('against main');
+    for (const host of ['tern', 'ibis', 'wren', 'atlas']) expect(section).toMatch(new RegExp(`^  ${host}: `, 'm'));
+    expect(section).toMatch(/^ {2}atlas: ssh-ed25519 "SHA256:[^"]+": namespaces="dotfleet-attestation" → namespaces="dotfleet-attestation,git"$/m);
+    expect(section).toContain('the policy hosts are held to (`fleet/policy.toml`) is added');
+    expect(section).toContain('secrets admin added (may read every secret)');
+    expect(section).toContain('added "ghost\\u001b[2J\\u0007"');
+    expect(section).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(r.stdout).not.toMatch(/[\x07\x1b]/);
+  });
+
+  it('json: the trust report; and a change that touches no trust says nothing of it', () => {
+    const json = JSON.parse(dotfleet('diff', '--repo', repo, '--base', base, '--head', head, '--format', 'json').stdout);
+    expect(json.trust.hosts.map((h: { host: string }) => h.host).sort()).toEqual(['atlas', 'ibis', 'tern', 'wren']);
+    expect(json.trust.inputs).toHaveLength(2);
+    expect(json.trust.changes.map((c: { principals: string }) => c.principals)).toContain('ghost\x1b[2J\x07');
+    const plain = commit(repo, { 'home/dot_zshrc.hbs': text(tree, 'home/dot_zshrc.hbs') + '# one more line\n' }, 'no trust');
+    const r = dotfleet('diff', '--repo', repo, '--base', head, '--head', plain);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/trust/i);
+    expect(JSON.parse(dotfleet('diff', '--repo', repo, '--base', head, '--head', plain, '--format', 'json').stdout).trust).toEqual({ changes: [], hosts: [], inputs: [], problems: [] });
   });
 });

@@ -17,7 +17,7 @@ import { runGit } from '../../host/git.js';
 import { signWithSshKeygen } from '../../host/ssh-keygen.js';
 import { defaultStateDir, lastSequence, saveSequence } from '../../host/state.js';
 import { DEFAULT_TOOLS, toolVersion } from '../../host/tools.js';
-import { agentVersion, EXIT, openFleet, write } from '../io.js';
+import { agentVersion, EXIT, openFleet, write, writeExact } from '../io.js';
 import { githubRepoOf, intakeUrl, Outbox, submitAttestation } from '../../host/submit.js';
 import { pushIncoming } from '../../host/incoming.js';
 import { parseSignatureBlob, dearmour } from '../../core/ssh/sshsig.js';
@@ -253,7 +253,8 @@ export function attestCommand(program: Command): void {
       }
 
       const name = `${host.name}-${String(sequence).padStart(6, '0')}.json`;
-      if (opts.stdout) write(payload.toString('utf8') + signature);
+      // Exactly the signed bytes: whoever reads them verifies the signature over them.
+      if (opts.stdout) writeExact(payload.toString('utf8') + signature);
       else if (opts.out !== undefined || !opts.submit) {
         const out = opts.out ?? '.';
         await mkdir(out, { recursive: true });

@@ -7,6 +7,7 @@ import { fleetDiffText } from '../../core/report/text.js';
 import { getHost } from '../../core/fleet.js';
 import { Renderer } from '../../core/render.js';
 import { diffFleetSecrets } from '../../core/secrets/report.js';
+import { diffTrustTrees, trustChanged } from '../../core/trust.js';
 import { EXIT, openFleet, paintFor, write, type ColorChoice, colorOption } from '../io.js';
 
 export type Format = 'text' | 'markdown' | 'json';
@@ -16,16 +17,16 @@ export function parseFormat(value: string): Format {
   throw new DotfleetError('usage', `unknown format "${value}"`, { hint: 'use --format text, markdown or json' });
 }
 
-export function printFleetDiff(diff: FleetDiff, format: Format, color: ColorChoice, refs: { base?: string; head?: string }): void {
-  if (format === 'json') write(fleetDiffJson(diff, refs));
+export function printFleetDiff(diff: FleetDiff, format: Format, color: ColorChoice, refs: { base?: string; head?: string; baseName?: string }): void {
+  if (format === 'json') write(fleetDiffJson(diff, { base: refs.base, head: refs.head }));
   else if (format === 'markdown') write(fleetDiffMarkdown(diff, { title: `dotfleet · fleet diff ${refs.base?.slice(0, 12) ?? ''}…${refs.head?.slice(0, 12) ?? 'working tree'}` }));
-  else write(fleetDiffText(diff, paintFor(color)));
+  else write(fleetDiffText(diff, paintFor(color), refs.baseName ?? 'the base'));
 }
 
 export function diffExitCode(diff: FleetDiff, exitCode: boolean): number {
   if (diff.sourceErrors.length > 0 || diff.hosts.some((h) => h.status === 'error')) return EXIT.renderErrors;
   if (diff.secrets?.findings?.some((f) => f.severity === 'error')) return EXIT.renderErrors;
-  if (exitCode && diff.hosts.some((h) => h.changes.length > 0)) return EXIT.differences;
+  if (exitCode && (diff.hosts.some((h) => h.changes.length > 0) || (diff.trust !== undefined && trustChanged(diff.trust)))) return EXIT.differences;
   return EXIT.ok;
 }
 
@@ -38,7 +39,7 @@ export function diffCommand(program: Command): void {
     .option('--head <rev>', 'the revision after the change (default: the working tree)')
     .option('--host <name...>', 'only these hosts')
     .option('--format <format>', 'text, markdown or json', parseFormat, 'text' as Format)
-    .option('--exit-code', 'exit 1 when any host changes (as git diff --exit-code)')
+    .option('--exit-code', 'exit 1 when any host or trust changes (as git diff --exit-code)')
     .option('--full', 'render every host completely on both sides instead of only what the change can affect')
     .option('--full-patch', 'exact patches however large (otherwise a text over 50,000 lines, or more than 5,000 lines apart, is summarised)')
     .addOption(colorOption())
@@ -49,7 +50,9 @@ export function diffCommand(program: Command): void {
       const renderer = new Renderer();
       const diff = diffFleets(base.fleet, head.fleet, { hosts: opts.host, full: opts.full, fullPatch: opts.fullPatch, allErrors: true }, renderer);
       diff.secrets = diffFleetSecrets(base.fleet, head.fleet, renderer);
-      printFleetDiff(diff, opts.format, opts.color, { base: base.commit, head: head.commit });
+      // The base plays the default branch: what would be trusted at head, against what is at the base.
+      diff.trust = diffTrustTrees(base.fleet.tree, head.fleet.tree);
+      printFleetDiff(diff, opts.format, opts.color, { base: base.commit, head: head.commit, baseName: opts.base });
       process.exitCode = diffExitCode(diff, !!opts.exitCode);
     });
 }

@@ -6,6 +6,7 @@ import { formatMode } from '../tree.js';
 import type { SecretChange } from '../secrets/sops-diff.js';
 import type { SecretFinding } from '../secrets/scope.js';
 import { shortRecipient } from '../secrets/marker.js';
+import { visible } from '../visible.js';
 
 export function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -85,7 +86,8 @@ export function findingLine(f: SecretFinding): string {
  * newline shown as ␤ so that a list item, a table row or a <summary> stays one line.
  */
 export function inline(s: string): string {
-  return s
+  // A control character is shown (\x1b), not left for the browser to drop silently.
+  return visible(s, '\r\n')
     .replace(/\r\n|\r|\n/g, '␤')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')

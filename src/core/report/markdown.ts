@@ -2,6 +2,8 @@
 import type { FleetDiff } from '../fleet-diff.js';
 import { DotfleetError } from '../errors.js';
 import { bytes, fitBlocks, fitLevels } from './budget.js';
+import { trustHeadline, trustMarkdown } from './trust.js';
+import { visible } from '../visible.js';
 import { changeLine, counts, foldByHost, representedNote, headline, inline, plural, secretChangeLine, STATUS_LABEL } from './common.js';
 
 /** A code fence longer than any run of backticks in `text`. */
@@ -13,7 +15,7 @@ export function fenceFor(text: string): string {
 
 function code(text: string): string {
   const ticks = fenceFor(text).length > 3 ? '``' : '`';
-  return `${ticks}${text.replace(/\n/g, ' ')}${ticks}`;
+  return `${ticks}${visible(text, '\n').replace(/\n/g, ' ')}${ticks}`;
 }
 
 const escapeCell = inline;
@@ -34,7 +36,7 @@ export const SUMMARY_LIMIT = 1_000_000;
 
 export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}): string {
   const out: string[] = [];
-  out.push(`### ${options.title ?? 'dotfleet · fleet diff'}`, '', `**${headline(diff)}**`, '');
+  out.push(`### ${options.title ?? 'dotfleet · fleet diff'}`, '', `**${headline(diff)}${trustHeadline(diff.trust)}**`, '');
   const shown = diff.hosts.filter((h) => h.status !== 'unchanged');
   const unchanged = diff.hosts.filter((h) => h.status === 'unchanged');
   if (shown.length > 0) {
@@ -46,6 +48,8 @@ export function fleetDiffMarkdown(diff: FleetDiff, options: MarkdownOptions = {}
   }
   if (unchanged.length > 0) out.push(`_Unchanged (${unchanged.length}): ${unchanged.map((h) => h.host).join(', ')}_`, '');
 
+  const trust = trustMarkdown(diff.trust);
+  if (trust) out.push(trust, '');
   if (diff.secrets && (diff.secrets.changes.length > 0 || (diff.secrets.findings ?? []).length > 0)) {
     out.push('#### Secrets', '', '_Values are never shown: a key is "changed" when its ciphertext is._', '');
     for (const c of diff.secrets.changes) out.push(`- ${escapeCell(secretChangeLine(c))}`);
