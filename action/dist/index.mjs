@@ -53750,10 +53750,10 @@ function knownEd25519(blob, message2, namespace, knownKey2) {
 }
 var layouts = /* @__PURE__ */ new Map();
 function ed25519Layout(namespace) {
-  if (namespace === "" || Buffer.from(namespace, "utf8").toString("utf8") !== namespace)
-    return void 0;
   let layout = layouts.get(namespace);
   if (!layout) {
+    if (namespace === "" || Buffer.from(namespace, "utf8").toString("utf8") !== namespace)
+      return void 0;
     const zeros = (n) => Buffer.alloc(n);
     layout = Buffer.concat([
       MAGIC,

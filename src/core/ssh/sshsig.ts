@@ -283,10 +283,11 @@ function knownEd25519(blob: Buffer, message: Uint8Array, namespace: string, know
 const layouts = new Map<string, Buffer>();
 /** The bytes of an ed25519 SHA-512 SSHSIG blob in `namespace`, zeros where the key and the signature go. */
 function ed25519Layout(namespace: string): Buffer | undefined {
-  // (A namespace that UTF-8 cannot carry as it is, a lone surrogate, is left to the general reading.)
-  if (namespace === '' || Buffer.from(namespace, 'utf8').toString('utf8') !== namespace) return undefined;
   let layout = layouts.get(namespace);
   if (!layout) {
+    // (A namespace that UTF-8 cannot carry as it is, a lone surrogate, is left to the general
+    // reading; it is never kept, so this is checked on every call for it.)
+    if (namespace === '' || Buffer.from(namespace, 'utf8').toString('utf8') !== namespace) return undefined;
     const zeros = (n: number) => Buffer.alloc(n);
     layout = Buffer.concat([
       MAGIC,
