@@ -13639,15 +13639,15 @@ var TomlDate = class _TomlDate extends Date {
     return this.#hasDate || this.#hasTime;
   }
   toISOString() {
-    let iso = super.toISOString();
+    let iso2 = super.toISOString();
     if (this.isDate())
-      return iso.slice(0, 10);
+      return iso2.slice(0, 10);
     if (this.isTime())
-      return iso.slice(11, 23);
+      return iso2.slice(11, 23);
     if (this.#offset === null)
-      return iso.slice(0, -1);
+      return iso2.slice(0, -1);
     if (this.#offset === "Z" || this.#offset === "z")
-      return iso;
+      return iso2;
     let offset = +this.#offset.slice(1, 3) * 60 + +this.#offset.slice(4, 6);
     offset = this.#offset[0] === "-" ? offset : -offset;
     let offsetDate = new Date(this.getTime() - offset * 6e4);
@@ -38444,187 +38444,85 @@ var K = {
   tail: "\n  }\n}\n"
 };
 
-// dist/core/trust.js
-function trustChanged(t) {
-  return t.changes.length > 0 || t.hosts.length > 0 || t.inputs.length > 0;
-}
-function trustChangeCount(t) {
-  return t.hosts.length + t.inputs.length + (t.hosts.length === 0 && t.inputs.length === 0 ? t.changes.length : 0);
-}
-function options(e) {
-  const out = [];
-  if (e.certAuthority)
-    out.push("cert-authority");
-  if (e.namespaces !== void 0)
-    out.push(`namespaces="${e.namespaces}"`);
-  if (e.validAfter)
-    out.push(`valid-after="${formatSshTime(new Date(e.validAfter.seconds * 1e3))}"`);
-  if (e.validBefore)
-    out.push(`valid-before="${formatSshTime(new Date(e.validBefore.seconds * 1e3))}"`);
-  return out.join(",") || "(no options)";
-}
-var code = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
-function side(tree) {
-  let settings;
-  try {
-    const s = tree.get(SETTINGS_FILE);
-    settings = parseSettings(s && Buffer.from(s).toString("utf8"));
-  } catch (e) {
-    if (!(e instanceof DotfleetError))
-      throw e;
-    settings = parseSettings(void 0);
-  }
-  const raw = tree.get(settings.allowed_signers);
-  const signersText = raw && Buffer.from(raw).toString("utf8");
-  const hosts = /* @__PURE__ */ new Map();
-  const inv = tree.get(settings.inventory);
-  if (inv) {
-    try {
-      for (const h of parseInventory(Buffer.from(inv).toString("utf8"), settings.inventory))
-        hosts.set(h.name, h.principal);
-    } catch (e) {
-      if (!(e instanceof DotfleetError))
-        throw e;
-    }
-  }
-  return { settings, signersText, signers: parseAllowedSigners(raw ?? new Uint8Array()), hosts, policy: tree.get(POLICY_FILE) };
-}
-function signersFor(signers, principal) {
-  const wanted = toBytes(principal);
-  const out = /* @__PURE__ */ new Map();
-  for (const e of signers.entries) {
-    if (e.certAuthority || matchPatternList(wanted, e.principalBytes) !== 1)
-      continue;
-    if (e.namespaces !== void 0 && matchPatternList(ATTESTATION_NAMESPACE, e.namespaces) !== 1)
-      continue;
-    const fp = fingerprint(e.key);
-    const have = out.get(fp) ?? { keyType: e.key.type, options: [] };
-    have.options.push(`${options(e)}${e.principals !== principal ? ` (via "${e.principals}")` : ""}`);
-    out.set(fp, have);
-  }
-  return new Map([...out].map(([key2, v]) => [key2, { key: key2, keyType: v.keyType, options: v.options.join(" or ") }]));
-}
-function diffTrustTrees(defaultBranch, head) {
-  const a = side(defaultBranch);
-  const b = side(head);
-  const report = diffTrust(a.signersText, b.signersText);
-  const inputs = [];
-  if (a.settings.allowed_signers !== b.settings.allowed_signers)
-    inputs.push(`the allowed_signers file (${SETTINGS_FILE} \`allowed_signers\`): ${code(a.settings.allowed_signers)} \u2192 ${code(b.settings.allowed_signers)}`);
-  if (a.settings.inventory !== b.settings.inventory)
-    inputs.push(`the inventory (${SETTINGS_FILE} \`inventory\`): ${code(a.settings.inventory)} \u2192 ${code(b.settings.inventory)}`);
-  if (!(a.policy === void 0 ? b.policy === void 0 : b.policy !== void 0 && bytesEqual(a.policy, b.policy))) {
-    inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === void 0 ? "is added" : b.policy === void 0 ? "is removed" : "changes"}`);
-  }
-  const adminsA = new Set(a.settings.secrets.admins);
-  const adminsB = new Set(b.settings.secrets.admins);
-  for (const x of adminsB)
-    if (!adminsA.has(x))
-      inputs.push(`secrets admin added (may read every secret): ${code(x)}`);
-  for (const x of adminsA)
-    if (!adminsB.has(x))
-      inputs.push(`secrets admin removed: ${code(x)}`);
-  const hosts = [];
-  for (const host of [.../* @__PURE__ */ new Set([...a.hosts.keys(), ...b.hosts.keys()])].sort(compareStrings)) {
-    const pa = a.hosts.get(host);
-    const pb = b.hosts.get(host);
-    const before = pa === void 0 ? /* @__PURE__ */ new Map() : signersFor(a.signers, pa);
-    const after = pb === void 0 ? /* @__PURE__ */ new Map() : signersFor(b.signers, pb);
-    const change = { host, added: [], removed: [], changed: [] };
-    if (pa === void 0)
-      change.host_change = "added";
-    if (pb === void 0)
-      change.host_change = "removed";
-    if (pa !== void 0 && pb !== void 0 && pa !== pb)
-      change.principal = { before: pa, after: pb };
-    for (const [k, s] of after) {
-      const was = before.get(k);
-      if (!was)
-        change.added.push(s);
-      else if (was.options !== s.options)
-        change.changed.push({ key: k, keyType: s.keyType, before: was.options, after: s.options });
-    }
-    for (const [k, s] of before)
-      if (!after.has(k))
-        change.removed.push(s);
-    if (change.host_change || change.principal || change.added.length || change.removed.length || change.changed.length)
-      hosts.push(change);
-  }
-  return { ...report, hosts, inputs };
-}
-function diffTrust(defaultBranchText, headText) {
-  const before = parseAllowedSigners(defaultBranchText ?? "");
-  const after = parseAllowedSigners(headText ?? "");
-  const key2 = (e) => `${e.principals}\0${e.key.blob.toString("base64")}`;
-  const old = new Map(before.entries.map((e) => [key2(e), e]));
-  const now = new Map(after.entries.map((e) => [key2(e), e]));
-  const changes = [];
-  for (const [k, e] of now) {
-    const was = old.get(k);
-    const base = { principals: e.principals, key: fingerprint(e.key), keyType: e.key.type, line: e.line };
-    if (!was)
-      changes.push({ change: "added", ...base, after: options(e) });
-    else if (options(was) !== options(e))
-      changes.push({ change: "changed", ...base, before: options(was), after: options(e) });
-  }
-  for (const [k, e] of old) {
-    if (!now.has(k))
-      changes.push({ change: "removed", principals: e.principals, key: fingerprint(e.key), keyType: e.key.type, line: e.line, before: options(e) });
-  }
-  changes.sort((a, b) => compareStrings(a.principals, b.principals) || compareStrings(a.change, b.change));
-  const problems = headText === void 0 || headText === defaultBranchText ? [] : lintAllowedSigners(after);
-  return { changes, hosts: [], inputs: [], problems };
-}
+// dist/core/ssh/sshsig.js
+var MAGIC = Buffer.from("SSHSIG", "latin1");
 
-// dist/core/report/budget.js
-var COMMENT_LIMIT = 65536;
-var CHECK_LIMIT = 65535;
-var chars = (s) => s.length;
-var bytes = (s) => Buffer.byteLength(s, "utf8");
-function fitLevels(levels, room, measure) {
-  const chosen = [];
-  let used = 0;
-  let omitted = 0;
-  for (const options2 of levels) {
-    const least = options2[0];
-    if (omitted > 0 || used + measure(least) > room) {
-      omitted++;
-      continue;
-    }
-    chosen.push(least);
-    used += measure(least);
-  }
-  for (let level = 1; ; level++) {
-    let raised = false;
-    for (let i = 0; i < chosen.length; i++) {
-      const better = levels[i][level];
-      if (better === void 0)
-        continue;
-      const delta = measure(better) - measure(chosen[i]);
-      if (used + delta <= room) {
-        chosen[i] = better;
-        used += delta;
-        raised = true;
-      }
-    }
-    if (!raised && levels.every((l) => l[level] === void 0))
-      break;
-    if (level > 8)
-      break;
-  }
-  return { chosen, omitted };
-}
-function fitBlocks(blocks, room, measure) {
-  const kept = [];
-  let used = 0;
-  for (const b of blocks) {
-    if (used + measure(b) > room)
-      return { kept, dropped: blocks.length - kept.length };
-    kept.push(b);
-    used += measure(b);
-  }
-  return { kept, dropped: 0 };
-}
+// dist/core/rollout/manifest.js
+var ROLLOUT_NAMESPACE = "dotfleet-rollout";
+var MANIFEST_VERSION = 1;
+var ROLLOUT_DIR = "rollout";
+var MANIFEST_PATH = `${ROLLOUT_DIR}/current.json`;
+var MANIFEST_SIG_PATH = `${MANIFEST_PATH}.sig`;
+var iso = external_exports.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/, "must be a UTC time like 2026-11-23T10:00:00Z");
+var sha = external_exports.string().regex(/^[0-9a-f]{40}$/, "must be a 40-character commit id");
+var TargetSignatureSchema = external_exports.strictObject({
+  /** ssh: a key of allowed_signers with namespace git; web-flow: GitHub's own key on a web merge; none; untrusted: signed, but not by either. */
+  kind: external_exports.enum(["ssh", "web-flow", "none", "untrusted"]),
+  /** The principal and key fingerprint (ssh), or why it is untrusted. */
+  detail: external_exports.string()
+});
+var HostEntrySchema = external_exports.strictObject({
+  /** The wave the host is in; null when its render did not change (it moves to the target without work). */
+  wave: external_exports.int().min(1).nullable(),
+  /** The render hash the host must attest at the target. */
+  renderHash: external_exports.string(),
+  /** The pre-checks refused the host: why. */
+  blocked: external_exports.string().nullable(),
+  /** Only the host's attestations with a higher sequence count (set by a `retry` to the sequence it had then). */
+  afterSequence: external_exports.int().min(0).nullable(),
+  /** Skipped by a command: counts as done for the gates. */
+  skipped: external_exports.string().nullable()
+});
+var WaveSchema = external_exports.strictObject({
+  number: external_exports.int().min(1),
+  hosts: external_exports.array(external_exports.string()),
+  openedAt: iso.nullable(),
+  /** When the wave's silent hosts become TIMED_OUT. */
+  deadline: iso.nullable()
+});
+var PHASES = ["running", "halted", "complete", "blocked"];
+var ReasonSchema = external_exports.strictObject({ host: external_exports.string().nullable(), reason: external_exports.string() });
+var LogEntrySchema = external_exports.strictObject({
+  at: iso,
+  /** `app` for the gates, or the GitHub login of the person who commanded. */
+  by: external_exports.string(),
+  /** `plan`, `open wave 2`, `halt`, `resume`, `retry kestrel`, `skip heron`, `complete`. */
+  action: external_exports.string()
+});
+var GateSchema = external_exports.strictObject({
+  successRatio: external_exports.number().gt(0).max(1),
+  maxFailures: external_exports.int().min(0),
+  partialOk: external_exports.boolean(),
+  waveTimeoutSeconds: external_exports.int().min(1),
+  soakSeconds: external_exports.int().min(0)
+});
+var ManifestSchema = external_exports.strictObject({
+  version: external_exports.literal(MANIFEST_VERSION),
+  /** `github.com/owner/repo`: a manifest of one fleet is refused by the hosts of another. */
+  repository: external_exports.string(),
+  /** Stable over the rollout's manifests: `r<sequence of its first manifest>-<target, 7>`. */
+  id: external_exports.string(),
+  /** Strictly increasing over every manifest the fleet ever had: hosts refuse one lower than the last they saw. */
+  sequence: external_exports.int().min(1),
+  target: external_exports.strictObject({ branch: external_exports.string(), commit: sha, signature: TargetSignatureSchema, required: external_exports.boolean() }),
+  /** The target before this rollout (null for the first). */
+  previous: sha.nullable(),
+  /** The rollout this one replaced while it was still running, if any. */
+  supersedes: external_exports.string().nullable(),
+  createdAt: iso,
+  updatedAt: iso,
+  /** Hosts refuse the manifest after this time; every new sequence renews it. */
+  expiresAt: iso,
+  phase: external_exports.enum(PHASES),
+  /** The highest open wave (0 when none is open). */
+  wave: external_exports.int().min(0),
+  waves: external_exports.array(WaveSchema),
+  hosts: external_exports.record(external_exports.string(), HostEntrySchema),
+  gate: GateSchema,
+  /** Why the rollout halted or is blocked (empty otherwise). */
+  reasons: external_exports.array(ReasonSchema),
+  log: external_exports.array(LogEntrySchema)
+});
 
 // dist/core/report/common.js
 function plural2(n, one, many = one + "s") {
@@ -38714,12 +38612,230 @@ function representedNote(g, command) {
   return `each host adds and removes these same lines, but the lines around them differ: this is ${g.shownFor}'s patch (${command} --host HOST shows any one host's)`;
 }
 
+// dist/core/rollout/plan.js
+var GIT_NAMESPACE = "git";
+
+// dist/core/trust.js
+function trustChanged(t) {
+  return t.changes.length > 0 || t.hosts.length > 0 || t.roles.length > 0 || t.inputs.length > 0;
+}
+function trustChangeCount(t) {
+  const effects = t.hosts.length + t.roles.length + t.inputs.length;
+  return effects + (effects === 0 ? t.changes.length : 0);
+}
+function options(e) {
+  const out = [];
+  if (e.certAuthority)
+    out.push("cert-authority");
+  if (e.namespaces !== void 0)
+    out.push(`namespaces="${e.namespaces}"`);
+  if (e.validAfter)
+    out.push(`valid-after="${formatSshTime(new Date(e.validAfter.seconds * 1e3))}"`);
+  if (e.validBefore)
+    out.push(`valid-before="${formatSshTime(new Date(e.validBefore.seconds * 1e3))}"`);
+  return out.join(",") || "(no options)";
+}
+var code = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
+function side(tree) {
+  let settings;
+  try {
+    const s = tree.get(SETTINGS_FILE);
+    settings = parseSettings(s && Buffer.from(s).toString("utf8"));
+  } catch (e) {
+    if (!(e instanceof DotfleetError))
+      throw e;
+    settings = parseSettings(void 0);
+  }
+  const raw = tree.get(settings.allowed_signers);
+  const signersText = raw && Buffer.from(raw).toString("utf8");
+  const hosts = /* @__PURE__ */ new Map();
+  const inv = tree.get(settings.inventory);
+  if (inv) {
+    try {
+      for (const h of parseInventory(Buffer.from(inv).toString("utf8"), settings.inventory))
+        hosts.set(h.name, h.principal);
+    } catch (e) {
+      if (!(e instanceof DotfleetError))
+        throw e;
+    }
+  }
+  return { settings, signersText, signers: parseAllowedSigners(raw ?? new Uint8Array()), hosts, policy: tree.get(POLICY_FILE) };
+}
+function signersFor(signers, principal, namespace = ATTESTATION_NAMESPACE) {
+  const wanted = principal === void 0 ? void 0 : toBytes(principal);
+  const out = /* @__PURE__ */ new Map();
+  for (const e of signers.entries) {
+    if (e.certAuthority || wanted !== void 0 && matchPatternList(wanted, e.principalBytes) !== 1)
+      continue;
+    if (e.namespaces !== void 0 && matchPatternList(namespace, e.namespaces) !== 1)
+      continue;
+    const fp = fingerprint(e.key);
+    const have = out.get(fp) ?? { keyType: e.key.type, options: [] };
+    have.options.push(`${options(e)}${principal === void 0 ? ` (as "${e.principals}")` : e.principals !== principal ? ` (via "${e.principals}")` : ""}`);
+    out.set(fp, have);
+  }
+  return new Map([...out].map(([key2, v]) => [key2, { key: key2, keyType: v.keyType, options: v.options.join(" or ") }]));
+}
+function compareSigners(before, after) {
+  const out = { added: [], removed: [], changed: [] };
+  for (const [k, s] of after) {
+    const was = before.get(k);
+    if (!was)
+      out.added.push(s);
+    else if (was.options !== s.options)
+      out.changed.push({ key: k, keyType: s.keyType, before: was.options, after: s.options });
+  }
+  for (const [k, s] of before)
+    if (!after.has(k))
+      out.removed.push(s);
+  return out;
+}
+var anyChange = (c) => c.added.length > 0 || c.removed.length > 0 || c.changed.length > 0;
+function diffTrustTrees(defaultBranch, head) {
+  const a = side(defaultBranch);
+  const b = side(head);
+  const report = diffTrust(a.signersText, b.signersText);
+  const inputs = [];
+  if (a.settings.allowed_signers !== b.settings.allowed_signers)
+    inputs.push(`the allowed_signers file (${SETTINGS_FILE} \`allowed_signers\`): ${code(a.settings.allowed_signers)} \u2192 ${code(b.settings.allowed_signers)}`);
+  if (a.settings.inventory !== b.settings.inventory)
+    inputs.push(`the inventory (${SETTINGS_FILE} \`inventory\`): ${code(a.settings.inventory)} \u2192 ${code(b.settings.inventory)}`);
+  if (!(a.policy === void 0 ? b.policy === void 0 : b.policy !== void 0 && bytesEqual(a.policy, b.policy))) {
+    inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === void 0 ? "is added" : b.policy === void 0 ? "is removed" : "changes"}`);
+  }
+  if (a.settings.require_signed_target !== b.settings.require_signed_target) {
+    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? "**now required**" : "**no longer required**: an unsigned merge would roll out"}`);
+  }
+  const adminsA = new Set(a.settings.secrets.admins);
+  const adminsB = new Set(b.settings.secrets.admins);
+  for (const x of adminsB)
+    if (!adminsA.has(x))
+      inputs.push(`secrets admin added (may read every secret): ${code(x)}`);
+  for (const x of adminsA)
+    if (!adminsB.has(x))
+      inputs.push(`secrets admin removed: ${code(x)}`);
+  const hosts = [];
+  for (const host of [.../* @__PURE__ */ new Set([...a.hosts.keys(), ...b.hosts.keys()])].sort(compareStrings)) {
+    const pa = a.hosts.get(host);
+    const pb = b.hosts.get(host);
+    const before = pa === void 0 ? /* @__PURE__ */ new Map() : signersFor(a.signers, pa);
+    const after = pb === void 0 ? /* @__PURE__ */ new Map() : signersFor(b.signers, pb);
+    const change = { host, ...compareSigners(before, after) };
+    if (pa === void 0)
+      change.host_change = "added";
+    if (pb === void 0)
+      change.host_change = "removed";
+    if (pa !== void 0 && pb !== void 0 && pa !== pb)
+      change.principal = { before: pa, after: pb };
+    if (change.host_change || change.principal || anyChange(change))
+      hosts.push(change);
+  }
+  const roles = [];
+  const sa = a.settings.rollout.signer;
+  const sb = b.settings.rollout.signer;
+  const manifests = { role: "rollout-manifests", ...compareSigners(signersFor(a.signers, sa, ROLLOUT_NAMESPACE), signersFor(b.signers, sb, ROLLOUT_NAMESPACE)) };
+  if (sa !== sb)
+    manifests.principal = { before: sa, after: sb };
+  if (manifests.principal || anyChange(manifests))
+    roles.push(manifests);
+  const commits = { role: "target-commits", ...compareSigners(signersFor(a.signers, void 0, GIT_NAMESPACE), signersFor(b.signers, void 0, GIT_NAMESPACE)) };
+  if (anyChange(commits))
+    roles.push(commits);
+  return { ...report, hosts, roles, inputs };
+}
+function diffTrust(defaultBranchText, headText) {
+  const before = parseAllowedSigners(defaultBranchText ?? "");
+  const after = parseAllowedSigners(headText ?? "");
+  const key2 = (e) => `${e.principals}\0${e.key.blob.toString("base64")}`;
+  const old = new Map(before.entries.map((e) => [key2(e), e]));
+  const now = new Map(after.entries.map((e) => [key2(e), e]));
+  const changes = [];
+  for (const [k, e] of now) {
+    const was = old.get(k);
+    const base = { principals: e.principals, key: fingerprint(e.key), keyType: e.key.type, line: e.line };
+    if (!was)
+      changes.push({ change: "added", ...base, after: options(e) });
+    else if (options(was) !== options(e))
+      changes.push({ change: "changed", ...base, before: options(was), after: options(e) });
+  }
+  for (const [k, e] of old) {
+    if (!now.has(k))
+      changes.push({ change: "removed", principals: e.principals, key: fingerprint(e.key), keyType: e.key.type, line: e.line, before: options(e) });
+  }
+  changes.sort((a, b) => compareStrings(a.principals, b.principals) || compareStrings(a.change, b.change));
+  const problems = headText === void 0 || headText === defaultBranchText ? [] : lintAllowedSigners(after);
+  return { changes, hosts: [], roles: [], inputs: [], problems };
+}
+
+// dist/core/report/budget.js
+var COMMENT_LIMIT = 65536;
+var CHECK_LIMIT = 65535;
+var chars = (s) => s.length;
+var bytes = (s) => Buffer.byteLength(s, "utf8");
+function fitLevels(levels, room, measure) {
+  const chosen = [];
+  let used = 0;
+  let omitted = 0;
+  for (const options2 of levels) {
+    const least = options2[0];
+    if (omitted > 0 || used + measure(least) > room) {
+      omitted++;
+      continue;
+    }
+    chosen.push(least);
+    used += measure(least);
+  }
+  for (let level = 1; ; level++) {
+    let raised = false;
+    for (let i = 0; i < chosen.length; i++) {
+      const better = levels[i][level];
+      if (better === void 0)
+        continue;
+      const delta = measure(better) - measure(chosen[i]);
+      if (used + delta <= room) {
+        chosen[i] = better;
+        used += delta;
+        raised = true;
+      }
+    }
+    if (!raised && levels.every((l) => l[level] === void 0))
+      break;
+    if (level > 8)
+      break;
+  }
+  return { chosen, omitted };
+}
+function fitBlocks(blocks, room, measure) {
+  const kept = [];
+  let used = 0;
+  for (const b of blocks) {
+    if (used + measure(b) > room)
+      return { kept, dropped: blocks.length - kept.length };
+    kept.push(b);
+    used += measure(b);
+  }
+  return { kept, dropped: 0 };
+}
+
 // dist/core/report/trust.js
 var code2 = (s) => "`" + s.replace(/`/g, "'") + "`";
 var trustShown = (t) => t !== void 0 && (trustChanged(t) || t.problems.length > 0);
 var trustHeadline = (t) => t && trustChanged(t) ? ` \xB7 ${plural2(trustChangeCount(t), "trust change")}` : "";
+var ROLE = {
+  "rollout-manifests": "rollout manifests (what every host follows)",
+  "target-commits": "target commits (git verify-commit, require_signed_target)"
+};
 function lines(t, say) {
   const signer = (s) => `${s.keyType} ${say.quote(s.key)}`;
+  const keys = (c, what) => {
+    for (const s of c.added)
+      what.push(`${say.strong("may now sign")}: ${signer(s)} ${say.cell(s.options)}`);
+    for (const s of c.removed)
+      what.push(`no longer: ${signer(s)}`);
+    for (const s of c.changed)
+      what.push(`${signer(s)}: ${say.cell(s.before)} \u2192 ${say.cell(s.after)}`);
+    return what.join("; ");
+  };
   const hosts = t.hosts.map((h) => {
     const what = [];
     if (h.host_change === "added")
@@ -38728,24 +38844,24 @@ function lines(t, say) {
       what.push("leaves the inventory: its keys can no longer attest");
     if (h.principal)
       what.push(`signs as ${say.quote(h.principal.after)} instead of ${say.quote(h.principal.before)}`);
-    for (const s of h.added)
-      what.push(`${say.strong("may now sign")}: ${signer(s)} ${say.cell(s.options)}`);
-    for (const s of h.removed)
-      what.push(`no longer: ${signer(s)}`);
-    for (const s of h.changed)
-      what.push(`${signer(s)}: ${say.cell(s.before)} \u2192 ${say.cell(s.after)}`);
-    return `${say.strong(say.cell(h.host))}: ${what.join("; ")}`;
+    return `${say.strong(say.cell(h.host))}: ${keys(h, what)}`;
+  });
+  const roles = t.roles.map((r) => {
+    const what = [];
+    if (r.principal)
+      what.push(`signed as ${say.quote(r.principal.after)} instead of ${say.quote(r.principal.before)} (settings rollout.signer)`);
+    return `${say.strong(ROLE[r.role])}: ${keys(r, what)}`;
   });
   const changes = t.changes.map((c) => `${say.strong(c.change)} ${say.quote(c.principals)}: ${c.keyType} ${say.quote(c.key)} ${c.change === "changed" ? `${say.cell(c.before)} \u2192 ${say.cell(c.after)}` : say.cell(c.after ?? c.before)}`);
   const problems = t.problems.map((p) => `${p.severity}: line ${p.line}: ${say.cell(p.message)}`);
-  return { hosts, inputs: t.inputs, changes, problems };
+  return { hosts: [...roles, ...hosts], inputs: t.inputs, changes, problems };
 }
-var linesHeading = (t) => `allowed_signers lines${t.hosts.length > 0 ? "" : " (no host of the inventory is affected now; a host that later takes such a name would be)"}:`;
+var linesHeading = (t) => `allowed_signers lines${t.hosts.length > 0 || t.roles.length > 0 ? "" : " (no host of the inventory is affected now; a host that later takes such a name would be)"}:`;
 function trustMarkdown(t, footer) {
   if (!trustShown(t))
     return "";
   const l = lines(t, { quote: (s) => code2(visible(s)), cell: inline, strong: (s) => `**${s}**` });
-  const out = ["#### \u26A0\uFE0F Trust changes \u2014 need review", "", "_Who may sign attestations for which host once this is merged, against the default branch now; nothing here is trusted until it is merged._", ""];
+  const out = ["#### \u26A0\uFE0F Trust changes \u2014 need review", "", "_Who may sign attestations for which host, and rollout manifests and target commits for the whole fleet, once this is merged, against the default branch now; nothing here is trusted until it is merged._", ""];
   out.push(...l.hosts.map((s) => `- ${s}`), ...l.inputs.map((s) => `- ${s}`));
   if (l.changes.length > 0) {
     const items = l.changes.map((s) => `- ${s}`);
@@ -38875,7 +38991,7 @@ function compute(input2) {
   diff.secrets = diffFleetSecrets(base, head, renderer);
   return { diff, baseError, trust };
 }
-var short = (sha) => sha.slice(0, 7);
+var short = (sha2) => sha2.slice(0, 7);
 var code4 = (s) => "`" + s.replace(/`/g, "'") + "`";
 var cell = inline;
 function headlineOf(c) {

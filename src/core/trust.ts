@@ -16,6 +16,8 @@ import { parseSettings, SETTINGS_FILE, type Settings } from './settings.js';
 import { parseInventory } from './inventory.js';
 import { POLICY_FILE } from './attestation/policy.js';
 import { ATTESTATION_NAMESPACE } from './attestation/format.js';
+import { ROLLOUT_NAMESPACE } from './rollout/manifest.js';
+import { GIT_NAMESPACE } from './rollout/plan.js';
 import { bytesEqual, type RepoTree } from './tree.js';
 import { DotfleetError } from './errors.js';
 import { compareStrings } from './paths.js';
@@ -52,11 +54,28 @@ export interface HostTrustChange {
   changed: { key: string; keyType: string; before: string; after: string }[];
 }
 
+/**
+ * How who may sign for the fleet as a whole changes: rollout manifests (namespace
+ * dotfleet-rollout, principal `rollout.signer`: what every host follows) and target commits
+ * (namespace git, any principal: what `require_signed_target` and the hosts' `git verify-commit`
+ * accept).
+ */
+export interface RoleTrustChange {
+  role: 'rollout-manifests' | 'target-commits';
+  /** Rollout manifests: the principal (settings `rollout.signer`), when it changes. */
+  principal?: { before: string; after: string };
+  added: HostSigner[];
+  removed: HostSigner[];
+  changed: { key: string; keyType: string; before: string; after: string }[];
+}
+
 export interface TrustReport {
   /** allowed_signers lines added, removed or changed (by principal pattern and key). */
   changes: TrustChange[];
   /** The effect: who may sign attestations for which host, before and after. */
   hosts: HostTrustChange[];
+  /** The effect on the fleet-wide roles: who may sign rollout manifests and target commits. */
+  roles: RoleTrustChange[];
   /** Changed inputs that decide trust (settings keys, the policy, secrets.admins), as markdown with untrusted parts in code spans. */
   inputs: string[];
   /** Lint of allowed_signers at head (lines ssh-keygen skips, hygiene). */
@@ -65,12 +84,13 @@ export interface TrustReport {
 
 /** Whether the report holds any change (lint alone is not one). */
 export function trustChanged(t: TrustReport): boolean {
-  return t.changes.length > 0 || t.hosts.length > 0 || t.inputs.length > 0;
+  return t.changes.length > 0 || t.hosts.length > 0 || t.roles.length > 0 || t.inputs.length > 0;
 }
 
-/** The number of trust changes a headline counts: per host, per input, and lines that touch no host. */
+/** The number of trust changes a headline counts: per host, per role, per input, and lines that touch none of them. */
 export function trustChangeCount(t: TrustReport): number {
-  return t.hosts.length + t.inputs.length + (t.hosts.length === 0 && t.inputs.length === 0 ? t.changes.length : 0);
+  const effects = t.hosts.length + t.roles.length + t.inputs.length;
+  return effects + (effects === 0 ? t.changes.length : 0);
 }
 
 function options(e: AllowedSigner): string {
@@ -118,21 +138,39 @@ function side(tree: RepoTree): TrustSide {
   return { settings, signersText, signers: parseAllowedSigners(raw ?? new Uint8Array()), hosts, policy: tree.get(POLICY_FILE) };
 }
 
-/** The keys that may sign attestations as `principal`, as ssh-keygen's lookup allows them. */
-export function signersFor(signers: AllowedSigners, principal: string): Map<string, HostSigner> {
-  const wanted = toBytes(principal);
+/**
+ * The keys that may sign as `principal` in `namespace` (attestations by default), as ssh-keygen's
+ * lookup allows them; with no principal, the keys any line lets sign in `namespace` (what
+ * `git verify-commit` accepts), each with the principals it signs as.
+ */
+export function signersFor(signers: AllowedSigners, principal: string | undefined, namespace = ATTESTATION_NAMESPACE): Map<string, HostSigner> {
+  const wanted = principal === undefined ? undefined : toBytes(principal);
   const out = new Map<string, { keyType: string; options: string[] }>();
   for (const e of signers.entries) {
-    if (e.certAuthority || matchPatternList(wanted, e.principalBytes) !== 1) continue;
-    if (e.namespaces !== undefined && matchPatternList(ATTESTATION_NAMESPACE, e.namespaces) !== 1) continue;
+    if (e.certAuthority || (wanted !== undefined && matchPatternList(wanted, e.principalBytes) !== 1)) continue;
+    if (e.namespaces !== undefined && matchPatternList(namespace, e.namespaces) !== 1) continue;
     const fp = fingerprint(e.key);
     const have = out.get(fp) ?? { keyType: e.key.type, options: [] };
     // A key on several lines may sign within any of their windows (ssh-keygen tries each line).
-    have.options.push(`${options(e)}${e.principals !== principal ? ` (via "${e.principals}")` : ''}`);
+    have.options.push(`${options(e)}${principal === undefined ? ` (as "${e.principals}")` : e.principals !== principal ? ` (via "${e.principals}")` : ''}`);
     out.set(fp, have);
   }
   return new Map([...out].map(([key, v]) => [key, { key, keyType: v.keyType, options: v.options.join(' or ') }]));
 }
+
+/** Keys that may sign after and not before, no longer, or within other windows. */
+function compareSigners(before: Map<string, HostSigner>, after: Map<string, HostSigner>): Pick<HostTrustChange, 'added' | 'removed' | 'changed'> {
+  const out: Pick<HostTrustChange, 'added' | 'removed' | 'changed'> = { added: [], removed: [], changed: [] };
+  for (const [k, s] of after) {
+    const was = before.get(k);
+    if (!was) out.added.push(s);
+    else if (was.options !== s.options) out.changed.push({ key: k, keyType: s.keyType, before: was.options, after: s.options });
+  }
+  for (const [k, s] of before) if (!after.has(k)) out.removed.push(s);
+  return out;
+}
+
+const anyChange = (c: Pick<HostTrustChange, 'added' | 'removed' | 'changed'>) => c.added.length > 0 || c.removed.length > 0 || c.changed.length > 0;
 
 /**
  * The trust report: `defaultBranch` is the default branch's tree at its head, `head` the pull
@@ -148,6 +186,9 @@ export function diffTrustTrees(defaultBranch: RepoTree, head: RepoTree): TrustRe
   if (!(a.policy === undefined ? b.policy === undefined : b.policy !== undefined && bytesEqual(a.policy, b.policy))) {
     inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === undefined ? 'is added' : b.policy === undefined ? 'is removed' : 'changes'}`);
   }
+  if (a.settings.require_signed_target !== b.settings.require_signed_target) {
+    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? '**now required**' : '**no longer required**: an unsigned merge would roll out'}`);
+  }
   const adminsA = new Set(a.settings.secrets.admins);
   const adminsB = new Set(b.settings.secrets.admins);
   for (const x of adminsB) if (!adminsA.has(x)) inputs.push(`secrets admin added (may read every secret): ${code(x)}`);
@@ -158,19 +199,21 @@ export function diffTrustTrees(defaultBranch: RepoTree, head: RepoTree): TrustRe
     const pb = b.hosts.get(host);
     const before = pa === undefined ? new Map<string, HostSigner>() : signersFor(a.signers, pa);
     const after = pb === undefined ? new Map<string, HostSigner>() : signersFor(b.signers, pb);
-    const change: HostTrustChange = { host, added: [], removed: [], changed: [] };
+    const change: HostTrustChange = { host, ...compareSigners(before, after) };
     if (pa === undefined) change.host_change = 'added';
     if (pb === undefined) change.host_change = 'removed';
     if (pa !== undefined && pb !== undefined && pa !== pb) change.principal = { before: pa, after: pb };
-    for (const [k, s] of after) {
-      const was = before.get(k);
-      if (!was) change.added.push(s);
-      else if (was.options !== s.options) change.changed.push({ key: k, keyType: s.keyType, before: was.options, after: s.options });
-    }
-    for (const [k, s] of before) if (!after.has(k)) change.removed.push(s);
-    if (change.host_change || change.principal || change.added.length || change.removed.length || change.changed.length) hosts.push(change);
+    if (change.host_change || change.principal || anyChange(change)) hosts.push(change);
   }
-  return { ...report, hosts, inputs };
+  const roles: RoleTrustChange[] = [];
+  const sa = a.settings.rollout.signer;
+  const sb = b.settings.rollout.signer;
+  const manifests: RoleTrustChange = { role: 'rollout-manifests', ...compareSigners(signersFor(a.signers, sa, ROLLOUT_NAMESPACE), signersFor(b.signers, sb, ROLLOUT_NAMESPACE)) };
+  if (sa !== sb) manifests.principal = { before: sa, after: sb };
+  if (manifests.principal || anyChange(manifests)) roles.push(manifests);
+  const commits: RoleTrustChange = { role: 'target-commits', ...compareSigners(signersFor(a.signers, undefined, GIT_NAMESPACE), signersFor(b.signers, undefined, GIT_NAMESPACE)) };
+  if (anyChange(commits)) roles.push(commits);
+  return { ...report, hosts, roles, inputs };
 }
 
 /** allowed_signers lines, compared by principal pattern and key. */
@@ -192,5 +235,5 @@ export function diffTrust(defaultBranchText: string | undefined, headText: strin
   }
   changes.sort((a, b) => compareStrings(a.principals, b.principals) || compareStrings(a.change, b.change));
   const problems = headText === undefined || headText === defaultBranchText ? [] : lintAllowedSigners(after);
-  return { changes, hosts: [], inputs: [], problems };
+  return { changes, hosts: [], roles: [], inputs: [], problems };
 }

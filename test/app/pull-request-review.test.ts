@@ -62,6 +62,44 @@ describe('every trust change is flagged, whatever carries it', () => {
   });
 });
 
+describe('who may sign for the whole fleet is trust too', () => {
+  const put = (t: Map<string, Uint8Array>, p: string, body: string) => t.set(p, Buffer.from(body));
+  const settings = text(tree, '.github/dotfleet.yml');
+  const report = (base: Map<string, Uint8Array>, head: Map<string, Uint8Array>) => pullRequestReport({ base, head, trust: base, baseSha: 'a'.repeat(40), headSha: 'b'.repeat(40) });
+
+  it('a second rollout key, or the rollout signer pointed at a host: every host would follow what it signs', () => {
+    const rogue = newHostKey();
+    const head = new Map(tree);
+    put(head, 'fleet/allowed_signers', signers + signerLine('dotfleet-rollout', rogue, 'namespaces="dotfleet-rollout"') + '\n');
+    const r = report(tree, head);
+    expect(r.comment).toMatch(/- \*\*rollout manifests \(what every host follows\)\*\*: \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-rollout"\n/);
+    // Not "no host of the inventory is affected": it speaks for all of them.
+    expect(r.comment).not.toContain('no host of the inventory is affected');
+    expect(r.comment).toMatch(/\*\*0 of 12 hosts change · 1 trust change\*\*/);
+    expect(r.check.conclusion).toBe('action_required');
+
+    const moved = new Map(tree);
+    put(moved, '.github/dotfleet.yml', settings + 'rollout:\n  signer: kestrel\n');
+    put(moved, 'fleet/allowed_signers', signers.replace(/^kestrel namespaces="dotfleet-attestation" /m, 'kestrel namespaces="dotfleet-attestation,dotfleet-rollout" '));
+    const m = report(tree, moved).comment;
+    expect(m).toMatch(/- \*\*rollout manifests \(what every host follows\)\*\*: signed as `kestrel` instead of `dotfleet-rollout` \(settings rollout\.signer\); \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-attestation,dotfleet-rollout"; no longer: ssh-ed25519/);
+  });
+
+  it('a host line that drops namespaces= may now sign target commits; turning require_signed_target off is called out', () => {
+    const base = new Map(tree);
+    put(base, '.github/dotfleet.yml', settings + 'require_signed_target: true\n');
+    const head = new Map(base);
+    put(head, '.github/dotfleet.yml', settings + 'require_signed_target: false\n');
+    put(head, 'fleet/allowed_signers', signers.replace(/^tern namespaces="dotfleet-attestation" /m, 'tern '));
+    const r = report(base, head);
+    expect(r.comment).toMatch(/- \*\*target commits \(git verify-commit, require_signed_target\)\*\*: \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` \(no options\) \(as "tern"\)/);
+    expect(r.comment).toContain('signed targets (.github/dotfleet.yml `require_signed_target`): **no longer required**: an unsigned merge would roll out');
+    expect(r.comment).toMatch(/· 3 trust changes\*\*/);
+    // The other way is a trust change too (and says so).
+    expect(report(head, base).comment).toContain('`require_signed_target`): **now required**');
+  });
+});
+
 describe('trust is the default branch head, by commit', () => {
   it('after main moved, a pull request is compared with main now, not with its old base', async () => {
     const k = newHostKey();

@@ -248,20 +248,22 @@ describe('dotfleet diff shows trust changes as the pull-request comment does', (
     // A browser would drop the escape silently: the comment shows it.
     expect(prSection).toContain('**added** `ghost\\u001b[2J\\u0007`');
     expect(section(md)).toBe(prSection);
-    expect(md).toMatch(/\*\*\d+ of 13 hosts change[^*]* · 6 trust changes\*\*/);
-    expect(pr.comment).toMatch(/· 6 trust changes\*\*/);
+    expect(md).toMatch(/\*\*\d+ of 13 hosts change[^*]* · 7 trust changes\*\*/);
+    expect(pr.comment).toMatch(/· 7 trust changes\*\*/);
   });
 
   it('text: every host and input named, escapes shown and never obeyed; --exit-code says trust changed', () => {
     const r = dotfleet('diff', '--repo', repo, '--base', 'main', '--head', 'trust', '--exit-code');
     expect(r.code).toBe(1);
-    expect(r.stdout.split('\n')[0]).toMatch(/ · 6 trust changes$/);
+    expect(r.stdout.split('\n')[0]).toMatch(/ · 7 trust changes$/);
     const at = r.stdout.indexOf('── trust changes (need review)');
     expect(at).toBeGreaterThan(0);
     const section = r.stdout.slice(at, r.stdout.indexOf('\n\n', at));
     expect(section.split('\n')[0]).toContain('against main');
     for (const host of ['tern', 'ibis', 'wren', 'atlas']) expect(section).toMatch(new RegExp(`^  ${host}: `, 'm'));
     expect(section).toMatch(/^ {2}atlas: ssh-ed25519 "SHA256:[^"]+": namespaces="dotfleet-attestation" → namespaces="dotfleet-attestation,git"$/m);
+    // atlas's line now allows namespace git too: its key may sign the commits hosts roll out to.
+    expect(section).toMatch(/^ {2}target commits \(git verify-commit, require_signed_target\): may now sign: ssh-ed25519 "SHA256:[^"]+" namespaces="dotfleet-attestation,git" \(as "atlas"\)$/m);
     expect(section).toContain('the policy hosts are held to (`fleet/policy.toml`) is added');
     expect(section).toContain('secrets admin added (may read every secret)');
     expect(section).toContain('added "ghost\\u001b[2J\\u0007"');
@@ -278,6 +280,6 @@ describe('dotfleet diff shows trust changes as the pull-request comment does', (
     const r = dotfleet('diff', '--repo', repo, '--base', head, '--head', plain);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/trust/i);
-    expect(JSON.parse(dotfleet('diff', '--repo', repo, '--base', head, '--head', plain, '--format', 'json').stdout).trust).toEqual({ changes: [], hosts: [], inputs: [], problems: [] });
+    expect(JSON.parse(dotfleet('diff', '--repo', repo, '--base', head, '--head', plain, '--format', 'json').stdout).trust).toEqual({ changes: [], hosts: [], roles: [], inputs: [], problems: [] });
   });
 });
