@@ -38704,7 +38704,7 @@ function diffTrustTrees(defaultBranch, head) {
     inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === void 0 ? "is added" : b.policy === void 0 ? "is removed" : "changes"}`);
   }
   if (a.settings.require_signed_target !== b.settings.require_signed_target) {
-    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? "**now required**" : "**no longer required**: an unsigned merge would roll out"}`);
+    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? "now required" : "no longer required (an unsigned merge would roll out)"}`);
   }
   const adminsA = new Set(a.settings.secrets.admins);
   const adminsB = new Set(b.settings.secrets.admins);

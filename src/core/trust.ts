@@ -76,7 +76,7 @@ export interface TrustReport {
   hosts: HostTrustChange[];
   /** The effect on the fleet-wide roles: who may sign rollout manifests and target commits. */
   roles: RoleTrustChange[];
-  /** Changed inputs that decide trust (settings keys, the policy, secrets.admins), as markdown with untrusted parts in code spans. */
+  /** Changed inputs that decide trust (settings keys, the policy, secrets.admins, require_signed_target), as markdown with untrusted parts in code spans. */
   inputs: string[];
   /** Lint of allowed_signers at head (lines ssh-keygen skips, hygiene). */
   problems: SignersProblem[];
@@ -187,7 +187,7 @@ export function diffTrustTrees(defaultBranch: RepoTree, head: RepoTree): TrustRe
     inputs.push(`the policy hosts are held to (\`${POLICY_FILE}\`) ${a.policy === undefined ? 'is added' : b.policy === undefined ? 'is removed' : 'changes'}`);
   }
   if (a.settings.require_signed_target !== b.settings.require_signed_target) {
-    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? '**now required**' : '**no longer required**: an unsigned merge would roll out'}`);
+    inputs.push(`signed targets (${SETTINGS_FILE} \`require_signed_target\`): ${b.settings.require_signed_target ? 'now required' : 'no longer required (an unsigned merge would roll out)'}`);
   }
   const adminsA = new Set(a.settings.secrets.admins);
   const adminsB = new Set(b.settings.secrets.admins);

@@ -2,8 +2,9 @@
  * Trust changes (src/core/trust.ts) for people: the pull-request comment and check run, and
  * `dotfleet diff` in every format, say the same thing — who may sign rollout manifests and target
  * commits for the whole fleet and attestations for each host once the change is merged, the
- * inputs that decide trust, the allowed_signers lines, and the head's allowed_signers lint. Principals, options and file names come from the change (maybe a
- * fork's): markdown shows them inert, a terminal shows control characters escaped.
+ * inputs that decide trust, the allowed_signers lines, and the head's allowed_signers lint.
+ * Principals, options and file names come from the change (maybe a fork's): markdown shows them
+ * inert, and both show control characters as escapes.
  */
 import { trustChangeCount, trustChanged, type HostTrustChange, type TrustReport } from '../trust.js';
 import { inline, plural } from './common.js';
@@ -64,7 +65,7 @@ const linesHeading = (t: TrustReport) => `allowed_signers lines${t.hosts.length 
 /** The markdown section; `footer` is said after it when trust changes (the check run's conclusion). Empty when there is nothing to show. */
 export function trustMarkdown(t: TrustReport | undefined, footer?: string): string {
   if (!trustShown(t)) return '';
-  // Control characters are shown (\x1b), not left for a browser to hide.
+  // Control characters are shown (\u001b), not left for a browser to hide.
   const l = lines(t, { quote: (s) => code(visible(s)), cell: inline, strong: (s) => `**${s}**` });
   const out = ['#### ⚠️ Trust changes — need review', '', '_Who may sign attestations for which host, and rollout manifests and target commits for the whole fleet, once this is merged, against the default branch now; nothing here is trusted until it is merged._', ''];
   out.push(...l.hosts.map((s) => `- ${s}`), ...l.inputs.map((s) => `- ${s}`));
