@@ -55573,8 +55573,9 @@ function compareStrings(a, b) {
 function plural2(n, one, many = one + "s") {
   return `${n} ${n === 1 ? one : many}`;
 }
+var inCodeCell = (t) => t.replace(/`/g, "'").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 function inline(s) {
-  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
+  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`).replace(/:(?=\/\/)|(?<=\bwww)\./gi, (c) => `${c === "." ? "&#8203;." : ":&#8203;"}`);
 }
 
 // dist/core/state/status.js
@@ -55641,9 +55642,7 @@ function statusCells(row) {
     lastSeen: shortTime(r.receivedAt) + (r.status === "SUCCESS" ? "" : ` \xB7 ${r.status}`)
   };
 }
-function cell(text2) {
-  return text2.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/[<>]/g, (c) => c === "<" ? "&lt;" : "&gt;");
-}
+var cell = inline;
 function statusTableMarkdown(status3, options2 = {}) {
   const h = STATUS_HEADERS;
   const out = [`| ${h.host} | ${h.sha} | ${h.policy} | ${h.tools} | ${h.drift} | ${h.verified} | ${h.lastSeen} |`, "|---|---|---|---|---|---|---|"];
@@ -55660,7 +55659,7 @@ function targetLine(state, rollout) {
   if (!state.target)
     return "Target: unknown";
   const at2 = `\`${state.target.commit.slice(0, 7)}\``;
-  return rollout ? `\`${cell(state.target.branch)}\` is at ${at2}; each host's target is the rollout's (below)` : `Target: ${at2} (${cell(state.target.branch)})`;
+  return rollout ? `\`${inCodeCell(state.target.branch)}\` is at ${at2}; each host's target is the rollout's (below)` : `Target: ${at2} (${cell(state.target.branch)})`;
 }
 function fleetMarkdown(state, status3, rollout) {
   const lines = ["# Fleet status", "", status3.line, "", `${targetLine(state, rollout !== void 0)} \xB7 updated ${state.updatedAt ? shortTime(state.updatedAt) : "never"}`, "", ...rollout ? [rollout, ""] : [], statusTableMarkdown(status3), ""];
@@ -56123,7 +56122,7 @@ function planRollout(input3) {
 
 // dist/core/rollout/report.js
 var HOST_ROWS = 100;
-var cell2 = (t) => t.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/[<>]/g, (c) => c === "<" ? "&lt;" : "&gt;").replace(/\r?\n/g, " ");
+var cell2 = inline;
 var short = (sha2) => `\`${sha2.slice(0, 7)}\``;
 var ICON = { SUCCESS: "\u2705", FAILED: "\u274C", TIMED_OUT: "\u23F0", BLOCKED: "\u26D4", PARTIAL: "\u26A0\uFE0F", RUNNING: "\u{1F504}", VALIDATING_POST: "\u{1F50E}", QUEUED: "\u23F3", SKIPPED: "\u23ED\uFE0F" };
 function rolloutHeadline(view) {
@@ -56137,7 +56136,7 @@ function rolloutMarkdown(view, options2 = {}) {
   const out = [];
   out.push(`${options2.heading ?? "##"} Rollout \`${m.id}\``, "");
   out.push(rolloutHeadline(view), "");
-  out.push(`Target ${short(m.target.commit)} on \`${cell2(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === "ssh" || m.target.signature.kind === "untrusted" ? `: ${cell2(m.target.signature.detail)}` : ""}${m.target.required ? "; signed targets required" : ""})${m.previous ? ` \xB7 previous ${short(m.previous)}` : ""}${m.supersedes ? ` \xB7 supersedes \`${m.supersedes}\`` : ""} \xB7 manifest #${m.sequence}, updated ${m.updatedAt}`, "");
+  out.push(`Target ${short(m.target.commit)} on \`${inCodeCell(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === "ssh" || m.target.signature.kind === "untrusted" ? `: ${cell2(m.target.signature.detail)}` : ""}${m.target.required ? "; signed targets required" : ""})${m.previous ? ` \xB7 previous ${short(m.previous)}` : ""}${m.supersedes ? ` \xB7 supersedes \`${m.supersedes}\`` : ""} \xB7 manifest #${m.sequence}, updated ${m.updatedAt}`, "");
   if (m.reasons.length > 0) {
     out.push(m.phase === "blocked" ? "**Blocked:**" : "**Halted:**", "");
     for (const r of m.reasons.slice(0, HOST_ROWS))

@@ -38595,7 +38595,7 @@ function secretChangeLine(c) {
   return `${c.path} (${c.status === "modified" ? "modified" : `${c.status} SOPS file`}): ${parts.join("; ") || "metadata only"}`;
 }
 function inline(s) {
-  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
+  return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`).replace(/:(?=\/\/)|(?<=\bwww)\./gi, (c) => `${c === "." ? "&#8203;." : ":&#8203;"}`);
 }
 function foldByHost(errors) {
   const byWhat = /* @__PURE__ */ new Map();

@@ -12,7 +12,10 @@ import { MANIFEST_PATH, parseManifest, serialiseManifest, signManifest, verifyMa
 import { planRollout, targetSignature, WEB_FLOW_EMAIL, type PlanInput } from '../../src/core/rollout/plan.js';
 import { advance, command, expectedCommit, hostState, hostStates, parseCommand, rolloutView, type HostStateName } from '../../src/core/rollout/state.js';
 import type { HostRecord } from '../../src/core/state/fleet-state.js';
-import { rolloutCheckboxes, tickedCommands } from '../../src/core/rollout/report.js';
+import { rolloutCheckboxes, rolloutMarkdown, tickedCommands } from '../../src/core/rollout/report.js';
+import { hostRecord } from '../../src/core/state/fleet-state.js';
+import { serialise, statement } from '../../src/core/attestation/format.js';
+import { marked } from 'marked';
 import { fleetMarkdown, fleetStatus } from '../../src/core/state/status.js';
 import { hostRecordOf } from '../helpers/records.js';
 import { keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
@@ -434,5 +437,34 @@ describe('dashboard checkboxes', () => {
     for (const forged of ['text - [x] <!-- dotfleet:rollout halt -->', '- [x] <!-- dotfleet:rollout delete everything -->', '- [x] <!-- dotfleet:rollout skip a b -->', '- [x] <!--dotfleet:rollout halt-->']) {
       expect([forged, tickedCommands('', forged)]).toEqual([forged, []]);
     }
+  });
+});
+
+describe("a host's own words are inert wherever the rollout is shown", () => {
+  // A host with a stolen key signs what it likes: its tool versions and drift paths reach the
+  // check run, the merged pull request's comment, FLEET.md and the dashboard issue.
+  const hostile = ['@octocat', '#1', '![x](https://evil.example/p.png)', '[login](https://evil.example)', '<img src=x>', '**bold** | cell', 'line\nbreak', '`tick`', '_em_'];
+  const st = statement('git+https://github.com/o/r', {
+    host: 'a', appliedCommit: T, rolloutTarget: T, renderHash: hash('1'), policyHash: hash('2'),
+    tools: [{ name: 'git', version: hostile.join(' '), requirement: '>=2.30', ok: false }],
+    drift: hostile.slice(0, 5).map((path) => ({ path, type: 'modified' as const })), tests: [], status: 'FAILED', agentVersion: 'dotfleet/test', sequence: 9, issuedAt: later(60).toISOString(),
+  });
+  const rec = hostRecord(st, serialise(st), { render: 'match', key: 'SHA256:x', receivedAt: later(60).toISOString() });
+
+  it('no mention, issue link, link, image, HTML or table break of the host\'s in the rollout or FLEET.md', () => {
+    const m = advance(planRollout(input()).manifest, { a: rec }, later(120)).manifest;
+    expect(m.phase).toBe('halted');
+    const view = rolloutView(m, { a: rec }, later(120));
+    const state = { version: 1 as const, target: { branch: 'main', commit: T }, policy: {}, updatedAt: null, hosts: { a: rec } };
+    for (const md of [rolloutMarkdown(view), fleetMarkdown(state, fleetStatus(state, ['a']), rolloutMarkdown(view))]) {
+      expect(md).toContain('evil.example'); // the words are shown...
+      const html = marked.parse(md) as string;
+      // ...and do nothing: no link or image of theirs, no tag, no mention or issue reference.
+      expect(html).not.toMatch(/<a |<img/);
+      expect(md).not.toMatch(/@octocat|#1\b/);
+    }
+    const rows = rolloutMarkdown(view).split('\n').filter((l) => l.startsWith('| a |'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.split(/(?<!\\)\|/)).toHaveLength(6);
   });
 });

@@ -79,14 +79,17 @@ export function findingLine(f: SecretFinding): string {
   return `${f.severity === 'error' ? 'error' : 'warning'}: ${f.file}: ${f.message}`;
 }
 
+/** Untrusted text inside a code span in a table (a branch name): nothing that ends the span, the cell or the line. */
+export const inCodeCell = (t: string): string => t.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
 /**
  * Untrusted text (a file name from a pull request, a message quoting one) as inline markdown
- * that shows exactly those characters and does nothing else: no emphasis, link, image, table
- * cell, HTML tag or entity; no @mention that notifies someone or #123 that links an issue; a
- * newline shown as ␤ so that a list item, a table row or a <summary> stays one line.
+ * that shows exactly those characters and does nothing else: no emphasis, link (a bare URL
+ * included), image, table cell, HTML tag or entity; no @mention that notifies someone or #123
+ * that links an issue; a newline shown as ␤ so that a list item, a table row or a <summary>
+ * stays one line; a control character as \u001b, not left for the browser to drop silently.
  */
 export function inline(s: string): string {
-  // A control character is shown (\x1b), not left for the browser to drop silently.
   return visible(s, '\r\n')
     .replace(/\r\n|\r|\n/g, '␤')
     .replace(/&/g, '&amp;')
@@ -96,7 +99,9 @@ export function inline(s: string): string {
     // Underscores emphasise only at a word's edge (GitHub leaves snake_case alone).
     .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
     // One pass: the entity's own "#" must not be taken for an issue reference.
-    .replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`);
+    .replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`)
+    // GitHub links a bare URL or www. name by itself (GFM's extended autolinks): not these.
+    .replace(/:(?=\/\/)|(?<=\bwww)\./gi, (c) => `${c === '.' ? '&#8203;.' : ':&#8203;'}`);
 }
 
 

@@ -3,14 +3,19 @@
  * the dashboard issue all print this markdown. Hosts that need a look come first; hosts that are
  * done are counted per wave, so 1,000 hosts stay far inside GitHub's 65,536-character bodies.
  */
-import { plural } from '../report/common.js';
+import { inCodeCell, inline, plural } from '../report/common.js';
 import type { RolloutView } from './state.js';
 import { STATE_LABEL, type HostStateName } from './state.js';
 
 /** Host rows at most; the rest are counted. */
 export const HOST_ROWS = 100;
 
-const cell = (t: string) => t.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;')).replace(/\r?\n/g, ' ');
+/**
+ * Text a host or a person wrote (a drift path, a tool version, a reason, a login), as inert
+ * inline markdown: a host with a stolen key can report anything, and none of it may ping
+ * someone, link, load an image or break a table.
+ */
+const cell = inline;
 const short = (sha: string) => `\`${sha.slice(0, 7)}\``;
 
 const ICON: Partial<Record<HostStateName, string>> = { SUCCESS: '✅', FAILED: '❌', TIMED_OUT: '⏰', BLOCKED: '⛔', PARTIAL: '⚠️', RUNNING: '🔄', VALIDATING_POST: '🔎', QUEUED: '⏳', SKIPPED: '⏭️' };
@@ -30,7 +35,7 @@ export function rolloutMarkdown(view: RolloutView, options: { heading?: string; 
   out.push(`${options.heading ?? '##'} Rollout \`${m.id}\``, '');
   out.push(rolloutHeadline(view), '');
   out.push(
-    `Target ${short(m.target.commit)} on \`${cell(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === 'ssh' || m.target.signature.kind === 'untrusted' ? `: ${cell(m.target.signature.detail)}` : ''}${m.target.required ? '; signed targets required' : ''})` +
+    `Target ${short(m.target.commit)} on \`${inCodeCell(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === 'ssh' || m.target.signature.kind === 'untrusted' ? `: ${cell(m.target.signature.detail)}` : ''}${m.target.required ? '; signed targets required' : ''})` +
       `${m.previous ? ` · previous ${short(m.previous)}` : ''}${m.supersedes ? ` · supersedes \`${m.supersedes}\`` : ''} · manifest #${m.sequence}, updated ${m.updatedAt}`,
     '',
   );

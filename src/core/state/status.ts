@@ -5,7 +5,7 @@
  * test, no drift, a render the app verified, and status SUCCESS. FLEET.md, the dashboard issue and
  * `dotfleet fleet status` all print these rows.
  */
-import { plural } from '../report/common.js';
+import { inCodeCell, inline, plural } from '../report/common.js';
 import type { FleetState, HostRecord } from './fleet-state.js';
 
 export interface StatusRow {
@@ -108,10 +108,8 @@ export function statusCells(row: StatusRow): StatusCells {
   };
 }
 
-/** Escape what would break a markdown table cell. */
-function cell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'));
-}
+/** Text a host reported (a tool version), as inert inline markdown that keeps the table whole. */
+const cell = inline;
 
 export interface MarkdownStatusOptions {
   /** Link each host to its history (`https://github.com/o/r/commits/dotfleet/state/attestations/<host>`). */
@@ -138,7 +136,7 @@ export function statusTableMarkdown(status: FleetStatus, options: MarkdownStatus
 export function targetLine(state: FleetState, rollout: boolean): string {
   if (!state.target) return 'Target: unknown';
   const at = `\`${state.target.commit.slice(0, 7)}\``;
-  return rollout ? `\`${cell(state.target.branch)}\` is at ${at}; each host's target is the rollout's (below)` : `Target: ${at} (${cell(state.target.branch)})`;
+  return rollout ? `\`${inCodeCell(state.target.branch)}\` is at ${at}; each host's target is the rollout's (below)` : `Target: ${at} (${cell(state.target.branch)})`;
 }
 
 /** FLEET.md on the state branch. */
