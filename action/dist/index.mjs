@@ -58831,13 +58831,13 @@ function incomingMarkdown(r) {
 None in \`${INCOMING_DIR}/\` on \`${r.branch}\`.
 `;
   const { recorded: accepted, rejected, waiting } = tally(r);
-  const cell4 = (s) => s.replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ").slice(0, 300);
+  const cell4 = (s) => inline(s.slice(0, 300));
   const out = [`#### Incoming attestations`, "", `${accepted.length} recorded, ${rejected.length} rejected, ${waiting.length} left for the next run (\`${r.branch}\`${r.commit ? `, clean-up ${r.commit.slice(0, 7)}` : ""}).`, ""];
   const listed = [...rejected, ...waiting];
   if (listed.length > 0) {
     out.push("| File | Code | Reason |", "|---|---|---|");
     for (const o of listed)
-      out.push(`| \`${cell4(o.file)}\` | ${o.code} | ${cell4(o.message)} |`);
+      out.push(`| \`${inCodeCell(o.file.slice(0, 300))}\` | ${o.code} | ${cell4(o.message)} |`);
     out.push("");
   }
   if (r.truncated)

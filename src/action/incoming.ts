@@ -8,6 +8,7 @@
  * the next run.
  */
 import { HOST_NAME } from '../core/inventory.js';
+import { inCodeCell, inline } from '../core/report/common.js';
 import { INCOMING_DIR, REJECTED_DIR } from '../core/state/fleet-state.js';
 import type { RepoRef, StateGitHub } from '../github/port.js';
 import { parseEnvelope } from '../app/intake/http.js';
@@ -116,12 +117,13 @@ export async function takeIncoming(github: StateGitHub, intake: Intake, ref: Rep
 export function incomingMarkdown(r: IncomingReport): string {
   if (r.outcomes.length === 0) return `#### Incoming attestations\n\nNone in \`${INCOMING_DIR}/\` on \`${r.branch}\`.\n`;
   const { recorded: accepted, rejected, waiting } = tally(r);
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').slice(0, 300);
+  // A file name and a refusal's message come from whoever pushed (a host's deploy key): inert.
+  const cell = (s: string) => inline(s.slice(0, 300));
   const out = [`#### Incoming attestations`, '', `${accepted.length} recorded, ${rejected.length} rejected, ${waiting.length} left for the next run (\`${r.branch}\`${r.commit ? `, clean-up ${r.commit.slice(0, 7)}` : ''}).`, ''];
   const listed = [...rejected, ...waiting];
   if (listed.length > 0) {
     out.push('| File | Code | Reason |', '|---|---|---|');
-    for (const o of listed) out.push(`| \`${cell(o.file)}\` | ${o.code} | ${cell(o.message)} |`);
+    for (const o of listed) out.push(`| \`${inCodeCell(o.file.slice(0, 300))}\` | ${o.code} | ${cell(o.message)} |`);
     out.push('');
   }
   if (r.truncated) out.push(`> GitHub listed only part of \`${INCOMING_DIR}/\`; the next run takes the rest.`, '');

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import YAML from 'yaml';
+import { marked } from 'marked';
+import { incomingMarkdown } from '../../src/action/incoming.js';
 import { GitHubStandIn, serveStandIn } from '../../src/github/standin.js';
 import { MANIFEST_PATH, MANIFEST_SIG_PATH, ROLLOUT_NAMESPACE } from '../../src/core/rollout/manifest.js';
 import { capSummary, STEP_SUMMARY_LIMIT } from '../../src/action/summary.js';
@@ -555,3 +557,16 @@ function readdirOrEmpty(d: string): string[] {
 function execGitBytes(repo: string, args: string[]): Buffer {
   return execFileSync('git', ['-C', repo, ...args]);
 }
+
+describe('the incoming summary', () => {
+  it('a pushed file name and a refusal quoting it are inert: no mention, link, image, code span or table break', () => {
+    const file = 'incoming/@octocat ![i](https://evil.example/p.png) `x` | y.json';
+    const md = incomingMarkdown({ branch: 'dotfleet/state', truncated: false, outcomes: [{ file, host: '', status: 422, code: 'malformed', message: `${file} is not incoming/<host>/<name>.json; see https://evil.example` }] });
+    const html = marked.parse(md) as string;
+    expect(html).not.toMatch(/<a |<img/);
+    // A code span shows an @ as it is; outside one, it must not be a mention.
+    expect(md.replace(/`[^`\n]*`/g, '')).not.toContain('@octocat');
+    const row = md.split('\n').find((l) => l.startsWith('| `'))!;
+    expect(row.split(/(?<!\\)\|/)).toHaveLength(5);
+  });
+});
