@@ -55743,6 +55743,137 @@ function dashboardBody(input3, limit = ISSUE_BODY_LIMIT) {
   return out.join("\n");
 }
 
+// dist/core/schema-errors.js
+function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+function locateTomlPath(text2, path) {
+  const keys = path.map(String);
+  for (let n = keys.length; n > 0; n--) {
+    const header = keys.slice(0, n).map((k) => `(?:"${escapeRe(k)}"|${escapeRe(k)})`).join("\\s*\\.\\s*");
+    const at2 = findLine(text2, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
+    if (at2 === void 0)
+      continue;
+    const rest = keys.slice(n);
+    if (rest.length === 0)
+      return at2;
+    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at2 + 1);
+    const nextTable = findLine(text2, /^\s*\[/, at2 + 1);
+    return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at2;
+  }
+  const first = keys[keys.length - 1];
+  return first === void 0 ? void 0 : findLine(text2, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
+}
+function schemaError(issue2, file2, text2, hint) {
+  const field2 = issue2.path.map(String).join(".");
+  const line = text2 === void 0 ? void 0 : locateDataPath(text2, file2, issue2.path, locateTomlPath);
+  return new DotfleetError("schema", `${field2 ? `${field2}: ` : ""}${issue2.message}`, { file: file2, line, hint });
+}
+
+// dist/core/inventory.js
+var HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+var scalarOrTable = external_exports.lazy(() => external_exports.union([external_exports.string(), external_exports.number(), external_exports.boolean(), external_exports.array(scalarOrTable), external_exports.record(external_exports.string(), scalarOrTable)]));
+var PresetSchema = external_exports.looseObject({
+  display_scale: external_exports.number().positive(),
+  kbd_layout: external_exports.string().min(1),
+  modifier_mode: external_exports.string().min(1),
+  perf_profile: external_exports.string().min(1),
+  wm: external_exports.string().min(1),
+  features: external_exports.record(external_exports.string(), scalarOrTable).default({})
+});
+var PLATFORMS = ["darwin", "linux"];
+var HostSchema = external_exports.strictObject({
+  machine: external_exports.string().min(1),
+  platform: external_exports.enum(PLATFORMS),
+  wave: external_exports.int().min(0).default(1),
+  /** Principal in allowed_signers; the host name when omitted. */
+  principal: external_exports.string().min(1).optional(),
+  /** The host's age public key: SOPS files the host must read list it as a recipient. */
+  age_recipient: external_exports.string().superRefine((v, ctx) => {
+    const problem = ageRecipientProblem(v);
+    if (problem)
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not an age public key: ${problem}` });
+  }).optional(),
+  description: external_exports.string().optional(),
+  /** How `dotfleet fleet attest|sync|drift` reach the host: address (default: the host's name), user, port. */
+  ssh_host: external_exports.string().min(1).optional(),
+  ssh_user: external_exports.string().min(1).optional(),
+  ssh_port: external_exports.int().min(1).max(65535).optional(),
+  tags: external_exports.array(external_exports.string()).default([]),
+  /** Data overrides merged over the preset for this host only. */
+  data: external_exports.record(external_exports.string(), scalarOrTable).default({})
+});
+var InventorySchema = external_exports.strictObject({
+  hosts: external_exports.record(external_exports.string(), HostSchema)
+});
+function parseInventory(text2, file2) {
+  const raw = parseToml(text2, file2);
+  if (!isPlainObject4(raw.hosts) || Object.keys(raw.hosts).length === 0) {
+    throw new DotfleetError("schema", `${file2} has no hosts`, { file: file2, hint: "add a [hosts.NAME] table per host, with machine, platform and wave; see docs/fleet-repo.md" });
+  }
+  const res = InventorySchema.safeParse(raw);
+  if (!res.success) {
+    throw schemaError(res.error.issues[0], file2, text2, "each host is a [hosts.NAME] table with machine, platform and wave; see docs/fleet-repo.md");
+  }
+  const byLower = /* @__PURE__ */ new Map();
+  for (const name of Object.keys(res.data.hosts)) {
+    const other = byLower.get(name.toLowerCase());
+    if (other !== void 0) {
+      throw new DotfleetError("schema", `hosts "${other}" and "${name}" differ only by case`, {
+        file: file2,
+        line: locateTomlPath(text2, ["hosts", name]),
+        hint: "host names name files, directories and SSH principals; give each host a name of its own"
+      });
+    }
+    byLower.set(name.toLowerCase(), name);
+    if (!HOST_NAME.test(name)) {
+      throw new DotfleetError("schema", `"${name}" is not a valid host name`, {
+        file: file2,
+        line: locateTomlPath(text2, ["hosts", name]),
+        hint: 'host names are 1 to 63 letters, digits, ".", "_" and "-", starting with a letter or digit (they name files and SSH principals)'
+      });
+    }
+  }
+  return Object.entries(res.data.hosts).map(([name, h]) => ({
+    name,
+    machine: h.machine,
+    platform: h.platform,
+    wave: h.wave,
+    principal: h.principal ?? name,
+    age_recipient: h.age_recipient,
+    description: h.description,
+    ...h.ssh_host || h.ssh_user || h.ssh_port ? { ssh: { host: h.ssh_host, user: h.ssh_user, port: h.ssh_port } } : {},
+    tags: h.tags,
+    data: h.data
+  })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+function parsePresets(hardware, file2, text2) {
+  const out = /* @__PURE__ */ new Map();
+  if (hardware === void 0)
+    return out;
+  if (!isPlainObject4(hardware)) {
+    throw new DotfleetError("schema", "hardware must be a table of presets ([hardware.NAME])", { file: file2 });
+  }
+  const booleanFeatures = /* @__PURE__ */ new Set();
+  for (const [name, raw] of Object.entries(hardware)) {
+    const res = PresetSchema.safeParse(raw);
+    if (!res.success) {
+      const issue2 = res.error.issues[0];
+      throw schemaError({ ...issue2, path: ["hardware", name, ...issue2.path] }, file2, text2, "a preset needs display_scale, kbd_layout, modifier_mode, perf_profile and wm; see docs/fleet-repo.md");
+    }
+    for (const [k, v] of Object.entries(res.data.features))
+      if (typeof v === "boolean")
+        booleanFeatures.add(k);
+    out.set(name, res.data);
+  }
+  for (const preset of out.values()) {
+    for (const f of booleanFeatures)
+      if (!(f in preset.features))
+        preset.features[f] = false;
+  }
+  return out;
+}
+
 // dist/core/rollout/state.js
 var STATE_LABEL = {
   PENDING: "PENDING",
@@ -55912,6 +56043,8 @@ function parseCommand(text2) {
   if (name === "retry" || name === "skip") {
     if (words.length !== 3)
       return `/dotfleet rollout ${name} needs one host: /dotfleet rollout ${name} HOST`;
+    if (!HOST_NAME.test(words[2]))
+      return `/dotfleet rollout ${name} needs a host name (letters, digits, ".", "_" and "-")`;
     return { name, host: words[2] };
   }
   if (words.length !== 2)
@@ -56706,137 +56839,6 @@ ${rolloutCheckboxes(v)}` : void 0;
     };
   }
   return r;
-}
-
-// dist/core/schema-errors.js
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-function locateTomlPath(text2, path) {
-  const keys = path.map(String);
-  for (let n = keys.length; n > 0; n--) {
-    const header = keys.slice(0, n).map((k) => `(?:"${escapeRe(k)}"|${escapeRe(k)})`).join("\\s*\\.\\s*");
-    const at2 = findLine(text2, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
-    if (at2 === void 0)
-      continue;
-    const rest = keys.slice(n);
-    if (rest.length === 0)
-      return at2;
-    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at2 + 1);
-    const nextTable = findLine(text2, /^\s*\[/, at2 + 1);
-    return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at2;
-  }
-  const first = keys[keys.length - 1];
-  return first === void 0 ? void 0 : findLine(text2, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
-}
-function schemaError(issue2, file2, text2, hint) {
-  const field2 = issue2.path.map(String).join(".");
-  const line = text2 === void 0 ? void 0 : locateDataPath(text2, file2, issue2.path, locateTomlPath);
-  return new DotfleetError("schema", `${field2 ? `${field2}: ` : ""}${issue2.message}`, { file: file2, line, hint });
-}
-
-// dist/core/inventory.js
-var HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-var scalarOrTable = external_exports.lazy(() => external_exports.union([external_exports.string(), external_exports.number(), external_exports.boolean(), external_exports.array(scalarOrTable), external_exports.record(external_exports.string(), scalarOrTable)]));
-var PresetSchema = external_exports.looseObject({
-  display_scale: external_exports.number().positive(),
-  kbd_layout: external_exports.string().min(1),
-  modifier_mode: external_exports.string().min(1),
-  perf_profile: external_exports.string().min(1),
-  wm: external_exports.string().min(1),
-  features: external_exports.record(external_exports.string(), scalarOrTable).default({})
-});
-var PLATFORMS = ["darwin", "linux"];
-var HostSchema = external_exports.strictObject({
-  machine: external_exports.string().min(1),
-  platform: external_exports.enum(PLATFORMS),
-  wave: external_exports.int().min(0).default(1),
-  /** Principal in allowed_signers; the host name when omitted. */
-  principal: external_exports.string().min(1).optional(),
-  /** The host's age public key: SOPS files the host must read list it as a recipient. */
-  age_recipient: external_exports.string().superRefine((v, ctx) => {
-    const problem = ageRecipientProblem(v);
-    if (problem)
-      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not an age public key: ${problem}` });
-  }).optional(),
-  description: external_exports.string().optional(),
-  /** How `dotfleet fleet attest|sync|drift` reach the host: address (default: the host's name), user, port. */
-  ssh_host: external_exports.string().min(1).optional(),
-  ssh_user: external_exports.string().min(1).optional(),
-  ssh_port: external_exports.int().min(1).max(65535).optional(),
-  tags: external_exports.array(external_exports.string()).default([]),
-  /** Data overrides merged over the preset for this host only. */
-  data: external_exports.record(external_exports.string(), scalarOrTable).default({})
-});
-var InventorySchema = external_exports.strictObject({
-  hosts: external_exports.record(external_exports.string(), HostSchema)
-});
-function parseInventory(text2, file2) {
-  const raw = parseToml(text2, file2);
-  if (!isPlainObject4(raw.hosts) || Object.keys(raw.hosts).length === 0) {
-    throw new DotfleetError("schema", `${file2} has no hosts`, { file: file2, hint: "add a [hosts.NAME] table per host, with machine, platform and wave; see docs/fleet-repo.md" });
-  }
-  const res = InventorySchema.safeParse(raw);
-  if (!res.success) {
-    throw schemaError(res.error.issues[0], file2, text2, "each host is a [hosts.NAME] table with machine, platform and wave; see docs/fleet-repo.md");
-  }
-  const byLower = /* @__PURE__ */ new Map();
-  for (const name of Object.keys(res.data.hosts)) {
-    const other = byLower.get(name.toLowerCase());
-    if (other !== void 0) {
-      throw new DotfleetError("schema", `hosts "${other}" and "${name}" differ only by case`, {
-        file: file2,
-        line: locateTomlPath(text2, ["hosts", name]),
-        hint: "host names name files, directories and SSH principals; give each host a name of its own"
-      });
-    }
-    byLower.set(name.toLowerCase(), name);
-    if (!HOST_NAME.test(name)) {
-      throw new DotfleetError("schema", `"${name}" is not a valid host name`, {
-        file: file2,
-        line: locateTomlPath(text2, ["hosts", name]),
-        hint: 'host names are 1 to 63 letters, digits, ".", "_" and "-", starting with a letter or digit (they name files and SSH principals)'
-      });
-    }
-  }
-  return Object.entries(res.data.hosts).map(([name, h]) => ({
-    name,
-    machine: h.machine,
-    platform: h.platform,
-    wave: h.wave,
-    principal: h.principal ?? name,
-    age_recipient: h.age_recipient,
-    description: h.description,
-    ...h.ssh_host || h.ssh_user || h.ssh_port ? { ssh: { host: h.ssh_host, user: h.ssh_user, port: h.ssh_port } } : {},
-    tags: h.tags,
-    data: h.data
-  })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-}
-function parsePresets(hardware, file2, text2) {
-  const out = /* @__PURE__ */ new Map();
-  if (hardware === void 0)
-    return out;
-  if (!isPlainObject4(hardware)) {
-    throw new DotfleetError("schema", "hardware must be a table of presets ([hardware.NAME])", { file: file2 });
-  }
-  const booleanFeatures = /* @__PURE__ */ new Set();
-  for (const [name, raw] of Object.entries(hardware)) {
-    const res = PresetSchema.safeParse(raw);
-    if (!res.success) {
-      const issue2 = res.error.issues[0];
-      throw schemaError({ ...issue2, path: ["hardware", name, ...issue2.path] }, file2, text2, "a preset needs display_scale, kbd_layout, modifier_mode, perf_profile and wm; see docs/fleet-repo.md");
-    }
-    for (const [k, v] of Object.entries(res.data.features))
-      if (typeof v === "boolean")
-        booleanFeatures.add(k);
-    out.set(name, res.data);
-  }
-  for (const preset of out.values()) {
-    for (const f of booleanFeatures)
-      if (!(f in preset.features))
-        preset.features[f] = false;
-  }
-  return out;
 }
 
 // dist/core/settings.js

@@ -347,6 +347,8 @@ describe('commands', () => {
     expect(parseCommand('/dotfleet rollout halt')).toEqual({ name: 'halt' });
     expect(parseCommand('/dotfleet rollout resume now')).toMatch(/takes no argument/);
     expect(parseCommand('/dotfleet rollout skip')).toMatch(/needs one host/);
+    // Not a host name: refused without repeating it (the bot's reply would carry a mention or an image).
+    for (const bad of ['@octocat', '![x](https://evil.example/p.png)', '<img>', '`x`']) expect(parseCommand(`/dotfleet rollout retry ${bad}`)).toBe('/dotfleet rollout retry needs a host name (letters, digits, ".", "_" and "-")');
     expect(parseCommand('/dotfleet deploy')).toMatch(/^usage:/);
   });
 

@@ -14,6 +14,7 @@
  * affected host BLOCKED or QUEUED. UNCHANGED (render equal at the target) and SKIPPED (by a
  * command) stand outside the machine.
  */
+import { HOST_NAME } from '../inventory.js';
 import type { HostRecord } from '../state/fleet-state.js';
 import { addSeconds, isoSeconds, type Manifest, type Reason } from './manifest.js';
 
@@ -241,6 +242,8 @@ export function parseCommand(text: string): Command | string | undefined {
   if (!COMMANDS.includes(name)) return usage;
   if (name === 'retry' || name === 'skip') {
     if (words.length !== 3) return `/dotfleet rollout ${name} needs one host: /dotfleet rollout ${name} HOST`;
+    // The answer never repeats what is not a host name (the bot's reply would carry it).
+    if (!HOST_NAME.test(words[2]!)) return `/dotfleet rollout ${name} needs a host name (letters, digits, ".", "_" and "-")`;
     return { name, host: words[2] };
   }
   if (words.length !== 2) return `/dotfleet rollout ${name} takes no argument`;
