@@ -55573,7 +55573,8 @@ function compareStrings(a, b) {
 function plural2(n, one, many = one + "s") {
   return `${n} ${n === 1 ? one : many}`;
 }
-var inCodeCell = (t) => t.replace(/`/g, "'").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+var codeSpan = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
+var codeCell = (s) => codeSpan(s).replace(/\|/g, "\\|");
 function inline(s) {
   return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`).replace(/:(?=\/\/)|(?<=\bwww)\./gi, (c) => `${c === "." ? "&#8203;." : ":&#8203;"}`);
 }
@@ -55659,7 +55660,7 @@ function targetLine(state, rollout) {
   if (!state.target)
     return "Target: unknown";
   const at2 = `\`${state.target.commit.slice(0, 7)}\``;
-  return rollout ? `\`${inCodeCell(state.target.branch)}\` is at ${at2}; each host's target is the rollout's (below)` : `Target: ${at2} (${cell(state.target.branch)})`;
+  return rollout ? `${codeCell(state.target.branch)} is at ${at2}; each host's target is the rollout's (below)` : `Target: ${at2} (${cell(state.target.branch)})`;
 }
 function fleetMarkdown(state, status3, rollout) {
   const lines = ["# Fleet status", "", status3.line, "", `${targetLine(state, rollout !== void 0)} \xB7 updated ${state.updatedAt ? shortTime(state.updatedAt) : "never"}`, "", ...rollout ? [rollout, ""] : [], statusTableMarkdown(status3), ""];
@@ -56269,7 +56270,7 @@ function rolloutMarkdown(view, options2 = {}) {
   const out = [];
   out.push(`${options2.heading ?? "##"} Rollout \`${m.id}\``, "");
   out.push(rolloutHeadline(view), "");
-  out.push(`Target ${short(m.target.commit)} on \`${inCodeCell(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === "ssh" || m.target.signature.kind === "untrusted" ? `: ${cell2(m.target.signature.detail)}` : ""}${m.target.required ? "; signed targets required" : ""})${m.previous ? ` \xB7 previous ${short(m.previous)}` : ""}${m.supersedes ? ` \xB7 supersedes \`${m.supersedes}\`` : ""} \xB7 manifest #${m.sequence}, updated ${m.updatedAt}`, "");
+  out.push(`Target ${short(m.target.commit)} on ${codeCell(m.target.branch)} (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === "ssh" || m.target.signature.kind === "untrusted" ? `: ${cell2(m.target.signature.detail)}` : ""}${m.target.required ? "; signed targets required" : ""})${m.previous ? ` \xB7 previous ${short(m.previous)}` : ""}${m.supersedes ? ` \xB7 supersedes \`${m.supersedes}\`` : ""} \xB7 manifest #${m.sequence}, updated ${m.updatedAt}`, "");
   if (m.reasons.length > 0) {
     out.push(m.phase === "blocked" ? "**Blocked:**" : "**Halted:**", "");
     for (const r of m.reasons.slice(0, HOST_ROWS))
@@ -57638,7 +57639,7 @@ var CHECK_NAME = "dotfleet/fleet-diff";
 var HISTORY_MARK = "<!-- dotfleet:history ";
 var MAX_HISTORY = 10;
 var short2 = (sha2) => sha2.slice(0, 7);
-var code = (s) => "`" + s.replace(/`/g, "'") + "`";
+var code = codeSpan;
 var cell3 = inline;
 function readHistory(previous) {
   if (!previous)
@@ -58839,7 +58840,7 @@ None in \`${INCOMING_DIR}/\` on \`${r.branch}\`.
   if (listed.length > 0) {
     out.push("| File | Code | Reason |", "|---|---|---|");
     for (const o of listed)
-      out.push(`| \`${inCodeCell(o.file.slice(0, 300))}\` | ${o.code} | ${cell4(o.message)} |`);
+      out.push(`| ${codeCell(o.file.slice(0, 300))} | ${o.code} | ${cell4(o.message)} |`);
     out.push("");
   }
   if (r.truncated)

@@ -1183,8 +1183,8 @@ var require_stringifyString = __commonJS({
             case "u":
               {
                 str2 += json2.slice(start, i);
-                const code5 = json2.substr(i + 2, 4);
-                switch (code5) {
+                const code4 = json2.substr(i + 2, 4);
+                switch (code4) {
                   case "0000":
                     str2 += "\\0";
                     break;
@@ -1210,8 +1210,8 @@ var require_stringifyString = __commonJS({
                     str2 += "\\P";
                     break;
                   default:
-                    if (code5.substr(0, 2) === "00")
-                      str2 += "\\x" + code5.substr(2);
+                    if (code4.substr(0, 2) === "00")
+                      str2 += "\\x" + code4.substr(2);
                     else
                       str2 += json2.substr(i, 6);
                 }
@@ -3710,22 +3710,22 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code5, message) {
+      constructor(name, pos, code4, message) {
         super();
         this.name = name;
-        this.code = code5;
+        this.code = code4;
         this.message = message;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code5, message) {
-        super("YAMLParseError", pos, code5, message);
+      constructor(pos, code4, message) {
+        super("YAMLParseError", pos, code4, message);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code5, message) {
-        super("YAMLWarning", pos, code5, message);
+      constructor(pos, code4, message) {
+        super("YAMLWarning", pos, code4, message);
       }
     };
     var prettifyError2 = (src, lc) => (error62) => {
@@ -4634,7 +4634,7 @@ var require_resolve_flow_scalar = __commonJS({
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
-      const _onError = (rel, code5, msg) => onError(offset + rel, code5, msg);
+      const _onError = (rel, code4, msg) => onError(offset + rel, code4, msg);
       switch (type) {
         case "scalar":
           _type = Scalar.Scalar.PLAIN;
@@ -4832,9 +4832,9 @@ var require_resolve_flow_scalar = __commonJS({
     function parseCharCode(source, offset, length2, onError) {
       const cc = source.substr(offset, length2);
       const ok = cc.length === length2 && /^[0-9a-fA-F]+$/.test(cc);
-      const code5 = ok ? parseInt(cc, 16) : NaN;
+      const code4 = ok ? parseInt(cc, 16) : NaN;
       try {
-        return String.fromCodePoint(code5);
+        return String.fromCodePoint(code4);
       } catch {
         const raw = source.substr(offset - 2, length2 + 2);
         onError(offset - 2, "BAD_DQ_ESCAPE", `Invalid escape sequence ${raw}`);
@@ -5156,12 +5156,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code5, message, warning) => {
+        this.onError = (source, code4, message, warning) => {
           const pos = getErrorPos(source);
           if (warning)
-            this.warnings.push(new errors.YAMLWarning(pos, code5, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code4, message));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code5, message));
+            this.errors.push(new errors.YAMLParseError(pos, code4, message));
         };
         this.directives = new directives.Directives({ version: options2.version || "1.2" });
         this.options = options2;
@@ -5323,12 +5323,12 @@ var require_cst_scalar = __commonJS({
     var stringifyString = require_stringifyString();
     function resolveAsScalar(token, strict = true, onError) {
       if (token) {
-        const _onError = (pos, code5, message) => {
+        const _onError = (pos, code4, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code5, message);
+            onError(offset, code4, message);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code5, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code4, message);
         };
         switch (token.type) {
           case "scalar":
@@ -11805,10 +11805,10 @@ var require_source_node = __commonJS({
             lastGeneratedColumn = 0;
           } else {
             var nextLine = remainingLines[remainingLinesIndex] || "";
-            var code5 = nextLine.substr(0, mapping.generatedColumn - lastGeneratedColumn);
+            var code4 = nextLine.substr(0, mapping.generatedColumn - lastGeneratedColumn);
             remainingLines[remainingLinesIndex] = nextLine.substr(mapping.generatedColumn - lastGeneratedColumn);
             lastGeneratedColumn = mapping.generatedColumn;
-            addMappingWithCode(lastMapping, code5);
+            addMappingWithCode(lastMapping, code4);
             lastMapping = mapping;
             return;
           }
@@ -11841,16 +11841,16 @@ var require_source_node = __commonJS({
         }
       });
       return node2;
-      function addMappingWithCode(mapping, code5) {
+      function addMappingWithCode(mapping, code4) {
         if (mapping === null || mapping.source === void 0) {
-          node2.add(code5);
+          node2.add(code4);
         } else {
           var source = aRelativePath ? util.join(aRelativePath, mapping.source) : mapping.source;
           node2.add(new SourceNode(
             mapping.originalLine,
             mapping.originalColumn,
             source,
-            code5,
+            code4,
             mapping.name
           ));
         }
@@ -12048,8 +12048,8 @@ var require_code_gen = __commonJS({
     var _utils = require_utils();
     var NEEDS_ESCAPING = /[\x00-\x1f\\"\u2028\u2029<\ud800-\udfff]/;
     var SCRIPT_DELIMITERS = /<(?=!--|\/?script)/gi;
-    function escapeScriptDelimiters(code5) {
-      return code5.replace(SCRIPT_DELIMITERS, "\\u003C");
+    function escapeScriptDelimiters(code4) {
+      return code4.replace(SCRIPT_DELIMITERS, "\\u003C");
     }
     function escapeSurrogate(surrogate) {
       return "\\u" + surrogate.charCodeAt(0).toString(16);
@@ -13350,10 +13350,10 @@ var DotfleetError = class _DotfleetError extends Error {
   column;
   host;
   hint;
-  constructor(code5, message, fields = {}) {
+  constructor(code4, message, fields = {}) {
     super(message);
     this.name = "DotfleetError";
-    this.code = code5;
+    this.code = code4;
     this.file = fields.file;
     this.line = fields.line;
     this.column = fields.column;
@@ -17669,12 +17669,12 @@ function isIso7064Mod97(iban3) {
   let remainder = 0;
   const len = iban3.length;
   for (let i = 4; i < len; i++) {
-    const code5 = iban3.charCodeAt(i);
-    remainder = (code5 >= 65 ? remainder * 100 + (code5 - 55) : remainder * 10 + (code5 - 48)) % 97;
+    const code4 = iban3.charCodeAt(i);
+    remainder = (code4 >= 65 ? remainder * 100 + (code4 - 55) : remainder * 10 + (code4 - 48)) % 97;
   }
   for (let i = 0; i < 4; i++) {
-    const code5 = iban3.charCodeAt(i);
-    remainder = (code5 >= 65 ? remainder * 100 + (code5 - 55) : remainder * 10 + (code5 - 48)) % 97;
+    const code4 = iban3.charCodeAt(i);
+    remainder = (code4 >= 65 ? remainder * 100 + (code4 - 55) : remainder * 10 + (code4 - 48)) % 97;
   }
   return remainder === 1;
 }
@@ -27620,12 +27620,12 @@ function compileFn(schema, options2) {
   doc.write(outputAccessor === null ? `return true;` : `return ${outputAccessor};`);
   const constantNames = ["INVALID", ...ctx.constants.keys()];
   const constantValues = [INVALID, ...ctx.constants.values()];
-  const code5 = doc.content.join("\n");
+  const code4 = doc.content.join("\n");
   const fullCode = options2?.debug ? constantNames.length > 0 ? `// Constants: ${constantNames.join(", ")}
-${code5}` : code5 : "";
+${code4}` : code4 : "";
   const F = Function;
   const factoryCode = `return (input) => {
-${code5}
+${code4}
 }`;
   let fn;
   try {
@@ -38594,6 +38594,7 @@ function secretChangeLine(c) {
     parts.push(`MAC ${c.mac}`);
   return `${c.path} (${c.status === "modified" ? "modified" : `${c.status} SOPS file`}): ${parts.join("; ") || "metadata only"}`;
 }
+var codeSpan = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
 function inline(s) {
   return visible(s, "\r\n").replace(/\r\n|\r|\n/g, "\u2424").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/[\\`*[\]~|]/g, (c) => `\\${c}`).replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\_").replace(/@(?=[A-Za-z0-9])|#(?=\d)/g, (c) => `${c}&#8203;`).replace(/:(?=\/\/)|(?<=\bwww)\./gi, (c) => `${c === "." ? "&#8203;." : ":&#8203;"}`);
 }
@@ -38635,7 +38636,7 @@ function options(e) {
     out.push(`valid-before="${formatSshTime(new Date(e.validBefore.seconds * 1e3))}"`);
   return out.join(",") || "(no options)";
 }
-var code = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
+var code = codeSpan;
 function side(tree) {
   let settings;
   try {
@@ -38818,7 +38819,6 @@ function fitBlocks(blocks, room, measure) {
 }
 
 // dist/core/report/trust.js
-var code2 = (s) => "`" + s.replace(/`/g, "'") + "`";
 var trustShown = (t) => t !== void 0 && (trustChanged(t) || t.problems.length > 0);
 var trustHeadline = (t) => t && trustChanged(t) ? ` \xB7 ${plural2(trustChangeCount(t), "trust change")}` : "";
 var ROLE = {
@@ -38860,7 +38860,7 @@ var linesHeading = (t) => `allowed_signers lines${t.hosts.length > 0 || t.roles.
 function trustMarkdown(t, footer) {
   if (!trustShown(t))
     return "";
-  const l = lines(t, { quote: (s) => code2(visible(s)), cell: inline, strong: (s) => `**${s}**` });
+  const l = lines(t, { quote: codeSpan, cell: inline, strong: (s) => `**${s}**` });
   const out = ["#### \u26A0\uFE0F Trust changes \u2014 need review", "", "_Who may sign attestations for which host, and rollout manifests and target commits for the whole fleet, once this is merged, against the default branch now; nothing here is trusted until it is merged._", ""];
   out.push(...l.hosts.map((s) => `- ${s}`), ...l.inputs.map((s) => `- ${s}`));
   if (l.changes.length > 0) {
@@ -38883,14 +38883,14 @@ function fenceFor(text3) {
     longest = Math.max(longest, m[0].length);
   return "`".repeat(Math.max(3, longest + 1));
 }
-function code3(text3) {
+function code2(text3) {
   const ticks = fenceFor(text3).length > 3 ? "``" : "`";
   return `${ticks}${visible(text3, "\n").replace(/\n/g, " ")}${ticks}`;
 }
 var escapeCell = inline;
 function errorLine(e) {
   const where2 = e.where();
-  return `- ${e.host ? `**${e.host}** ` : ""}${where2 ? `${code3(where2)} ` : ""}\u2014 ${escapeCell(e.message)}${e.hint ? `<br>_${escapeCell(e.hint)}_` : ""}`;
+  return `- ${e.host ? `**${e.host}** ` : ""}${where2 ? `${code2(where2)} ` : ""}\u2014 ${escapeCell(e.message)}${e.hint ? `<br>_${escapeCell(e.hint)}_` : ""}`;
 }
 var SUMMARY_LIMIT = 1e6;
 function fleetDiffMarkdown(diff, options2 = {}) {
@@ -38915,11 +38915,11 @@ function fleetDiffMarkdown(diff, options2 = {}) {
     for (const c of diff.secrets.changes)
       out.push(`- ${escapeCell(secretChangeLine(c))}`);
     for (const f of diff.secrets.findings ?? [])
-      out.push(`- **${f.severity}** ${code3(f.file)} \u2014 ${escapeCell(f.message)}${f.hint ? `<br>_${escapeCell(f.hint)}_` : ""}`);
+      out.push(`- **${f.severity}** ${code2(f.file)} \u2014 ${escapeCell(f.message)}${f.hint ? `<br>_${escapeCell(f.hint)}_` : ""}`);
     out.push("");
   }
   const groupLevels2 = diff.groups.map((g, i) => {
-    const title = [`#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code3).join(", ")}`, ""];
+    const title = [`#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code2).join(", ")}`, ""];
     if (!g.exact)
       title.push(`_${escapeCell(representedNote(g, "dotfleet diff"))}_`, "");
     const full = [...title, "<details>", `<summary>${plural2(g.changes.length, "change")}: ${g.changes.slice(0, 6).map((c) => escapeCell(changeLine(c))).join(", ")}${g.changes.length > 6 ? ", \u2026" : ""}</summary>`, ""];
@@ -38992,7 +38992,7 @@ function compute(input2) {
   return { diff, baseError, trust };
 }
 var short = (sha2) => sha2.slice(0, 7);
-var code4 = (s) => "`" + s.replace(/`/g, "'") + "`";
+var code3 = codeSpan;
 var cell = inline;
 function headlineOf(c) {
   if (c.headError)
@@ -39037,7 +39037,7 @@ function secretsSection(diff) {
   for (const c of s.changes)
     out.push(`- ${cell(secretChangeLine(c))}`);
   for (const f of s.findings ?? [])
-    out.push(`- **${f.severity}** ${code4(f.file)} \u2014 ${cell(f.message)}${f.hint ? `<br>_${cell(f.hint)}_` : ""}`);
+    out.push(`- **${f.severity}** ${code3(f.file)} \u2014 ${cell(f.message)}${f.hint ? `<br>_${cell(f.hint)}_` : ""}`);
   return out.join("\n");
 }
 function allErrors(c) {
@@ -39054,7 +39054,7 @@ function errorLines(errors) {
 var MAX_PATCH_IN_CHECK = 48e3;
 function groupLevels(diff, place) {
   return diff.groups.map((g, i) => {
-    const title = `#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code4).join(", ")}`;
+    const title = `#### Group ${i + 1} \xB7 ${plural2(g.hosts.length, "host")}: ${g.hosts.map(code3).join(", ")}`;
     const cli = place.hint ? `\`${place.hint} --host ${g.hosts[0]}\`` : `\`dotfleet diff --host ${g.hosts[0]}\``;
     const inCheck = place.where === "check" || (place.inCheck?.has(i) ?? false);
     const shown = g.exact ? "" : `
@@ -39117,7 +39117,7 @@ function historyBlocks(entries) {
   const hidden = `${HISTORY_MARK}${JSON.stringify(entries).replace(/--/g, "\\u002d\\u002d")} -->`;
   if (entries.length <= 1)
     return { visible: "", hidden };
-  const rows = entries.slice(1).map((e) => `- ${code4(short(e.sha))} ${cell(e.headline)}`);
+  const rows = entries.slice(1).map((e) => `- ${code3(short(e.sha))} ${cell(e.headline)}`);
   return { visible: `<details>
 <summary>Earlier runs (${entries.length - 1})</summary>
 
@@ -39130,7 +39130,7 @@ function nextHistory(input2, title) {
 }
 function commentBody(c, input2, title, inCheck) {
   const { visible: historyText, hidden } = historyBlocks(nextHistory(input2, title));
-  const top = [COMMENT_MARKER, `### dotfleet \xB7 fleet diff`, "", `**${title}** \xB7 ${code4(short(input2.baseSha))} \u2192 ${code4(short(input2.headSha))}`];
+  const top = [COMMENT_MARKER, `### dotfleet \xB7 fleet diff`, "", `**${title}** \xB7 ${code3(short(input2.baseSha))} \u2192 ${code3(short(input2.headSha))}`];
   const notes = [];
   const blocks = [];
   if (c.headError) {
@@ -39138,7 +39138,7 @@ function commentBody(c, input2, title, inCheck) {
 
 ${errorLines([c.headError]).join("\n")}
 
-No host could be rendered at ${code4(short(input2.headSha))}; fix this first.`);
+No host could be rendered at ${code3(short(input2.headSha))}; fix this first.`);
   } else {
     const diff = c.diff;
     if (c.baseError)
@@ -39205,7 +39205,7 @@ function checkOutput(c, input2, title) {
   const secretErrors = c.diff?.secrets?.findings?.some((f) => f.severity === "error");
   const changed = (c.diff?.hosts.some((h) => h.changes.length > 0) ?? false) || (c.diff?.secrets?.changes.length ?? 0) > 0;
   const conclusion = hostErrors || secretErrors ? "failure" : trustChanged(c.trust) ? "action_required" : changed ? "success" : "neutral";
-  const summaryBlocks = [`**${title}** \xB7 ${code4(short(input2.baseSha))} \u2192 ${code4(short(input2.headSha))}`];
+  const summaryBlocks = [`**${title}** \xB7 ${code3(short(input2.baseSha))} \u2192 ${code3(short(input2.headSha))}`];
   if (c.diff)
     summaryBlocks.push(bytes(table(c.diff, false)) > CHECK_LIMIT / 2 ? table(c.diff, true) : table(c.diff, false));
   for (const s of [trustSection(c), c.diff ? secretsSection(c.diff) : ""])

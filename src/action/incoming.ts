@@ -8,7 +8,7 @@
  * the next run.
  */
 import { HOST_NAME } from '../core/inventory.js';
-import { inCodeCell, inline } from '../core/report/common.js';
+import { codeCell, inline } from '../core/report/common.js';
 import { INCOMING_DIR, REJECTED_DIR } from '../core/state/fleet-state.js';
 import type { RepoRef, StateGitHub } from '../github/port.js';
 import { parseEnvelope } from '../app/intake/http.js';
@@ -123,7 +123,7 @@ export function incomingMarkdown(r: IncomingReport): string {
   const listed = [...rejected, ...waiting];
   if (listed.length > 0) {
     out.push('| File | Code | Reason |', '|---|---|---|');
-    for (const o of listed) out.push(`| \`${inCodeCell(o.file.slice(0, 300))}\` | ${o.code} | ${cell(o.message)} |`);
+    for (const o of listed) out.push(`| ${codeCell(o.file.slice(0, 300))} | ${o.code} | ${cell(o.message)} |`);
     out.push('');
   }
   if (r.truncated) out.push(`> GitHub listed only part of \`${INCOMING_DIR}/\`; the next run takes the rest.`, '');

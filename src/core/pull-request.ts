@@ -12,7 +12,7 @@ import { diffTrustTrees, trustChanged, type TrustReport } from './trust.js';
 import type { RepoTree } from './tree.js';
 import { emptyIndex } from './source-names.js';
 import { CHECK_LIMIT, COMMENT_LIMIT, bytes, chars, fitBlocks, fitLevels } from './report/budget.js';
-import { changeLine, counts, foldByHost, headline, representedNote, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
+import { changeLine, codeSpan, counts, foldByHost, headline, representedNote, inline, plural, secretChangeLine, STATUS_LABEL } from './report/common.js';
 import { errorLine, fenceFor, fleetDiffMarkdown, SUMMARY_LIMIT } from './report/markdown.js';
 import { trustHeadline, trustMarkdown } from './report/trust.js';
 
@@ -101,7 +101,7 @@ function compute(input: PullRequestInput): Computed {
 }
 
 const short = (sha: string) => sha.slice(0, 7);
-const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
+const code = codeSpan;
 const cell = inline;
 
 function headlineOf(c: Computed): string {

@@ -22,7 +22,7 @@ import { bytesEqual, type RepoTree } from './tree.js';
 import { DotfleetError } from './errors.js';
 import { compareStrings } from './paths.js';
 import { formatSshTime } from './ssh/time.js';
-import { visible } from './visible.js';
+import { codeSpan } from './report/common.js';
 
 export interface TrustChange {
   change: 'added' | 'removed' | 'changed';
@@ -102,8 +102,7 @@ function options(e: AllowedSigner): string {
   return out.join(',') || '(no options)';
 }
 
-/** A code span for untrusted text: no backtick can close it, no newline can end the line. */
-const code = (s: string) => '`' + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, ' ')) + '`';
+const code = codeSpan;
 
 /** What decides trust in one tree. Broken files are read as their defaults and say so. */
 interface TrustSide {

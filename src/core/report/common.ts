@@ -79,8 +79,10 @@ export function findingLine(f: SecretFinding): string {
   return `${f.severity === 'error' ? 'error' : 'warning'}: ${f.file}: ${f.message}`;
 }
 
-/** Untrusted text inside a code span in a table (a branch name): nothing that ends the span, the cell or the line. */
-export const inCodeCell = (t: string): string => t.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+/** Untrusted text as a code span: no backtick can close it, no line break can end the line, control characters shown. */
+export const codeSpan = (s: string): string => '`' + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, ' ')) + '`';
+/** The same in a table cell, where a "|" would end the cell. */
+export const codeCell = (s: string): string => codeSpan(s).replace(/\|/g, '\\|');
 
 /**
  * Untrusted text (a file name from a pull request, a message quoting one) as inline markdown

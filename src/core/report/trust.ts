@@ -7,11 +7,9 @@
  * inert, and both show control characters as escapes.
  */
 import { trustChangeCount, trustChanged, type HostTrustChange, type TrustReport } from '../trust.js';
-import { inline, plural } from './common.js';
+import { codeSpan, inline, plural } from './common.js';
 import type { Paint } from './paint.js';
 import { visible } from '../visible.js';
-
-const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
 
 /** Is there anything to show (a change, or lint of the head's allowed_signers)? */
 export const trustShown = (t: TrustReport | undefined): t is TrustReport => t !== undefined && (trustChanged(t) || t.problems.length > 0);
@@ -66,7 +64,7 @@ const linesHeading = (t: TrustReport) => `allowed_signers lines${t.hosts.length 
 export function trustMarkdown(t: TrustReport | undefined, footer?: string): string {
   if (!trustShown(t)) return '';
   // Control characters are shown (\u001b), not left for a browser to hide.
-  const l = lines(t, { quote: (s) => code(visible(s)), cell: inline, strong: (s) => `**${s}**` });
+  const l = lines(t, { quote: codeSpan, cell: inline, strong: (s) => `**${s}**` });
   const out = ['#### ⚠️ Trust changes — need review', '', '_Who may sign attestations for which host, and rollout manifests and target commits for the whole fleet, once this is merged, against the default branch now; nothing here is trusted until it is merged._', ''];
   out.push(...l.hosts.map((s) => `- ${s}`), ...l.inputs.map((s) => `- ${s}`));
   if (l.changes.length > 0) {

@@ -3,7 +3,7 @@
  * the dashboard issue all print this markdown. Hosts that need a look come first; hosts that are
  * done are counted per wave, so 1,000 hosts stay far inside GitHub's 65,536-character bodies.
  */
-import { inCodeCell, inline, plural } from '../report/common.js';
+import { codeCell, inline, plural } from '../report/common.js';
 import type { RolloutView } from './state.js';
 import { STATE_LABEL, type HostStateName } from './state.js';
 
@@ -35,7 +35,7 @@ export function rolloutMarkdown(view: RolloutView, options: { heading?: string; 
   out.push(`${options.heading ?? '##'} Rollout \`${m.id}\``, '');
   out.push(rolloutHeadline(view), '');
   out.push(
-    `Target ${short(m.target.commit)} on \`${inCodeCell(m.target.branch)}\` (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === 'ssh' || m.target.signature.kind === 'untrusted' ? `: ${cell(m.target.signature.detail)}` : ''}${m.target.required ? '; signed targets required' : ''})` +
+    `Target ${short(m.target.commit)} on ${codeCell(m.target.branch)} (${SIGNATURE_WORDS[m.target.signature.kind]}${m.target.signature.kind === 'ssh' || m.target.signature.kind === 'untrusted' ? `: ${cell(m.target.signature.detail)}` : ''}${m.target.required ? '; signed targets required' : ''})` +
       `${m.previous ? ` · previous ${short(m.previous)}` : ''}${m.supersedes ? ` · supersedes \`${m.supersedes}\`` : ''} · manifest #${m.sequence}, updated ${m.updatedAt}`,
     '',
   );

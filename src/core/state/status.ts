@@ -5,7 +5,7 @@
  * test, no drift, a render the app verified, and status SUCCESS. FLEET.md, the dashboard issue and
  * `dotfleet fleet status` all print these rows.
  */
-import { inCodeCell, inline, plural } from '../report/common.js';
+import { codeCell, inline, plural } from '../report/common.js';
 import type { FleetState, HostRecord } from './fleet-state.js';
 
 export interface StatusRow {
@@ -136,7 +136,7 @@ export function statusTableMarkdown(status: FleetStatus, options: MarkdownStatus
 export function targetLine(state: FleetState, rollout: boolean): string {
   if (!state.target) return 'Target: unknown';
   const at = `\`${state.target.commit.slice(0, 7)}\``;
-  return rollout ? `\`${inCodeCell(state.target.branch)}\` is at ${at}; each host's target is the rollout's (below)` : `Target: ${at} (${cell(state.target.branch)})`;
+  return rollout ? `${codeCell(state.target.branch)} is at ${at}; each host's target is the rollout's (below)` : `Target: ${at} (${cell(state.target.branch)})`;
 }
 
 /** FLEET.md on the state branch. */
