@@ -81,7 +81,9 @@ describe('who may sign for the whole fleet is trust too', () => {
     const moved = new Map(tree);
     put(moved, '.github/dotfleet.yml', settings + 'rollout:\n  signer: kestrel\n');
     put(moved, 'fleet/allowed_signers', signers.replace(/^kestrel namespaces="dotfleet-attestation" /m, 'kestrel namespaces="dotfleet-attestation,dotfleet-rollout" '));
-    const m = report(tree, moved).comment;
+    const mr = report(tree, moved);
+    expect(mr.check.conclusion).toBe('action_required');
+    const m = mr.comment;
     expect(m).toMatch(/- \*\*rollout manifests \(what every host follows\)\*\*: signed as `kestrel` instead of `dotfleet-rollout` \(settings rollout\.signer\); \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` namespaces="dotfleet-attestation,dotfleet-rollout"; no longer: ssh-ed25519/);
   });
 
@@ -95,8 +97,27 @@ describe('who may sign for the whole fleet is trust too', () => {
     expect(r.comment).toMatch(/- \*\*target commits \(git verify-commit, require_signed_target\)\*\*: \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` \(no options\) \(as "tern"\)/);
     expect(r.comment).toContain('signed targets (.github/dotfleet.yml `require_signed_target`): no longer required (an unsigned merge would roll out)');
     expect(r.comment).toMatch(/· 3 trust changes\*\*/);
+    expect(r.check.conclusion).toBe('action_required');
     // The other way is a trust change too (and says so).
     expect(report(head, base).comment).toContain('`require_signed_target`): now required');
+    // The setting alone, nothing else touched: still a trust change, never a success.
+    const alone = new Map(base);
+    put(alone, '.github/dotfleet.yml', settings);
+    const a = report(base, alone);
+    expect(a.comment).toMatch(/\*\*0 of 12 hosts change · 1 trust change\*\*/);
+    expect(a.check.conclusion).toBe('action_required');
+  });
+
+  it('one "*" line with no namespaces= speaks for everything: rollout manifests, target commits and every host', () => {
+    const rogue = newHostKey();
+    const head = new Map(tree);
+    put(head, 'fleet/allowed_signers', signers + signerLine('*', rogue, '') + '\n');
+    const r = report(tree, head);
+    expect(r.comment).toMatch(/- \*\*rollout manifests \(what every host follows\)\*\*: \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` \(no options\) \(via "\\\*"\)/);
+    expect(r.comment).toMatch(/- \*\*target commits \(git verify-commit, require_signed_target\)\*\*: \*\*may now sign\*\*: ssh-ed25519 `SHA256:[^`]+` \(no options\) \(as "\\\*"\)/);
+    for (const host of ['atlas', 'kestrel', 'wren']) expect(r.comment).toMatch(new RegExp(`- \\*\\*${host}\\*\\*: \\*\\*may now sign\\*\\*`));
+    expect(r.comment).toMatch(/· 14 trust changes\*\*/);
+    expect(r.check.conclusion).toBe('action_required');
   });
 });
 

@@ -5,11 +5,14 @@
  * output that must be exact (attest --stdout, whose bytes a caller verifies) is left exact.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { terminalSafe } from '../../src/cli/io.js';
 import { commit, exampleTree, git, gitRepo, PROJECT_ROOT } from '../helpers/fleet.js';
+import { newKey } from '../helpers/ssh.js';
+import { verifyAttestation } from '../../src/core/attestation/verify.js';
+import { parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'cli', 'dotfleet.mjs');
 const run = (...args: string[]) => {
@@ -57,6 +60,29 @@ describe('nothing from a fleet repository steers the terminal', () => {
     expect(json.out).not.toMatch(OBEYED);
     const paths = JSON.parse(json.out).groups.flatMap((g: { changes: { path: string }[] }) => g.changes.map((c) => c.path));
     expect(paths).toContain('.e\x1b[2J\x1b[1A\x07\u009bvil');
+  });
+
+  it('attest --stdout prints exactly the signed bytes, even when a drifted path holds what the guard escapes', () => {
+    // A source name with U+2028 and a C1 character: JSON.stringify leaves both raw in the payload.
+    const name = 'e\u2028\u0085vil';
+    const repo = gitRepo(exampleTree());
+    commit(repo, { [`home/dot_${name}`]: 'x\n' }, 'odd name');
+    const dir = mkdtempSync(join(tmpdir(), 'dotfleet-attest-'));
+    const home = join(dir, 'home');
+    const state = join(dir, 'state');
+    mkdirSync(home);
+    expect(run('apply', '--repo', repo, '--host', 'merlin', '--target', home, '--state-dir', state).code).toBe(0);
+    writeFileSync(join(home, `.${name}`), 'changed here\n');
+    const key = newKey(dir, 'merlin');
+    const r = spawnSync(process.execPath, [CLI, 'attest', '--repo', repo, '--host', 'merlin', '--key', key.path, '--state-dir', state, '--target', home, '--stdout'], { env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status).toBe(0);
+    const out = r.stdout as Buffer;
+    const at = out.indexOf('-----BEGIN SSH SIGNATURE-----');
+    const payload = out.subarray(0, at);
+    expect(JSON.parse(payload.toString('utf8')).predicate.drift).toEqual([{ path: `.${name}`, type: 'modified' }]);
+    expect(payload.toString('utf8')).toContain(`.${name}`);
+    const verdict = verifyAttestation(payload, out.subarray(at).toString('utf8'), { signers: parseAllowedSigners(`merlin namespaces="dotfleet-attestation" ${key.publicKey}\n`), expectHost: 'merlin' });
+    expect(verdict).toMatchObject({ ok: true, code: 'verified' });
   });
 
   it('writeExact, which attest --stdout prints the signed bytes with, leaves them as they are', () => {
