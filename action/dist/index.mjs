@@ -4760,8 +4760,8 @@ var require_colorette = __commonJS({
     var isColorSupported = !isDisabled && (isForced || isWindows && !isDumbTerminal || isCompatibleTerminal || isCI);
     var replaceClose = (index, string4, close, replace, head = string4.substring(0, index) + replace, tail = string4.substring(index + close.length), next2 = tail.indexOf(close)) => head + (next2 < 0 ? tail : replaceClose(next2, tail, close, replace));
     var clearBleed = (index, string4, open2, close, replace) => index < 0 ? open2 + string4 + close : open2 + replaceClose(index, string4, close, replace) + close;
-    var filterEmpty = (open2, close, replace = open2, at2 = open2.length + 1) => (string4) => string4 || !(string4 === "" || string4 === void 0) ? clearBleed(
-      ("" + string4).indexOf(close, at2),
+    var filterEmpty = (open2, close, replace = open2, at3 = open2.length + 1) => (string4) => string4 || !(string4 === "" || string4 === void 0) ? clearBleed(
+      ("" + string4).indexOf(close, at3),
       string4,
       open2,
       close,
@@ -5145,21 +5145,21 @@ var require_split2 = __commonJS({
     var kLast = Symbol("last");
     var kDecoder = Symbol("decoder");
     function transform2(chunk, enc, cb) {
-      let list2;
+      let list3;
       if (this.overflow) {
         const buf = this[kDecoder].write(chunk);
-        list2 = buf.split(this.matcher);
-        if (list2.length === 1) return cb();
-        list2.shift();
+        list3 = buf.split(this.matcher);
+        if (list3.length === 1) return cb();
+        list3.shift();
         this.overflow = false;
       } else {
         this[kLast] += this[kDecoder].write(chunk);
-        list2 = this[kLast].split(this.matcher);
+        list3 = this[kLast].split(this.matcher);
       }
-      this[kLast] = list2.pop();
-      for (let i = 0; i < list2.length; i++) {
+      this[kLast] = list3.pop();
+      for (let i = 0; i < list3.length; i++) {
         try {
-          push2(this, this.mapper(list2[i]));
+          push2(this, this.mapper(list3[i]));
         } catch (error62) {
           return cb(error62);
         }
@@ -8466,16 +8466,16 @@ var require_light = __commonJS({
           }
         }
         shiftAll(fn) {
-          return this._lists.forEach(function(list2) {
-            return list2.forEachShift(fn);
+          return this._lists.forEach(function(list3) {
+            return list3.forEachShift(fn);
           });
         }
         getFirst(arr = this._lists) {
-          var j, len, list2;
+          var j, len, list3;
           for (j = 0, len = arr.length; j < len; j++) {
-            list2 = arr[j];
-            if (list2.length > 0) {
-              return list2;
+            list3 = arr[j];
+            if (list3.length > 0) {
+              return list3;
             }
           }
           return [];
@@ -9311,12 +9311,12 @@ var require_light = __commonJS({
           stop(options2 = {}) {
             var done, waitForExecuting;
             options2 = parser$5.load(options2, this.stopDefaults);
-            waitForExecuting = (at2) => {
+            waitForExecuting = (at3) => {
               var finished;
               finished = () => {
                 var counts2;
                 counts2 = this._states.counts;
-                return counts2[0] + counts2[1] + counts2[2] + counts2[3] === at2;
+                return counts2[0] + counts2[1] + counts2[2] + counts2[3] === at3;
               };
               return new this.Promise((resolve, reject) => {
                 if (finished()) {
@@ -10220,8 +10220,8 @@ var require_Alias = __commonJS({
         return anchor2 ? anchor2.count * anchor2.aliasCount : 0;
       } else if (identity.isCollection(node2)) {
         let count = 0;
-        for (const item of node2.items) {
-          const c = getAliasCount(doc, item, anchors2);
+        for (const item2 of node2.items) {
+          const c = getAliasCount(doc, item2, anchors2);
           if (c > count)
             count = c;
         }
@@ -10854,22 +10854,22 @@ ${indent}${body}`;
       return `|${header}
 ${indent}${start}${value}${end}`;
     }
-    function plainString(item, ctx, onComment, onChompKeep) {
-      const { type, value } = item;
+    function plainString(item2, ctx, onComment, onChompKeep) {
+      const { type, value } = item2;
       const { actualString, implicitKey, indent, indentStep, inFlow } = ctx;
       if (implicitKey && value.includes("\n") || inFlow && /[[\]{},]/.test(value)) {
         return quotedString(value, ctx);
       }
       if (/^[\n\t ,[\]{}#&*!|>'"%@`]|^[?-]$|^[?-][ \t]|[\n:][ \t]|[ \t]\n|[\n\t ]#|[\n\t :]$/.test(value)) {
-        return implicitKey || inFlow || !value.includes("\n") ? quotedString(value, ctx) : blockString(item, ctx, onComment, onChompKeep);
+        return implicitKey || inFlow || !value.includes("\n") ? quotedString(value, ctx) : blockString(item2, ctx, onComment, onChompKeep);
       }
       if (!implicitKey && !inFlow && type !== Scalar.Scalar.PLAIN && value.includes("\n")) {
-        return blockString(item, ctx, onComment, onChompKeep);
+        return blockString(item2, ctx, onComment, onChompKeep);
       }
       if (containsDocumentMarker(value)) {
         if (indent === "") {
           ctx.forceBlockIndent = true;
-          return blockString(item, ctx, onComment, onChompKeep);
+          return blockString(item2, ctx, onComment, onChompKeep);
         } else if (implicitKey && indent === indentStep) {
           return quotedString(value, ctx);
         }
@@ -10884,10 +10884,10 @@ ${indent}`);
       }
       return implicitKey ? str3 : foldFlowLines.foldFlowLines(str3, indent, foldFlowLines.FOLD_FLOW, getFoldOptions(ctx, false));
     }
-    function stringifyString(item, ctx, onComment, onChompKeep) {
+    function stringifyString(item2, ctx, onComment, onChompKeep) {
       const { implicitKey, inFlow } = ctx;
-      const ss = typeof item.value === "string" ? item : Object.assign({}, item, { value: String(item.value) });
-      let { type } = item;
+      const ss = typeof item2.value === "string" ? item2 : Object.assign({}, item2, { value: String(item2.value) });
+      let { type } = item2;
       if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
         if (/[\x00-\x08\x0b-\x1f\x7f-\x9f\u{D800}-\u{DFFF}]/u.test(ss.value))
           type = Scalar.Scalar.QUOTE_DOUBLE;
@@ -10971,25 +10971,25 @@ var require_stringify = __commonJS({
         options: opt
       };
     }
-    function getTagObject(tags, item) {
-      if (item.tag) {
-        const match = tags.filter((t) => t.tag === item.tag);
+    function getTagObject(tags, item2) {
+      if (item2.tag) {
+        const match = tags.filter((t) => t.tag === item2.tag);
         if (match.length > 0)
-          return match.find((t) => t.format === item.format) ?? match[0];
+          return match.find((t) => t.format === item2.format) ?? match[0];
       }
       let tagObj = void 0;
       let obj;
-      if (identity.isScalar(item)) {
-        obj = item.value;
+      if (identity.isScalar(item2)) {
+        obj = item2.value;
         let match = tags.filter((t) => t.identify?.(obj));
         if (match.length > 1) {
           const testMatch = match.filter((t) => t.test);
           if (testMatch.length > 0)
             match = testMatch;
         }
-        tagObj = match.find((t) => t.format === item.format) ?? match.find((t) => !t.format);
+        tagObj = match.find((t) => t.format === item2.format) ?? match.find((t) => !t.format);
       } else {
-        obj = item;
+        obj = item2;
         tagObj = tags.find((t) => t.nodeClass && obj instanceof t.nodeClass);
       }
       if (!tagObj) {
@@ -11012,24 +11012,24 @@ var require_stringify = __commonJS({
         props.push(doc.directives.tagString(tag));
       return props.join(" ");
     }
-    function stringify2(item, ctx, onComment, onChompKeep) {
-      if (identity.isPair(item))
-        return item.toString(ctx, onComment, onChompKeep);
-      if (identity.isAlias(item)) {
+    function stringify2(item2, ctx, onComment, onChompKeep) {
+      if (identity.isPair(item2))
+        return item2.toString(ctx, onComment, onChompKeep);
+      if (identity.isAlias(item2)) {
         if (ctx.doc.directives)
-          return item.toString(ctx);
-        if (ctx.resolvedAliases?.has(item)) {
+          return item2.toString(ctx);
+        if (ctx.resolvedAliases?.has(item2)) {
           throw new TypeError(`Cannot stringify circular structure without alias nodes`);
         } else {
           if (ctx.resolvedAliases)
-            ctx.resolvedAliases.add(item);
+            ctx.resolvedAliases.add(item2);
           else
-            ctx.resolvedAliases = /* @__PURE__ */ new Set([item]);
-          item = item.resolve(ctx.doc);
+            ctx.resolvedAliases = /* @__PURE__ */ new Set([item2]);
+          item2 = item2.resolve(ctx.doc);
         }
       }
       let tagObj = void 0;
-      const node2 = identity.isNode(item) ? item : ctx.doc.createNode(item, { onTagObj: (o) => tagObj = o });
+      const node2 = identity.isNode(item2) ? item2 : ctx.doc.createNode(item2, { onTagObj: (o) => tagObj = o });
       tagObj ?? (tagObj = getTagObject(ctx.doc.schema.tags, node2));
       const props = stringifyProps(node2, tagObj, ctx);
       if (props.length > 0)
@@ -11382,16 +11382,16 @@ var require_stringifyCollection = __commonJS({
       let chompKeep = false;
       const lines = [];
       for (let i = 0; i < items.length; ++i) {
-        const item = items[i];
+        const item2 = items[i];
         let comment2 = null;
-        if (identity.isNode(item)) {
-          if (!chompKeep && item.spaceBefore)
+        if (identity.isNode(item2)) {
+          if (!chompKeep && item2.spaceBefore)
             lines.push("");
-          addCommentBefore(ctx, lines, item.commentBefore, chompKeep);
-          if (item.comment)
-            comment2 = item.comment;
-        } else if (identity.isPair(item)) {
-          const ik = identity.isNode(item.key) ? item.key : null;
+          addCommentBefore(ctx, lines, item2.commentBefore, chompKeep);
+          if (item2.comment)
+            comment2 = item2.comment;
+        } else if (identity.isPair(item2)) {
+          const ik = identity.isNode(item2.key) ? item2.key : null;
           if (ik) {
             if (!chompKeep && ik.spaceBefore)
               lines.push("");
@@ -11399,7 +11399,7 @@ var require_stringifyCollection = __commonJS({
           }
         }
         chompKeep = false;
-        let str4 = stringify2.stringify(item, itemCtx, () => comment2 = null, () => chompKeep = true);
+        let str4 = stringify2.stringify(item2, itemCtx, () => comment2 = null, () => chompKeep = true);
         if (comment2)
           str4 += stringifyComment.lineComment(str4, itemIndent, commentString(comment2));
         if (chompKeep && comment2)
@@ -11437,16 +11437,16 @@ ${indent}${line}` : "\n";
       let linesAtValue = 0;
       const lines = [];
       for (let i = 0; i < items.length; ++i) {
-        const item = items[i];
+        const item2 = items[i];
         let comment = null;
-        if (identity.isNode(item)) {
-          if (item.spaceBefore)
+        if (identity.isNode(item2)) {
+          if (item2.spaceBefore)
             lines.push("");
-          addCommentBefore(ctx, lines, item.commentBefore, false);
-          if (item.comment)
-            comment = item.comment;
-        } else if (identity.isPair(item)) {
-          const ik = identity.isNode(item.key) ? item.key : null;
+          addCommentBefore(ctx, lines, item2.commentBefore, false);
+          if (item2.comment)
+            comment = item2.comment;
+        } else if (identity.isPair(item2)) {
+          const ik = identity.isNode(item2.key) ? item2.key : null;
           if (ik) {
             if (ik.spaceBefore)
               lines.push("");
@@ -11454,19 +11454,19 @@ ${indent}${line}` : "\n";
             if (ik.comment)
               reqNewline = true;
           }
-          const iv = identity.isNode(item.value) ? item.value : null;
+          const iv = identity.isNode(item2.value) ? item2.value : null;
           if (iv) {
             if (iv.comment)
               comment = iv.comment;
             if (iv.commentBefore)
               reqNewline = true;
-          } else if (item.value == null && ik?.comment) {
+          } else if (item2.value == null && ik?.comment) {
             comment = ik.comment;
           }
         }
         if (comment)
           reqNewline = true;
-        let str3 = stringify2.stringify(item, itemCtx, () => comment = null);
+        let str3 = stringify2.stringify(item2, itemCtx, () => comment = null);
         reqNewline || (reqNewline = lines.length > linesAtValue || str3.includes("\n"));
         if (i < items.length - 1) {
           str3 += ",";
@@ -11596,7 +11596,7 @@ var require_YAMLMap = __commonJS({
           else
             prev.value = _pair.value;
         } else if (sortEntries) {
-          const i = this.items.findIndex((item) => sortEntries(_pair, item) < 0);
+          const i = this.items.findIndex((item2) => sortEntries(_pair, item2) < 0);
           if (i === -1)
             this.items.push(_pair);
           else
@@ -11632,16 +11632,16 @@ var require_YAMLMap = __commonJS({
         const map2 = Type ? new Type() : ctx?.mapAsMap ? /* @__PURE__ */ new Map() : {};
         if (ctx?.onCreate)
           ctx.onCreate(map2);
-        for (const item of this.items)
-          addPairToJSMap.addPairToJSMap(ctx, map2, item);
+        for (const item2 of this.items)
+          addPairToJSMap.addPairToJSMap(ctx, map2, item2);
         return map2;
       }
       toString(ctx, onComment, onChompKeep) {
         if (!ctx)
           return JSON.stringify(this);
-        for (const item of this.items) {
-          if (!identity.isPair(item))
-            throw new Error(`Map items must all be pairs; found ${JSON.stringify(item)} instead`);
+        for (const item2 of this.items) {
+          if (!identity.isPair(item2))
+            throw new Error(`Map items must all be pairs; found ${JSON.stringify(item2)} instead`);
         }
         if (!ctx.allNullValues && this.hasAllNullValues(false))
           ctx = Object.assign({}, ctx, { allNullValues: true });
@@ -11756,8 +11756,8 @@ var require_YAMLSeq = __commonJS({
         if (ctx?.onCreate)
           ctx.onCreate(seq);
         let i = 0;
-        for (const item of this.items)
-          seq.push(toJS.toJS(item, String(i++), ctx));
+        for (const item2 of this.items)
+          seq.push(toJS.toJS(item2, String(i++), ctx));
         return seq;
       }
       toString(ctx, onComment, onChompKeep) {
@@ -11829,9 +11829,9 @@ var require_string = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:str",
       resolve: (str3) => str3,
-      stringify(item, ctx, onComment, onChompKeep) {
+      stringify(item2, ctx, onComment, onChompKeep) {
         ctx = Object.assign({ actualString: true }, ctx);
-        return stringifyString.stringifyString(item, ctx, onComment, onChompKeep);
+        return stringifyString.stringifyString(item2, ctx, onComment, onChompKeep);
       }
     };
     exports2.string = string4;
@@ -12170,24 +12170,24 @@ var require_pairs = __commonJS({
     function resolvePairs(seq, onError) {
       if (identity.isSeq(seq)) {
         for (let i = 0; i < seq.items.length; ++i) {
-          let item = seq.items[i];
-          if (identity.isPair(item))
+          let item2 = seq.items[i];
+          if (identity.isPair(item2))
             continue;
-          else if (identity.isMap(item)) {
-            if (item.items.length > 1)
+          else if (identity.isMap(item2)) {
+            if (item2.items.length > 1)
               onError("Each pair must have its own sequence indicator");
-            const pair = item.items[0] || new Pair.Pair(new Scalar.Scalar(null));
-            if (item.commentBefore)
-              pair.key.commentBefore = pair.key.commentBefore ? `${item.commentBefore}
-${pair.key.commentBefore}` : item.commentBefore;
-            if (item.comment) {
+            const pair = item2.items[0] || new Pair.Pair(new Scalar.Scalar(null));
+            if (item2.commentBefore)
+              pair.key.commentBefore = pair.key.commentBefore ? `${item2.commentBefore}
+${pair.key.commentBefore}` : item2.commentBefore;
+            if (item2.comment) {
               const cn = pair.value ?? pair.key;
-              cn.comment = cn.comment ? `${item.comment}
-${cn.comment}` : item.comment;
+              cn.comment = cn.comment ? `${item2.comment}
+${cn.comment}` : item2.comment;
             }
-            item = pair;
+            item2 = pair;
           }
-          seq.items[i] = identity.isPair(item) ? item : new Pair.Pair(item);
+          seq.items[i] = identity.isPair(item2) ? item2 : new Pair.Pair(item2);
         }
       } else
         onError("Expected a sequence for this tag");
@@ -15020,14 +15020,14 @@ var require_cst_stringify = __commonJS({
         case "block-map":
         case "block-seq": {
           let res = "";
-          for (const item of token.items)
-            res += stringifyItem(item);
+          for (const item2 of token.items)
+            res += stringifyItem(item2);
           return res;
         }
         case "flow-collection": {
           let res = token.start.source;
-          for (const item of token.items)
-            res += stringifyItem(item);
+          for (const item2 of token.items)
+            res += stringifyItem(item2);
           for (const st of token.end)
             res += st.source;
           return res;
@@ -15081,15 +15081,15 @@ var require_cst_visit = __commonJS({
     visit2.SKIP = SKIP;
     visit2.REMOVE = REMOVE;
     visit2.itemAtPath = (cst, path) => {
-      let item = cst;
+      let item2 = cst;
       for (const [field2, index] of path) {
-        const tok = item?.[field2];
+        const tok = item2?.[field2];
         if (tok && "items" in tok) {
-          item = tok.items[index];
+          item2 = tok.items[index];
         } else
           return void 0;
       }
-      return item;
+      return item2;
     };
     visit2.parentCollection = (cst, path) => {
       const parent = visit2.itemAtPath(cst, path.slice(0, -1));
@@ -15099,12 +15099,12 @@ var require_cst_visit = __commonJS({
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path, item, visitor) {
-      let ctrl = visitor(item, path);
+    function _visit(path, item2, visitor) {
+      let ctrl = visitor(item2, path);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field2 of ["key", "value"]) {
-        const token = item[field2];
+        const token = item2[field2];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
             const ci = _visit(Object.freeze(path.concat([[field2, i]])), token.items[i], visitor);
@@ -15118,10 +15118,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field2 === "key")
-            ctrl = ctrl(item, path);
+            ctrl = ctrl(item2, path);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item2, path) : ctrl;
     }
     exports2.visit = visit2;
   }
@@ -15856,15 +15856,15 @@ var require_parser = __commonJS({
     var node_process = __require("process");
     var cst = require_cst();
     var lexer = require_lexer();
-    function includesToken(list2, type) {
-      for (let i = 0; i < list2.length; ++i)
-        if (list2[i].type === type)
+    function includesToken(list3, type) {
+      for (let i = 0; i < list3.length; ++i)
+        if (list3[i].type === type)
           return true;
       return false;
     }
-    function findNonEmptyIndex(list2) {
-      for (let i = 0; i < list2.length; ++i) {
-        switch (list2[i].type) {
+    function findNonEmptyIndex(list3) {
+      for (let i = 0; i < list3.length; ++i) {
+        switch (list3[i].type) {
           case "space":
           case "comment":
           case "newline":
@@ -17169,16 +17169,16 @@ var require_Queues = __commonJS({
         }
       }
       shiftAll(fn) {
-        return this._lists.forEach(function(list2) {
-          return list2.forEachShift(fn);
+        return this._lists.forEach(function(list3) {
+          return list3.forEachShift(fn);
         });
       }
       getFirst(arr = this._lists) {
-        var j, len, list2;
+        var j, len, list3;
         for (j = 0, len = arr.length; j < len; j++) {
-          list2 = arr[j];
-          if (list2.length > 0) {
-            return list2;
+          list3 = arr[j];
+          if (list3.length > 0) {
+            return list3;
           }
         }
         return [];
@@ -19483,12 +19483,12 @@ var require_Bottleneck = __commonJS({
         stop(options2 = {}) {
           var done, waitForExecuting;
           options2 = parser2.load(options2, this.stopDefaults);
-          waitForExecuting = (at2) => {
+          waitForExecuting = (at3) => {
             var finished;
             finished = () => {
               var counts2;
               counts2 = this._states.counts;
-              return counts2[0] + counts2[1] + counts2[2] + counts2[3] === at2;
+              return counts2[0] + counts2[1] + counts2[2] + counts2[3] === at3;
             };
             return new this.Promise((resolve, reject) => {
               if (finished()) {
@@ -25521,8 +25521,8 @@ var require_javascript_compiler = __commonJS({
         this.inlineStack.push(expr);
         return expr;
       },
-      pushStackLiteral: function pushStackLiteral(item) {
-        this.push(new Literal(item));
+      pushStackLiteral: function pushStackLiteral(item2) {
+        this.push(new Literal(item2));
       },
       pushSource: function pushSource(source) {
         if (this.pendingContent) {
@@ -25549,14 +25549,14 @@ var require_javascript_compiler = __commonJS({
           prefix = ["((", this.push(_name), " = ", top, ")"];
           stack = this.topStack();
         }
-        var item = callback.call(this, stack);
+        var item2 = callback.call(this, stack);
         if (!usedLiteral) {
           this.popStack();
         }
         if (createdStack) {
           this.stackSlot--;
         }
-        this.push(prefix.concat(item, ")"));
+        this.push(prefix.concat(item2, ")"));
       },
       incrStack: function incrStack() {
         this.stackSlot++;
@@ -25586,9 +25586,9 @@ var require_javascript_compiler = __commonJS({
         return this.inlineStack.length;
       },
       popStack: function popStack(wrapped) {
-        var inline2 = this.isInline(), item = (inline2 ? this.inlineStack : this.compileStack).pop();
-        if (!wrapped && item instanceof Literal) {
-          return item.value;
+        var inline2 = this.isInline(), item2 = (inline2 ? this.inlineStack : this.compileStack).pop();
+        if (!wrapped && item2 instanceof Literal) {
+          return item2.value;
         } else {
           if (!inline2) {
             if (!this.stackSlot) {
@@ -25596,15 +25596,15 @@ var require_javascript_compiler = __commonJS({
             }
             this.stackSlot--;
           }
-          return item;
+          return item2;
         }
       },
       topStack: function topStack() {
-        var stack = this.isInline() ? this.inlineStack : this.compileStack, item = stack[stack.length - 1];
-        if (item instanceof Literal) {
-          return item.value;
+        var stack = this.isInline() ? this.inlineStack : this.compileStack, item2 = stack[stack.length - 1];
+        if (item2 instanceof Literal) {
+          return item2.value;
         } else {
-          return item;
+          return item2;
         }
       },
       contextName: function contextName(context) {
@@ -25979,26 +25979,26 @@ var LruObject = class {
     this.max = max;
     this.ttl = ttlInMsecs;
   }
-  bumpLru(item) {
-    if (this.last === item) {
+  bumpLru(item2) {
+    if (this.last === item2) {
       return;
     }
     const last = this.last;
-    const next2 = item.next;
-    const prev = item.prev;
-    if (this.first === item) {
+    const next2 = item2.next;
+    const prev = item2.prev;
+    if (this.first === item2) {
       this.first = next2;
     }
-    item.next = null;
-    item.prev = last;
-    last.next = item;
+    item2.next = null;
+    item2.prev = last;
+    last.next = item2;
     if (prev !== null) {
       prev.next = next2;
     }
     if (next2 !== null) {
       next2.prev = prev;
     }
-    this.last = item;
+    this.last = item2;
   }
   clear() {
     this.items = /* @__PURE__ */ Object.create(null);
@@ -26007,21 +26007,21 @@ var LruObject = class {
     this.size = 0;
   }
   delete(key2) {
-    const item = this.items[key2];
-    if (item !== void 0) {
+    const item2 = this.items[key2];
+    if (item2 !== void 0) {
       delete this.items[key2];
       this.size--;
-      if (item.prev !== null) {
-        item.prev.next = item.next;
+      if (item2.prev !== null) {
+        item2.prev.next = item2.next;
       }
-      if (item.next !== null) {
-        item.next.prev = item.prev;
+      if (item2.next !== null) {
+        item2.next.prev = item2.prev;
       }
-      if (this.first === item) {
-        this.first = item.next;
+      if (this.first === item2) {
+        this.first = item2.next;
       }
-      if (this.last === item) {
-        this.last = item.prev;
+      if (this.last === item2) {
+        this.last = item2.prev;
       }
     }
   }
@@ -26032,32 +26032,32 @@ var LruObject = class {
   }
   evict() {
     if (this.size > 0) {
-      const item = this.first;
-      delete this.items[item.key];
+      const item2 = this.first;
+      delete this.items[item2.key];
       if (--this.size === 0) {
         this.first = null;
         this.last = null;
       } else {
-        this.first = item.next;
+        this.first = item2.next;
         this.first.prev = null;
       }
     }
   }
   expiresAt(key2) {
-    const item = this.items[key2];
-    if (item !== void 0) {
-      return item.expiry;
+    const item2 = this.items[key2];
+    if (item2 !== void 0) {
+      return item2.expiry;
     }
   }
   get(key2) {
-    const item = this.items[key2];
-    if (item !== void 0) {
-      if (this.ttl > 0 && item.expiry <= Date.now()) {
+    const item2 = this.items[key2];
+    if (item2 !== void 0) {
+      if (this.ttl > 0 && item2.expiry <= Date.now()) {
         this.delete(key2);
         return;
       }
-      this.bumpLru(item);
-      return item.value;
+      this.bumpLru(item2);
+      return item2.value;
     }
   }
   getMany(keys) {
@@ -26081,20 +26081,20 @@ var LruObject = class {
     if (this.max > 0 && this.size >= this.max) {
       this.evict();
     }
-    const item = {
+    const item2 = {
       expiry: this.ttl > 0 ? Date.now() + this.ttl : this.ttl,
       key: key2,
       prev: this.last,
       next: null,
       value
     };
-    this.items[key2] = item;
+    this.items[key2] = item2;
     if (++this.size === 1) {
-      this.first = item;
+      this.first = item2;
     } else {
-      this.last.next = item;
+      this.last.next = item2;
     }
-    this.last = item;
+    this.last = item2;
   }
 };
 
@@ -32207,18 +32207,18 @@ function octal(block, start, length) {
 }
 function pax(data) {
   const out = {};
-  let at2 = 0;
-  while (at2 < data.length) {
-    const space2 = data.indexOf(32, at2);
+  let at3 = 0;
+  while (at3 < data.length) {
+    const space2 = data.indexOf(32, at3);
     if (space2 < 0)
       break;
-    const len = Number(data.subarray(at2, space2).toString("ascii"));
+    const len = Number(data.subarray(at3, space2).toString("ascii"));
     if (!Number.isInteger(len) || len <= 0)
       throw new TarballError("malformed pax header");
-    const record2 = data.subarray(space2 + 1, at2 + len - 1).toString("utf8");
+    const record2 = data.subarray(space2 + 1, at3 + len - 1).toString("utf8");
     const eq = record2.indexOf("=");
     out[record2.slice(0, eq)] = record2.slice(eq + 1);
-    at2 += len;
+    at3 += len;
   }
   return out;
 }
@@ -32236,9 +32236,9 @@ function readTarball(gz, limits = {}) {
   const dirs = /* @__PURE__ */ new Set();
   let commit;
   let next2 = {};
-  let at2 = 0;
-  while (at2 + 512 <= tar.length) {
-    const header = tar.subarray(at2, at2 + 512);
+  let at3 = 0;
+  while (at3 + 512 <= tar.length) {
+    const header = tar.subarray(at3, at3 + 512);
     if (header.every((b) => b === 0))
       break;
     const size = octal(header, 124, 12);
@@ -32246,10 +32246,10 @@ function readTarball(gz, limits = {}) {
     const prefix = field(header, 345, 155);
     const name = next2.path ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
     const linkname = next2.linkpath ?? field(header, 157, 100);
-    const data = tar.subarray(at2 + 512, at2 + 512 + size);
+    const data = tar.subarray(at3 + 512, at3 + 512 + size);
     if (data.length !== size)
       throw new TarballError("the repository archive is truncated");
-    at2 += 512 + Math.ceil(size / 512) * 512;
+    at3 += 512 + Math.ceil(size / 512) * 512;
     if (type === "g") {
       commit = pax(data).comment ?? commit;
       continue;
@@ -32941,15 +32941,15 @@ function workerRenderHashes(limits = DEFAULT_LIMITS, slots = renderSlots(limits)
 }
 function runWorker(job, limits) {
   return new Promise((resolve) => {
-    const at2 = new SharedArrayBuffer(4 + 1024);
+    const at3 = new SharedArrayBuffer(4 + 1024);
     const where = () => {
-      const n = Atomics.load(new Int32Array(at2, 0, 1), 0);
+      const n = Atomics.load(new Int32Array(at3, 0, 1), 0);
       if (n <= 0)
         return "";
-      const [source, host] = new TextDecoder().decode(new Uint8Array(at2, 4, n).slice()).split("\0");
+      const [source, host] = new TextDecoder().decode(new Uint8Array(at3, 4, n).slice()).split("\0");
       return ` (it was rendering ${source} for ${host})`;
     };
-    const worker = new Worker(workerFile(), { workerData: { job, where: at2 }, resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb } });
+    const worker = new Worker(workerFile(), { workerData: { job, where: at3 }, resourceLimits: { maxOldGenerationSizeMb: limits.maxHeapMb } });
     let settled = false;
     const done = (outcome) => {
       if (settled)
@@ -33042,21 +33042,21 @@ var DotfleetError = class _DotfleetError extends Error {
   where() {
     if (!this.file)
       return "";
-    let at2 = this.file;
+    let at3 = this.file;
     if (this.line !== void 0)
-      at2 += `:${this.line}`;
+      at3 += `:${this.line}`;
     if (this.line !== void 0 && this.column !== void 0)
-      at2 += `:${this.column}`;
-    return at2;
+      at3 += `:${this.column}`;
+    return at3;
   }
   /** One line for a person: `host mbp: home/dot_zshrc.hbs:3:5: "foo" is not defined (hint: …)`. */
   describe() {
     const parts = [];
     if (this.host)
       parts.push(`host ${visible(this.host)}`);
-    const at2 = this.where();
-    if (at2)
-      parts.push(visible(at2));
+    const at3 = this.where();
+    if (at3)
+      parts.push(visible(at3));
     parts.push(visible(this.message, "\n	"));
     let text2 = parts.join(": ");
     if (this.hint)
@@ -36481,9 +36481,9 @@ var $ZodArray = /* @__PURE__ */ $constructor("$ZodArray", (inst, def) => {
     const proms = [];
     const abortEarly = ctx?.abortEarly;
     for (let i = 0; i < input3.length; i++) {
-      const item = input3[i];
+      const item2 = input3[i];
       const result = def.element._zod.run({
-        value: item,
+        value: item2,
         issues: []
       }, ctx);
       if (result instanceof Promise) {
@@ -37507,13 +37507,13 @@ var $ZodSet = /* @__PURE__ */ $constructor("$ZodSet", (inst, def) => {
     payload.value = memo2 ? memo2.alloc(inst, payload, /* @__PURE__ */ new Set(), ctx) : /* @__PURE__ */ new Set();
     const abortEarly = ctx?.abortEarly;
     let seen = payload.issues.length;
-    for (const item of input3) {
+    for (const item2 of input3) {
       if (abortEarly && payload.issues.length !== seen) {
         if (aborted(payload, seen))
           break;
         seen = payload.issues.length;
       }
-      const result = def.valueType._zod.run({ value: item, issues: [] }, ctx);
+      const result = def.valueType._zod.run({ value: item2, issues: [] }, ctx);
       if (result instanceof Promise) {
         proms.push(result.then((result2) => handleSetResult(result2, payload)));
       } else
@@ -38689,7 +38689,7 @@ function az_default() {
 }
 
 // node_modules/zod/v4/locales/be.js
-function getBelarusianPlural(count, one, few, many) {
+function getBelarusianPlural(count, one2, few, many) {
   const absCount = Math.abs(count);
   const lastDigit = absCount % 10;
   const lastTwoDigits = absCount % 100;
@@ -38697,7 +38697,7 @@ function getBelarusianPlural(count, one, few, many) {
     return many;
   }
   if (lastDigit === 1) {
-    return one;
+    return one2;
   }
   if (lastDigit >= 2 && lastDigit <= 4) {
     return few;
@@ -41337,8 +41337,8 @@ function hu_default() {
 }
 
 // node_modules/zod/v4/locales/hy.js
-function getArmenianPlural(count, one, many) {
-  return Math.abs(count) === 1 ? one : many;
+function getArmenianPlural(count, one2, many) {
+  return Math.abs(count) === 1 ? one2 : many;
 }
 function withDefiniteArticle(word) {
   if (!word)
@@ -44076,7 +44076,7 @@ function ro_default() {
 }
 
 // node_modules/zod/v4/locales/ru.js
-function getRussianPlural(count, one, few, many) {
+function getRussianPlural(count, one2, few, many) {
   const absCount = Math.abs(count);
   const lastDigit = absCount % 10;
   const lastTwoDigits = absCount % 100;
@@ -44084,7 +44084,7 @@ function getRussianPlural(count, one, few, many) {
     return many;
   }
   if (lastDigit === 1) {
-    return one;
+    return one2;
   }
   if (lastDigit >= 2 && lastDigit <= 4) {
     return few;
@@ -49189,8 +49189,8 @@ function isTransforming(_schema, _ctx) {
     return false;
   }
   if (def.type === "tuple") {
-    for (const item of def.items) {
-      if (isTransforming(item, ctx))
+    for (const item2 of def.items) {
+      if (isTransforming(item2, ctx))
         return true;
     }
     if (def.rest && isTransforming(def.rest, ctx))
@@ -49277,8 +49277,8 @@ var contributors = {
 function aggregateChecks(schema) {
   const agg = {};
   const def = schema._zod.def;
-  const list2 = schema._zod.traits.has("$ZodCheck") ? [schema, ...def.checks ?? []] : def.checks ?? [];
-  for (const ch of list2)
+  const list3 = schema._zod.traits.has("$ZodCheck") ? [schema, ...def.checks ?? []] : def.checks ?? [];
+  for (const ch of list3)
     contributors[ch._zod.def.check]?.(agg, ch._zod.def);
   const bag = schema._zod.bag;
   if (bag.minimum !== void 0)
@@ -49633,8 +49633,8 @@ var tupleProcessor = (schema, ctx, _json, params) => {
   }) : null;
   let minItems = def.items.length;
   while (minItems > 0) {
-    const item = def.items[minItems - 1];
-    const optional2 = ctx.io === "input" ? inputOptin(item) !== void 0 : item._zod.optout === "optional";
+    const item2 = def.items[minItems - 1];
+    const optional2 = ctx.io === "input" ? inputOptin(item2) !== void 0 : item2._zod.optout === "optional";
     if (!optional2)
       break;
     minItems--;
@@ -51273,7 +51273,7 @@ var ZodTuple = /* @__PURE__ */ $constructor("ZodTuple", (inst, def) => {
       throw new Error(".partial() cannot be used on tuple schemas containing refinements");
     return this.clone({
       ...def,
-      items: def.items.map((item) => new ZodOptional({ type: "optional", innerType: item }))
+      items: def.items.map((item2) => new ZodOptional({ type: "optional", innerType: item2 }))
     });
   }
 });
@@ -51925,7 +51925,7 @@ function detectVersion(schema, defaultTarget) {
   return defaultTarget ?? "draft-2020-12";
 }
 function applyMinItems(items, minItems) {
-  return items.map((item, index) => index < minItems ? item : item.optional());
+  return items.map((item2, index) => index < minItems ? item2 : item2.optional());
 }
 function decodeJSONPointerSegment(segment) {
   return segment.replace(/~1/g, "/").replace(/~0/g, "~");
@@ -52012,8 +52012,8 @@ function canonicalKey(value, seen) {
   try {
     if (Array.isArray(value)) {
       const parts2 = [];
-      for (const item of value) {
-        const key2 = canonicalKey(item, seen);
+      for (const item2 of value) {
+        const key2 = canonicalKey(item2, seen);
         if (key2 === null)
           return null;
         parts2.push(key2);
@@ -52106,8 +52106,8 @@ function checkArrayGuards(arraySchema, guards) {
       const minContains = guards.minContains ?? 1;
       const ceiling = guards.maxContains !== void 0 ? guards.maxContains + 1 : Number.POSITIVE_INFINITY;
       let matches = 0;
-      for (const item of items) {
-        if (guards.containsSchema.safeParse(item).success && ++matches >= ceiling)
+      for (const item2 of items) {
+        if (guards.containsSchema.safeParse(item2).success && ++matches >= ceiling)
           break;
       }
       if (matches < minContains) {
@@ -52411,7 +52411,7 @@ function convertBaseSchema(schema, ctx) {
       const items = schema.items;
       if (prefixItems && Array.isArray(prefixItems)) {
         const minItems = typeof schema.minItems === "number" ? schema.minItems : 0;
-        const tupleItems = prefixItems.map((item) => convertSchema(item, ctx));
+        const tupleItems = prefixItems.map((item2) => convertSchema(item2, ctx));
         const positionalItems = applyMinItems(tupleItems, minItems);
         const rest = !Array.isArray(items) ? getTupleRest(items, ctx) : void 0;
         const tupleSchema = z.tuple(positionalItems);
@@ -52424,7 +52424,7 @@ function convertBaseSchema(schema, ctx) {
         }
       } else if (Array.isArray(items)) {
         const minItems = typeof schema.minItems === "number" ? schema.minItems : 0;
-        const tupleItems = items.map((item) => convertSchema(item, ctx));
+        const tupleItems = items.map((item2) => convertSchema(item2, ctx));
         const positionalItems = applyMinItems(tupleItems, minItems);
         const rest = getTupleRest(schema.additionalItems, ctx);
         const tupleSchema = z.tuple(positionalItems);
@@ -52622,9 +52622,9 @@ function visit(schema, fnOrHandlers) {
         const oldItems = def.items;
         let changed = false;
         const newItems = [];
-        for (const item of oldItems) {
-          const mapped = run2(item);
-          if (mapped !== item)
+        for (const item2 of oldItems) {
+          const mapped = run2(item2);
+          if (mapped !== item2)
             changed = true;
           newItems.push(mapped);
         }
@@ -53170,11 +53170,11 @@ function matchPattern(s, pattern) {
     pi++;
   return pi === pattern.length;
 }
-function matchPatternList(s, list2) {
-  if (s === list2 && s.length < 1023 && !s.includes(",") && !s.includes("*") && !s.includes("?") && !s.startsWith("!"))
+function matchPatternList(s, list3) {
+  if (s === list3 && s.length < 1023 && !s.includes(",") && !s.includes("*") && !s.includes("?") && !s.startsWith("!"))
     return 1;
   let positive = false;
-  for (const raw of list2.split(",")) {
+  for (const raw of list3.split(",")) {
     const negated = raw.startsWith("!");
     const sub = negated ? raw.slice(1) : raw;
     if (sub.length >= 1023)
@@ -53258,19 +53258,20 @@ function parseSshTime(text2) {
 
 // dist/core/ssh/allowed-signers.js
 function push(m, k, v) {
-  const list2 = m.get(k);
-  if (list2)
-    list2.push(v);
+  const list3 = m.get(k);
+  if (list3)
+    list3.push(v);
   else
     m.set(k, [v]);
+  return list3 ?? m.get(k);
 }
 function buildIndex(entries) {
   const index = { byPrincipal: /* @__PURE__ */ new Map(), byKey: /* @__PURE__ */ new Map(), patterned: [], byBlob: /* @__PURE__ */ new Map() };
   for (const e of entries) {
-    push(index.byKey, e.key.identity, e);
+    const lines = push(index.byKey, e.key.identity, e);
     const blob = e.key.blob.toString("base64");
     if (!index.byBlob.has(blob))
-      index.byBlob.set(blob, e.key);
+      index.byBlob.set(blob, { key: e.key, lines });
     if (/[*?!,]/.test(e.principalBytes))
       index.patterned.push(e);
     else
@@ -53279,6 +53280,9 @@ function buildIndex(entries) {
   return index;
 }
 function knownKey(signers, blob) {
+  return signers.index.byBlob.get(blob.toString("base64"))?.key;
+}
+function knownSigner(signers, blob) {
   return signers.index.byBlob.get(blob.toString("base64"));
 }
 var fromBytes = (b) => Buffer.from(b, "latin1").toString("utf8");
@@ -53290,26 +53294,26 @@ var skipBlanks = (s, i = 0) => {
   return i;
 };
 function strdelimw(s) {
-  let at2 = -1;
+  let at3 = -1;
   for (let i = 0; i < s.length; i++) {
     if (WHITESPACE.test(s[i]) || s[i] === '"') {
-      at2 = i;
+      at3 = i;
       break;
     }
   }
-  if (at2 < 0)
+  if (at3 < 0)
     return null;
   let t = s;
-  if (t[at2] === '"') {
-    t = t.slice(0, at2) + t.slice(at2 + 1);
-    at2 = t.indexOf('"', at2);
-    if (at2 < 0)
+  if (t[at3] === '"') {
+    t = t.slice(0, at3) + t.slice(at3 + 1);
+    at3 = t.indexOf('"', at3);
+    if (at3 < 0)
       return null;
   }
-  let next2 = at2 + 1;
+  let next2 = at3 + 1;
   while (next2 < t.length && WHITESPACE.test(t[next2]))
     next2++;
-  return { token: t.slice(0, at2), rest: t.slice(next2) };
+  return { token: t.slice(0, at3), rest: t.slice(next2) };
 }
 function sshkeyRead(s) {
   const space2 = s.search(/[ \t]/);
@@ -53464,20 +53468,21 @@ function parseAllowedSigners(input3) {
   });
   return { entries, broken, problems, index: buildIndex(entries) };
 }
-function lookupSigner(signers, key2, principal, namespace, time3) {
+function lookupSigner(signers, signer, principal, namespace, time3) {
   const { byPrincipal, byKey, patterned } = signers.index;
   const wanted = principalBytes(principal);
-  const named = byPrincipal.get(wanted) ?? [];
-  const holding = byKey.get(key2.identity) ?? [];
-  const single = patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || named.length === 1 && named[0] === holding[0]);
-  if (single && holding.length === 1 && allows(holding[0], wanted, namespace, time3))
-    return { ok: true, entry: holding[0] };
+  const known = "lines" in signer ? signer : void 0;
+  const key2 = known ? known.key : signer;
+  const holding = known ? known.lines : byKey.get(key2.identity) ?? [];
+  for (const e of holding)
+    if (allows(e, wanted, namespace, time3))
+      return { ok: true, entry: e };
   let nearMiss;
   const miss = (code3, message2, line, rank) => {
     if (!nearMiss || rank > nearMiss.rank)
       nearMiss = { code: code3, message: message2, line, rank };
   };
-  const candidates = single ? named : [.../* @__PURE__ */ new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
+  const candidates = [.../* @__PURE__ */ new Set([...byPrincipal.get(wanted) ?? [], ...patterned, ...holding])].sort((a, b) => a.line - b.line);
   for (const e of candidates) {
     const keyMatches = sameKey(e.key, key2);
     if (matchPatternList(wanted, e.principalBytes) !== 1) {
@@ -53730,10 +53735,13 @@ function verifyMessage(message2, armoured, namespace, knownKey2) {
   return knownKey2 && knownEd25519(blob, message2, namespace, knownKey2) || verifyBlob(message2, blob, namespace, knownKey2);
 }
 function knownEd25519(blob, message2, namespace, knownKey2) {
-  const layout = ed25519Layout(namespace);
-  if (!layout || blob.length !== layout.length)
+  const usual = ed25519Layout(namespace);
+  if (!usual)
     return void 0;
+  const { layout, signed } = usual;
   const n = layout.length;
+  if (blob.length !== n)
+    return void 0;
   for (let i = 0; i < 33; i++)
     if (blob[i] !== layout[i])
       return void 0;
@@ -53743,19 +53751,19 @@ function knownEd25519(blob, message2, namespace, knownKey2) {
   const publicKey = knownKey2(blob.subarray(14, 65));
   if (!publicKey || publicKey.kind !== "ed25519")
     return void 0;
-  if (!safeVerify(null, signedData(namespace, "sha512", message2), keyObject(publicKey), blob.subarray(n - 64))) {
+  signed.write(nodeHash("sha512", message2, "binary"), signed.length - 64, "latin1");
+  if (!safeVerify(null, signed, keyObject(publicKey), blob.subarray(n - 64)))
     throw new SignatureError("signature", MISMATCH);
-  }
   return { publicKey, namespace, hashAlgorithm: "sha512", signature: blob.subarray(n - 83), blob };
 }
 var layouts = /* @__PURE__ */ new Map();
 function ed25519Layout(namespace) {
-  let layout = layouts.get(namespace);
-  if (!layout) {
+  let usual = layouts.get(namespace);
+  if (!usual) {
     if (namespace === "" || Buffer.from(namespace, "utf8").toString("utf8") !== namespace)
       return void 0;
     const zeros = (n) => Buffer.alloc(n);
-    layout = Buffer.concat([
+    const layout = Buffer.concat([
       MAGIC,
       wireUint32(VERSION17),
       wireString(Buffer.concat([wireString(ED25519), wireString(zeros(32))])),
@@ -53764,10 +53772,11 @@ function ed25519Layout(namespace) {
       wireString("sha512"),
       wireString(Buffer.concat([wireString(ED25519), wireString(zeros(64))]))
     ]);
+    usual = { layout, signed: signedData(namespace, "sha512", Buffer.alloc(0)) };
     if (layouts.size < 64)
-      layouts.set(namespace, layout);
+      layouts.set(namespace, usual);
   }
-  return layout;
+  return usual;
 }
 var MISMATCH = "the signature does not match the message (altered content or signature)";
 function verifyBlob(message2, blob, namespace, knownKey2) {
@@ -53947,9 +53956,9 @@ function issuedAtSeconds(text2) {
   return Date.UTC(y, mo - 1, d, h, mi, s) / 1e3;
 }
 var MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-function digitsAt(text2, at2, n) {
+function digitsAt(text2, at3, n) {
   let v = 0;
-  for (let i = at2; i < at2 + n; i++) {
+  for (let i = at3; i < at3 + n; i++) {
     const c = text2.charCodeAt(i) - 48;
     if (c < 0 || c > 9)
       return -1;
@@ -54048,11 +54057,11 @@ function parseStatement(bytes2) {
   } catch {
     throw new PayloadError("payload-encoding", "the attestation is not UTF-8");
   }
-  if (text2.includes("\r"))
-    throw new PayloadError("payload-crlf", "the attestation has carriage returns (CRLF line endings?); see .gitattributes in docs/attestation.md");
   const exact = readExactForm(text2);
   if (exact)
     return exact;
+  if (text2.includes("\r"))
+    throw new PayloadError("payload-crlf", "the attestation has carriage returns (CRLF line endings?); see .gitattributes in docs/attestation.md");
   let value;
   try {
     value = JSON.parse(text2);
@@ -54155,243 +54164,101 @@ function wellFormed(v) {
     return false;
   return str(p.issuedAt) && issuedAtSeconds(p.issuedAt) !== void 0;
 }
-var ExactReader = class {
-  text;
-  at = 0;
-  constructor(text2) {
-    this.text = text2;
-  }
-  lit(s) {
-    if (this.text.slice(this.at, this.at + s.length) !== s)
-      return false;
-    this.at += s.length;
-    return true;
-  }
-  /**
-   * A string token with no escape: its text is its value, and the token is JSON.stringify's own
-   * (which escapes only '"', '\\', control characters and lone surrogates, and a fatal UTF-8
-   * decode leaves no lone surrogate). A token with an escape is left to the general path.
-   */
-  str() {
-    const text2 = this.text;
-    if (text2.charCodeAt(this.at) !== 34)
-      return void 0;
-    const start = this.at + 1;
-    for (let i = start; i < text2.length; i++) {
-      const c = text2.charCodeAt(i);
-      if (c === 34) {
-        this.at = i + 1;
-        return text2.slice(start, i);
-      }
-      if (c === 92 || c < 32)
-        return void 0;
-    }
-    return void 0;
-  }
-  /** `"KEY": ` at its place, then a string (non-empty when asked). */
-  strField(prefix, nonEmpty) {
-    if (!this.lit(prefix))
-      return void 0;
-    const v = this.str();
-    return v === void 0 || nonEmpty && v === "" ? void 0 : v;
-  }
-  /** `"KEY": "` + `head` + `digits` lowercase hex digits + `"`. */
-  hex(prefix, head, digits) {
-    if (!this.lit(prefix))
-      return void 0;
-    const text2 = this.text;
-    const start = this.at;
-    if (text2.charCodeAt(start) !== 34)
-      return void 0;
-    this.at = start + 1;
-    if (!this.lit(head))
-      return void 0;
-    const end = start + 1 + head.length + digits;
-    for (let i = start + 1 + head.length; i < end; i++) {
-      const c = text2.charCodeAt(i);
-      if (!(c >= 48 && c <= 57 || c >= 97 && c <= 102))
-        return void 0;
-    }
-    if (text2.charCodeAt(end) !== 34)
-      return void 0;
-    this.at = end + 1;
-    return text2.slice(start + 1, end);
-  }
-  strOrNull(prefix) {
-    if (!this.lit(prefix))
-      return void 0;
-    return this.lit("null") ? null : this.str();
-  }
-  /** A whole number as JSON.stringify writes it (no sign, no leading zero), at least `min`, at most 15 digits. */
-  int(prefix, min) {
-    if (!this.lit(prefix))
-      return void 0;
-    const text2 = this.text;
-    const start = this.at;
-    let n = 0;
-    while (this.at < text2.length) {
-      const d = text2.charCodeAt(this.at) - 48;
-      if (d < 0 || d > 9)
-        break;
-      n = n * 10 + d;
-      this.at++;
-    }
-    const len = this.at - start;
-    if (len === 0 || len > 15 || len > 1 && text2.charCodeAt(start) === 48)
-      return void 0;
-    return n >= min ? n : void 0;
-  }
-  /** `[]`, or the items (objects whose fields `item` reads) in the layout JSON.stringify gives them at this depth. */
-  list(item) {
-    if (this.lit("[]"))
-      return [];
-    if (!this.lit("[\n"))
-      return void 0;
-    const out = [];
-    for (; ; ) {
-      if (!this.lit("      {\n"))
-        return void 0;
-      const v = item(this);
-      if (v === void 0 || !this.lit("\n      }"))
-        return void 0;
-      out.push(v);
-      if (this.lit("\n    ]"))
-        return out;
-      if (!this.lit(",\n"))
-        return void 0;
-    }
-  }
-};
-var key = (indent, name, first = false) => `${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `;
-var K = {
-  head: `{
+var lit = (text2) => text2.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+var STR = '"([^"\\\\\\x00-\\x1f]+)"';
+var STR0 = '"([^"\\\\\\x00-\\x1f]*)"';
+var OR_NULL = `(?:null|${STR0})`;
+var SHA1_HEX = '"([0-9a-f]{40})"';
+var SHA256_HEX = '"(sha256:[0-9a-f]{64})"';
+var INT0 = "(0|[1-9][0-9]{0,14})";
+var INT1 = "([1-9][0-9]{0,14})";
+var one = (values) => `"(${values.join("|")})"`;
+var key = (indent, name, first = false) => lit(`${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `);
+var sticky = (...parts) => new RegExp(parts.join(""), "y");
+var HEAD = sticky(lit(`{
   "_type": "${STATEMENT_TYPE}",
   "subject": [
     {
-`,
-  name: key(6, "name", true),
-  digest: ',\n      "digest": {\n',
-  gitCommit: key(8, "gitCommit", true),
-  middle: `
+`), key(6, "name", true), STR, lit(',\n      "digest": {\n'), key(8, "gitCommit", true), SHA1_HEX, lit(`
       }
     }
   ],
   "predicateType": "${PREDICATE_TYPE}",
   "predicate": {
-`,
-  host: key(4, "host", true),
-  appliedCommit: key(4, "appliedCommit"),
-  rolloutTarget: key(4, "rolloutTarget"),
-  rolloutNull: key(4, "rolloutTarget") + "null",
-  renderHash: key(4, "renderHash"),
-  policyHash: key(4, "policyHash"),
-  tools: key(4, "tools"),
-  drift: key(4, "drift"),
-  tests: key(4, "tests"),
-  status: key(4, "status"),
-  agentVersion: key(4, "agentVersion"),
-  sequence: key(4, "sequence"),
-  issuedAt: key(4, "issuedAt"),
-  toolName: key(8, "name", true),
-  version: key(8, "version"),
-  requirement: key(8, "requirement"),
-  ok: key(8, "ok"),
-  path: key(8, "path", true),
-  type: key(8, "type"),
-  testName: key(8, "name", true),
-  testStatus: key(8, "status"),
-  durationMs: key(8, "durationMs"),
-  output: key(8, "output"),
-  tail: "\n  }\n}\n"
-};
-var readTool = (r) => {
-  const name = r.strField(K.toolName, true);
-  if (name === void 0)
+`), key(4, "host", true), STR, key(4, "appliedCommit"), SHA1_HEX, key(4, "rolloutTarget"), `(?:null|${SHA1_HEX})`, key(4, "renderHash"), SHA256_HEX, key(4, "policyHash"), SHA256_HEX, key(4, "tools"));
+var item = (...fields) => sticky(lit("      {\n"), ...fields, lit("\n      }"), "(,\\n|\\n    \\])");
+var TOOL = item(key(8, "name", true), STR, key(8, "version"), OR_NULL, key(8, "requirement"), OR_NULL, key(8, "ok"), "(true|false)");
+var DRIFT = item(key(8, "path", true), STR, key(8, "type"), one(DRIFT_TYPES));
+var TEST = item(key(8, "name", true), STR, key(8, "status"), one(TEST_STATUSES), key(8, "durationMs"), INT0, `(?:${key(8, "output")}${STR0})?`);
+var DRIFT_KEY = sticky(key(4, "drift"));
+var TESTS_KEY = sticky(key(4, "tests"));
+var TAIL = sticky(key(4, "status"), one(STATUSES), key(4, "agentVersion"), STR, key(4, "sequence"), INT1, key(4, "issuedAt"), STR0, lit("\n  }\n}\n"), "$");
+function lookingAt(re, text2, from) {
+  re.lastIndex = from;
+  return re.test(text2);
+}
+function at(re, text2, from) {
+  re.lastIndex = from;
+  return re.exec(text2) ?? void 0;
+}
+function list(text2, from, re, make) {
+  if (text2.startsWith("[]", from))
+    return { items: [], end: from + 2 };
+  if (!text2.startsWith("[\n", from))
     return void 0;
-  const version2 = r.strOrNull(K.version);
-  if (version2 === void 0)
-    return void 0;
-  const requirement = r.strOrNull(K.requirement);
-  if (requirement === void 0 || !r.lit(K.ok))
-    return void 0;
-  const ok = r.lit("true") ? true : r.lit("false") ? false : void 0;
-  return ok === void 0 ? void 0 : { name, version: version2, requirement, ok };
-};
-var readDrift = (r) => {
-  const path = r.strField(K.path, true);
-  if (path === void 0)
-    return void 0;
-  const type = r.strField(K.type, false);
-  return type !== void 0 && DRIFT_TYPES.includes(type) ? { path, type } : void 0;
-};
-var readTest = (r) => {
-  const name = r.strField(K.testName, true);
-  if (name === void 0)
-    return void 0;
-  const status3 = r.strField(K.testStatus, false);
-  if (status3 === void 0 || !TEST_STATUSES.includes(status3))
-    return void 0;
-  const durationMs = r.int(K.durationMs, 0);
-  if (durationMs === void 0)
-    return void 0;
-  if (r.text.charCodeAt(r.at) !== 44)
-    return { name, status: status3, durationMs };
-  const output2 = r.strField(K.output, false);
-  return output2 === void 0 ? void 0 : { name, status: status3, durationMs, output: output2 };
-};
+  const items = [];
+  let pos = from + 2;
+  for (; ; ) {
+    const m = at(re, text2, pos);
+    if (!m)
+      return void 0;
+    items.push(make(m));
+    pos = re.lastIndex;
+    if (m[m.length - 1] !== ",\n")
+      return { items, end: pos };
+  }
+}
+var nullable2 = (v) => v === void 0 ? null : v;
 function readExactForm(text2) {
-  const r = new ExactReader(text2);
-  if (!r.lit(K.head))
+  const h = at(HEAD, text2, 0);
+  if (!h)
     return void 0;
-  const name = r.strField(K.name, true);
-  if (name === void 0 || !r.lit(K.digest))
-    return void 0;
-  const gitCommit = r.hex(K.gitCommit, "", 40);
-  if (gitCommit === void 0 || !r.lit(K.middle))
-    return void 0;
-  const host = r.strField(K.host, true);
-  if (host === void 0)
-    return void 0;
-  const appliedCommit = r.hex(K.appliedCommit, "", 40);
-  if (appliedCommit === void 0)
-    return void 0;
-  const rolloutTarget = r.lit(K.rolloutNull) ? null : r.hex(K.rolloutTarget, "", 40);
-  if (rolloutTarget === void 0)
-    return void 0;
-  const renderHash = r.hex(K.renderHash, "sha256:", 64);
-  if (renderHash === void 0)
-    return void 0;
-  const policyHash2 = r.hex(K.policyHash, "sha256:", 64);
-  if (policyHash2 === void 0 || !r.lit(K.tools))
-    return void 0;
-  const tools = r.list(readTool);
-  if (tools === void 0 || !r.lit(K.drift))
-    return void 0;
-  const drift = r.list(readDrift);
-  if (drift === void 0 || !r.lit(K.tests))
-    return void 0;
-  const tests = r.list(readTest);
-  if (tests === void 0)
-    return void 0;
-  const status3 = r.strField(K.status, false);
-  if (status3 === void 0 || !STATUSES.includes(status3))
-    return void 0;
-  const agentVersion = r.strField(K.agentVersion, true);
-  if (agentVersion === void 0)
-    return void 0;
-  const sequence = r.int(K.sequence, 1);
-  if (sequence === void 0)
-    return void 0;
-  const issuedAt = r.strField(K.issuedAt, false);
-  if (issuedAt === void 0 || issuedAtSeconds(issuedAt) === void 0 || !r.lit(K.tail) || r.at !== text2.length)
-    return void 0;
+  const [, name, gitCommit, host, appliedCommit, rolloutTarget, renderHash, policyHash2] = h;
   if (gitCommit !== appliedCommit)
+    return void 0;
+  const tools = list(text2, HEAD.lastIndex, TOOL, (m) => ({ name: m[1], version: nullable2(m[2]), requirement: nullable2(m[3]), ok: m[4] === "true" }));
+  if (!tools || !lookingAt(DRIFT_KEY, text2, tools.end))
+    return void 0;
+  const drift = list(text2, DRIFT_KEY.lastIndex, DRIFT, (m) => ({ path: m[1], type: m[2] }));
+  if (!drift || !lookingAt(TESTS_KEY, text2, drift.end))
+    return void 0;
+  const tests = list(text2, TESTS_KEY.lastIndex, TEST, (m) => {
+    const t2 = { name: m[1], status: m[2], durationMs: Number(m[3]) };
+    return m[4] === void 0 ? t2 : { ...t2, output: m[4] };
+  });
+  if (!tests)
+    return void 0;
+  const t = at(TAIL, text2, tests.end);
+  if (!t || issuedAtSeconds(t[4]) === void 0)
     return void 0;
   return {
     _type: STATEMENT_TYPE,
     subject: [{ name, digest: { gitCommit } }],
     predicateType: PREDICATE_TYPE,
-    predicate: { host, appliedCommit, rolloutTarget, renderHash, policyHash: policyHash2, tools, drift, tests, status: status3, agentVersion, sequence, issuedAt }
+    predicate: {
+      host,
+      appliedCommit,
+      rolloutTarget: nullable2(rolloutTarget),
+      renderHash,
+      policyHash: policyHash2,
+      tools: tools.items,
+      drift: drift.items,
+      tests: tests.items,
+      status: t[1],
+      agentVersion: t[2],
+      sequence: Number(t[3]),
+      issuedAt: t[4]
+    }
   };
 }
 
@@ -55502,11 +55369,11 @@ function parseDataFile(text2, file2) {
       try {
         value = JSON.parse(located);
       } catch {
-        const at2 = jsonErrorAt(located);
-        throw new DotfleetError("json-syntax", `invalid ${format.toUpperCase()}${at2.what ? `: ${at2.what}` : ""}`, {
+        const at3 = jsonErrorAt(located);
+        throw new DotfleetError("json-syntax", `invalid ${format.toUpperCase()}${at3.what ? `: ${at3.what}` : ""}`, {
           file: file2,
-          line: at2.line,
-          column: at2.column,
+          line: at3.line,
+          column: at3.column,
           hint: format === "jsonc" ? "fix the syntax at that line (JSON with // and /* */ comments and trailing commas)" : "fix the JSON syntax at that line (a .jsonc file may have comments)"
         });
       }
@@ -55570,8 +55437,8 @@ function compareStrings(a, b) {
 }
 
 // dist/core/report/common.js
-function plural2(n, one, many = one + "s") {
-  return `${n} ${n === 1 ? one : many}`;
+function plural2(n, one2, many = one2 + "s") {
+  return `${n} ${n === 1 ? one2 : many}`;
 }
 var codeSpan = (s) => "`" + visible(s.replace(/`/g, "'").replace(/[\r\n]+/g, " ")) + "`";
 var codeCell = (s) => codeSpan(s).replace(/\|/g, "\\|");
@@ -55659,8 +55526,8 @@ function statusTableMarkdown(status3, options2 = {}) {
 function targetLine(state, rollout) {
   if (!state.target)
     return "Target: unknown";
-  const at2 = `\`${state.target.commit.slice(0, 7)}\``;
-  return rollout ? `${codeCell(state.target.branch)} is at ${at2}; each host's target is the rollout's (below)` : `Target: ${at2} (${cell(state.target.branch)})`;
+  const at3 = `\`${state.target.commit.slice(0, 7)}\``;
+  return rollout ? `${codeCell(state.target.branch)} is at ${at3}; each host's target is the rollout's (below)` : `Target: ${at3} (${cell(state.target.branch)})`;
 }
 function fleetMarkdown(state, status3, rollout) {
   const lines = ["# Fleet status", "", status3.line, "", `${targetLine(state, rollout !== void 0)} \xB7 updated ${state.updatedAt ? shortTime(state.updatedAt) : "never"}`, "", ...rollout ? [rollout, ""] : [], statusTableMarkdown(status3), ""];
@@ -55752,15 +55619,15 @@ function locateTomlPath(text2, path) {
   const keys = path.map(String);
   for (let n = keys.length; n > 0; n--) {
     const header = keys.slice(0, n).map((k) => `(?:"${escapeRe(k)}"|${escapeRe(k)})`).join("\\s*\\.\\s*");
-    const at2 = findLine(text2, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
-    if (at2 === void 0)
+    const at3 = findLine(text2, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
+    if (at3 === void 0)
       continue;
     const rest = keys.slice(n);
     if (rest.length === 0)
-      return at2;
-    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at2 + 1);
-    const nextTable = findLine(text2, /^\s*\[/, at2 + 1);
-    return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at2;
+      return at3;
+    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at3 + 1);
+    const nextTable = findLine(text2, /^\s*\[/, at3 + 1);
+    return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at3;
   }
   const first = keys[keys.length - 1];
   return first === void 0 ? void 0 : findLine(text2, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
@@ -55890,7 +55757,7 @@ var STATE_LABEL = {
   SKIPPED: "SKIPPED",
   UNCHANGED: "unchanged"
 };
-var at = (t) => Date.parse(t);
+var at2 = (t) => Date.parse(t);
 function evidence(r) {
   const out = [];
   if (r.testsFailed > 0)
@@ -55924,7 +55791,7 @@ function hostState(m, host, record2, now) {
   if (wave.openedAt === null)
     return { ...base, state: "QUEUED", reasons: [] };
   if (!answers(m, host, record2)) {
-    if (wave.deadline !== null && now.getTime() > at(wave.deadline))
+    if (wave.deadline !== null && now.getTime() > at2(wave.deadline))
       return { ...base, state: "TIMED_OUT", reasons: [`no attestation of ${m.target.commit.slice(0, 7)} by the wave's deadline ${wave.deadline}`] };
     return { ...base, state: "RUNNING", reasons: [] };
   }
@@ -55942,7 +55809,7 @@ function hostState(m, host, record2, now) {
   const why = evidence(r);
   if (r.status === "PARTIAL" || why.length > 0)
     return { ...base, state: "PARTIAL", reasons: why.length > 0 ? why : ["the host reported PARTIAL"] };
-  if (m.gate.soakSeconds > 0 && now.getTime() < at(r.receivedAt) + m.gate.soakSeconds * 1e3)
+  if (m.gate.soakSeconds > 0 && now.getTime() < at2(r.receivedAt) + m.gate.soakSeconds * 1e3)
     return { ...base, state: "VALIDATING_POST", reasons: [`soaking until ${addSeconds(r.receivedAt, m.gate.soakSeconds)}`] };
   return { ...base, state: "SUCCESS", reasons: [] };
 }
@@ -55969,7 +55836,7 @@ function next(m, now, by, action, expirySeconds) {
   const t = isoSeconds(now);
   return { ...structuredClone(m), sequence: m.sequence + 1, updatedAt: t, expiresAt: addSeconds(t, expirySeconds), log: [...m.log, { at: t, by, action }] };
 }
-var expiryOf = (m) => Math.max(60, Math.round((at(m.expiresAt) - at(m.updatedAt)) / 1e3));
+var expiryOf = (m) => Math.max(60, Math.round((at2(m.expiresAt) - at2(m.updatedAt)) / 1e3));
 function openWave(m, number4, now) {
   const w = m.waves[number4 - 1];
   w.openedAt = isoSeconds(now);
@@ -55995,7 +55862,7 @@ function advance(m0, records, now) {
     const done = members2.filter((s) => isDone(s, m)).length;
     const passed = members2.length === 0 || done >= Math.ceil(m.gate.successRatio * members2.length - 1e-9);
     if (!passed) {
-      if (wave?.deadline && now.getTime() > at(wave.deadline)) {
+      if (wave?.deadline && now.getTime() > at2(wave.deadline)) {
         m = next(m, now, "app", "halt", expiryOf(m));
         m.phase = "halted";
         const late = members2.filter((s) => !isDone(s, m));
@@ -57084,8 +56951,8 @@ function indexSources(paths, root, refused = /* @__PURE__ */ new Map()) {
   for (const path of all2.sort(compareWalkOrder)) {
     const parts = path.slice(prefix.length).split("/");
     const hidden = parts.findIndex((c) => c.startsWith("."));
-    const at2 = (i) => prefix + parts.slice(0, i + 1).join("/");
-    const parentOf = (i) => i === 0 ? root : at2(i - 1);
+    const at3 = (i) => prefix + parts.slice(0, i + 1).join("/");
+    const parentOf = (i) => i === 0 ? root : at3(i - 1);
     const last = parts.length - 1;
     if (hidden >= 0) {
       const name = parts[hidden];
@@ -57094,7 +56961,7 @@ function indexSources(paths, root, refused = /* @__PURE__ */ new Map()) {
         const inner = parts.slice(hidden + 1);
         const special = inner.find((c) => c.startsWith(".chezmoi"));
         if (special)
-          once(path, () => new DotfleetError("bad-source-name", `${special} is not allowed in a ${DATA} directory`, { file: path, hint: `move it out of ${at2(hidden)}/` }));
+          once(path, () => new DotfleetError("bad-source-name", `${special} is not allowed in a ${DATA} directory`, { file: path, hint: `move it out of ${at3(hidden)}/` }));
         else if (!inner.some((c) => c.startsWith(".")))
           dataFiles.push(path);
       } else if (!isDir && isDataFileName(name)) {
@@ -57103,7 +56970,7 @@ function indexSources(paths, root, refused = /* @__PURE__ */ new Map()) {
         const inner = parts.slice(hidden + 1);
         const special = inner.find((c) => c.startsWith(".chezmoi"));
         if (special)
-          once(path, () => new DotfleetError("bad-source-name", `${special} is not allowed in a ${TEMPLATES_DIR} directory`, { file: path, hint: `move it out of ${at2(hidden)}/` }));
+          once(path, () => new DotfleetError("bad-source-name", `${special} is not allowed in a ${TEMPLATES_DIR} directory`, { file: path, hint: `move it out of ${at3(hidden)}/` }));
         else if (!inner.some((c) => c.startsWith("."))) {
           const partial2 = inner.join("/");
           const first = partials.get(partial2);
@@ -57117,7 +56984,7 @@ function indexSources(paths, root, refused = /* @__PURE__ */ new Map()) {
         if (dir !== null)
           ignoreFiles.push({ source: path, dir });
       } else if (name.startsWith(".chezmoi")) {
-        once(at2(hidden), () => unsupportedSpecial(name, at2(hidden), isDir));
+        once(at3(hidden), () => unsupportedSpecial(name, at3(hidden), isDir));
       }
       dirTarget(parentOf(hidden));
       continue;
@@ -57150,16 +57017,16 @@ function indexSources(paths, root, refused = /* @__PURE__ */ new Map()) {
   entries.sort((a, b) => compareStrings(a.target, b.target) || compareStrings(a.source, b.source));
   const byTarget = /* @__PURE__ */ new Map();
   for (const e of entries) {
-    const list2 = byTarget.get(e.target);
-    if (list2)
-      list2.push(e);
+    const list3 = byTarget.get(e.target);
+    if (list3)
+      list3.push(e);
     else
       byTarget.set(e.target, [e]);
   }
   const contested = /* @__PURE__ */ new Map();
-  for (const [target, list2] of byTarget)
-    if (list2.length > 1)
-      contested.set(target, list2);
+  for (const [target, list3] of byTarget)
+    if (list3.length > 1)
+      contested.set(target, list3);
   return { root, entries, byTarget, contested, errors, dataFiles, ignoreFiles, partials };
 }
 
@@ -57241,7 +57108,7 @@ function loadFleet(tree) {
 var GlobSyntaxError = class extends Error {
 };
 var REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g;
-var lit = (c) => c.replace(REGEX_SPECIAL, "\\$&");
+var lit2 = (c) => c.replace(REGEX_SPECIAL, "\\$&");
 var classChar = (c) => `\\u{${c.codePointAt(0).toString(16)}}`;
 function compileGlob(glob) {
   const chars2 = Array.from(glob);
@@ -57292,7 +57159,7 @@ function compileGlob(glob) {
       if (c === "\\") {
         if (i + 1 >= chars2.length)
           throw new GlobSyntaxError("trailing \\");
-        re += lit(chars2[i + 1]);
+        re += lit2(chars2[i + 1]);
         i += 2;
       } else if (c === "*") {
         let n = 0;
@@ -57330,7 +57197,7 @@ function compileGlob(glob) {
         }
         re += `(?:${alts.join("|")})`;
       } else {
-        re += lit(c);
+        re += lit2(c);
         i++;
       }
     }
@@ -57357,8 +57224,8 @@ var IgnoreList = class _IgnoreList {
   /** Normalised patterns (`!` kept), for comparing two lists. */
   patterns = [];
   constructor(sources) {
-    const list2 = typeof sources === "string" ? [{ source: ".chezmoiignore", dir: "", text: sources }] : sources;
-    for (const { source, dir, text: text2, template } of list2) {
+    const list3 = typeof sources === "string" ? [{ source: ".chezmoiignore", dir: "", text: sources }] : sources;
+    for (const { source, dir, text: text2, template } of list3) {
       const sourceLines = template?.split("\n");
       text2.split("\n").forEach((raw, index) => {
         const line = raw.replace(/\r$/, "").replace(COMMENT, "").trim();
@@ -57368,9 +57235,9 @@ var IgnoreList = class _IgnoreList {
         const rel = negated ? line.slice(1) : line;
         const sameLine = sourceLines === void 0 || sourceLines[index] === raw;
         const where = { file: source, line: sameLine ? index + 1 : void 0 };
-        const at2 = sameLine ? "" : ` (line ${index + 1} of what it renders to for this host)`;
+        const at3 = sameLine ? "" : ` (line ${index + 1} of what it renders to for this host)`;
         if (rel === "" || rel === ".." || rel.startsWith("../") || rel.includes("/../") || rel.endsWith("/..") || rel.startsWith("/")) {
-          throw new DotfleetError("schema", `an ignore pattern must be a path relative to its directory, got ${JSON.stringify(rel)}${at2}`, {
+          throw new DotfleetError("schema", `an ignore pattern must be a path relative to its directory, got ${JSON.stringify(rel)}${at3}`, {
             ...where,
             hint: "write the target path without a leading / or .. (as chezmoi requires)"
           });
@@ -57382,7 +57249,7 @@ var IgnoreList = class _IgnoreList {
         } catch (e) {
           if (!(e instanceof GlobSyntaxError))
             throw e;
-          throw new DotfleetError("schema", `invalid ignore pattern ${JSON.stringify(rel)}: ${e.message}${at2}`, {
+          throw new DotfleetError("schema", `invalid ignore pattern ${JSON.stringify(rel)}: ${e.message}${at3}`, {
             ...where,
             hint: "escape a literal [ { * ? or \\ with a backslash"
           });
@@ -57443,7 +57310,7 @@ function num(v, what) {
     return v;
   throw new ArgError(`${what} must be a number, got ${describe3(v)}`);
 }
-function list(v, what) {
+function list2(v, what) {
   if (Array.isArray(v))
     return v;
   throw new ArgError(`${what} must be a list, got ${describe3(v)}`);
@@ -57505,9 +57372,9 @@ var SPECS = {
     min: 2,
     max: 2,
     usage: "includes LIST-OR-TEXT VALUE",
-    fn: ([c, v]) => typeof c === "string" ? c.includes(str2(v, "the value")) : list(c, "the first argument").includes(v)
+    fn: ([c, v]) => typeof c === "string" ? c.includes(str2(v, "the value")) : list2(c, "the first argument").includes(v)
   },
-  join: { min: 1, max: 2, usage: "join LIST [SEPARATOR]", fn: ([l, sep2]) => list(l, "the first argument").map((x) => str2(x, "each item")).join(sep2 === void 0 ? ", " : str2(sep2, "the separator")) },
+  join: { min: 1, max: 2, usage: "join LIST [SEPARATOR]", fn: ([l, sep2]) => list2(l, "the first argument").map((x) => str2(x, "each item")).join(sep2 === void 0 ? ", " : str2(sep2, "the separator")) },
   split: { min: 2, max: 2, usage: "split TEXT SEPARATOR", fn: ([s, sep2]) => str2(s, "the text").split(str2(sep2, "the separator")) },
   concat: { min: 1, max: 16, usage: "concat A B \u2026", fn: (args) => args.map((a, i) => str2(a, `argument ${i + 1}`)).join("") },
   lower: { min: 1, max: 1, usage: "lower TEXT", fn: ([s]) => str2(s, "the text").toLowerCase() },
@@ -57644,11 +57511,11 @@ var cell3 = inline;
 function readHistory(previous) {
   if (!previous)
     return [];
-  const at2 = previous.indexOf(HISTORY_MARK);
-  if (at2 < 0)
+  const at3 = previous.indexOf(HISTORY_MARK);
+  if (at3 < 0)
     return [];
   try {
-    const json2 = previous.slice(at2 + HISTORY_MARK.length, previous.indexOf(" -->", at2)).replace(/\\u002d\\u002d/g, "--");
+    const json2 = previous.slice(at3 + HISTORY_MARK.length, previous.indexOf(" -->", at3)).replace(/\\u002d\\u002d/g, "--");
     const v = JSON.parse(json2);
     return Array.isArray(v) ? v.filter((x) => typeof x?.sha === "string" && typeof x?.headline === "string") : [];
   } catch {
@@ -57768,8 +57635,9 @@ var fail = (code3, message2, extra = {}) => ({ ok: false, code: code3, message: 
 function verifyAttestation(payload, signature, options2) {
   let key2;
   let signed;
+  let known;
   try {
-    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE, (blob) => knownKey(options2.signers, blob));
+    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE, (blob) => (known = knownSigner(options2.signers, blob))?.key);
     key2 = fingerprint(signed.publicKey);
   } catch (e) {
     if (e instanceof SignatureError)
@@ -57785,22 +57653,21 @@ function verifyAttestation(payload, signature, options2) {
     throw e;
   }
   const p = st.predicate;
-  const base = { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st };
+  const refuse2 = (code3, message2, line) => fail(code3, message2, { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st, ...line === void 0 ? {} : { line } });
   if (options2.expectHost !== void 0 && options2.expectHost !== p.host) {
-    return fail("host-mismatch", `the attestation is for "${p.host}", submitted as "${options2.expectHost}"`, base);
+    return refuse2("host-mismatch", `the attestation is for "${p.host}", submitted as "${options2.expectHost}"`);
   }
-  const issued = issuedAtSeconds(p.issuedAt);
-  const at2 = options2.at ? Math.floor(options2.at.getTime() / 1e3) : issued;
-  const signer = lookupSigner(options2.signers, signed.publicKey, options2.principal ?? p.host, ATTESTATION_NAMESPACE, at2);
+  const at3 = options2.at ? Math.floor(options2.at.getTime() / 1e3) : issuedAtSeconds(p.issuedAt);
+  const signer = lookupSigner(options2.signers, known?.key === signed.publicKey ? known : signed.publicKey, options2.principal ?? p.host, ATTESTATION_NAMESPACE, at3);
   if (!signer.ok)
-    return fail(signer.code, signer.message, { ...base, line: signer.line });
+    return refuse2(signer.code, signer.message, signer.line);
   if (options2.now) {
     const late = freshness(p.issuedAt, options2.now, options2);
     if (late)
-      return fail(late.code, late.message, base);
+      return refuse2(late.code, late.message);
   }
   if (options2.lastSequence !== void 0 && p.sequence <= options2.lastSequence) {
-    return fail("sequence", `sequence ${p.sequence} is not greater than the last accepted ${options2.lastSequence} (a replay?)`, base);
+    return refuse2("sequence", `sequence ${p.sequence} is not greater than the last accepted ${options2.lastSequence} (a replay?)`);
   }
   return { ok: true, code: "verified", message: `good signature by ${p.host} (${key2})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st, line: signer.entry.line };
 }
@@ -58776,7 +58643,7 @@ async function takeIncoming(github, intake, ref, log) {
     return { branch, outcomes: [], truncated };
   log.info(`${files.length} file(s) in ${INCOMING_DIR}/ on ${branch} at ${head.slice(0, 7)}`);
   const kept = /* @__PURE__ */ new Map();
-  const one = async (file2) => {
+  const one2 = async (file2) => {
     const host = hostOfPath(file2);
     if (typeof host !== "string")
       return { file: file2, host: "", status: 400, code: "malformed", message: host.why };
@@ -58797,16 +58664,16 @@ async function takeIncoming(github, intake, ref, log) {
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, async () => {
     while (next2 < files.length) {
       const i = next2++;
-      outcomes[i] = await one(files[i]).catch((e) => ({ file: files[i], host: "", status: 503, code: "unavailable", message: e.message.split("\n")[0].slice(0, 300) }));
+      outcomes[i] = await one2(files[i]).catch((e) => ({ file: files[i], host: "", status: 503, code: "unavailable", message: e.message.split("\n")[0].slice(0, 300) }));
     }
   }));
   const done = outcomes.filter(decided);
   if (done.length === 0)
     return { branch, outcomes, truncated };
-  const at2 = (/* @__PURE__ */ new Date()).toISOString();
+  const at3 = (/* @__PURE__ */ new Date()).toISOString();
   const additions = done.filter((o) => o.status >= 400).map((o) => {
     const original = kept.get(o.file);
-    const record2 = { file: o.file, code: o.code, message: o.message, rejectedAt: at2, ...original && original.length <= intake.options.maxBytes ? { envelope: Buffer.from(original).toString("utf8") } : {} };
+    const record2 = { file: o.file, code: o.code, message: o.message, rejectedAt: at3, ...original && original.length <= intake.options.maxBytes ? { envelope: Buffer.from(original).toString("utf8") } : {} };
     const name = o.file.slice(INCOMING_DIR.length + 1);
     return { path: `${REJECTED_DIR}/${name.split("/").length === 2 ? name : name.replace(/\//g, "_")}`, contents: Buffer.from(JSON.stringify(record2, null, 2) + "\n") };
   });

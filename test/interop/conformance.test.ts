@@ -14,7 +14,7 @@ import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } f
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lookupSigner, parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
+import { knownSigner, lookupSigner, parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 import { ed25519Blob, publicKeyFromBlob } from '../../src/core/ssh/keys.js';
 import { armour, dearmour, signMessage, SignatureError, verifyMessage } from '../../src/core/ssh/sshsig.js';
 import { parseSshTime } from '../../src/core/ssh/time.js';
@@ -78,7 +78,12 @@ function ours(allowed: Buffer | string, principal: string, signature: string, op
     const at = opts.at ? parseSshTime(opts.at) : undefined;
     if (at === null || at?.seconds === 0) return false;
     const time = at ? at.seconds : Math.floor(Date.now() / 1000);
-    return lookupSigner(parseAllowedSigners(typeof allowed === 'string' ? allowed : new Uint8Array(allowed)), sig.publicKey, principal, opts.ns ?? NS, time).ok;
+    const signers = parseAllowedSigners(typeof allowed === 'string' ? allowed : new Uint8Array(allowed));
+    const verdict = lookupSigner(signers, sig.publicKey, principal, opts.ns ?? NS, time);
+    // The verifier's way in (the key with its lines, from the blob) gives the same verdict, reason included.
+    const known = knownSigner(signers, sig.publicKey.blob);
+    if (known) expect(lookupSigner(signers, known, principal, opts.ns ?? NS, time)).toEqual(verdict);
+    return verdict.ok;
   }
 }
 

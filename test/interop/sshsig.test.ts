@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { OtherKeyTypeError, parseOpenSshPrivateKey } from '../../src/core/ssh/keys.js';
 import { armour, dearmour, parseArmouredSignature, signMessage, SignatureError, verifyBlob, verifyMessage } from '../../src/core/ssh/sshsig.js';
-import { lookupSigner, parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
+import { knownSigner, lookupSigner, parseAllowedSigners } from '../../src/core/ssh/allowed-signers.js';
 import { parseSshTime } from '../../src/core/ssh/time.js';
 import { keygenSign, keygenVerify, newKey, scratchDir } from '../helpers/ssh.js';
 import { wireString, wireUint32 } from '../../src/core/ssh/wire.js';
@@ -203,10 +203,35 @@ describe('allowed_signers: the same verdicts as ssh-keygen', () => {
 
   it.each(cases)('$name', ({ file, principal, ns = NS, at, code }) => {
     const time = at ? parseSshTime(at)!.seconds : Math.floor(Date.now() / 1000);
-    const ours = lookupSigner(parseAllowedSigners(file + '\n'), parseArmouredSignature(sigA).publicKey, principal, ns, time);
+    const signers = parseAllowedSigners(file + '\n');
+    const key = parseArmouredSignature(sigA).publicKey;
+    const ours = lookupSigner(signers, key, principal, ns, time);
+    // The verifier's way in (the key with its lines, from the blob): the same verdict, reason included.
+    const known = knownSigner(signers, key.blob);
+    if (known) expect(lookupSigner(signers, known, principal, ns, time)).toEqual(ours);
     const theirs = keygenVerify(dir, file + '\n', principal, ns, message, sigA, at);
     expect({ ours: ours.ok, theirs }).toEqual({ ours: theirs, theirs });
     expect(ours.ok ? 'verified' : ours.code).toBe(code);
+  });
+
+  it('names the first line that allows the key, as ssh-keygen stops at it, however the key is looked up', () => {
+    const file = [
+      `alice ${B}`,
+      `alice namespaces="git" ${A}`,
+      `bob ${A}`,
+      `*,alice namespaces="${NS}" ${A}`,
+      `alice ${A}`,
+    ].join('\n');
+    const signers = parseAllowedSigners(file + '\n');
+    const key = parseArmouredSignature(sigA).publicKey;
+    const now = Math.floor(Date.now() / 1000);
+    for (const signer of [key, knownSigner(signers, key.blob)!]) {
+      expect(lookupSigner(signers, signer, 'alice', NS, now)).toMatchObject({ ok: true, entry: { line: 4 } });
+      expect(lookupSigner(signers, signer, 'bob', NS, now)).toMatchObject({ ok: true, entry: { line: 3 } });
+      expect(lookupSigner(signers, signer, 'alice', 'git', now)).toMatchObject({ ok: true, entry: { line: 2 } });
+      expect(lookupSigner(signers, signer, 'carol', 'git', now)).toMatchObject({ ok: false, code: 'namespace-not-allowed', line: 4 });
+    }
+    expect(knownSigner(signers, key.blob)!.lines.map((e) => e.line)).toEqual([2, 3, 4, 5]);
   });
 
   it('reports unusable lines with their line numbers', () => {

@@ -5,7 +5,7 @@
  * The answer is a verdict with a reason code, never a bare boolean.
  */
 import { fingerprint } from '../ssh/keys.js';
-import { knownKey, lookupSigner, type AllowedSigners, type LookupFault } from '../ssh/allowed-signers.js';
+import { knownSigner, lookupSigner, type AllowedSigners, type KnownSigner, type LookupFault } from '../ssh/allowed-signers.js';
 import { SignatureError, verifyMessage, type SignatureFault } from '../ssh/sshsig.js';
 import { ATTESTATION_NAMESPACE, issuedAtSeconds, parseStatement, PayloadError, type PayloadFault, type Statement } from './format.js';
 
@@ -48,8 +48,9 @@ const fail = (code: VerdictCode, message: string, extra: Partial<Verdict> = {}):
 export function verifyAttestation(payload: Uint8Array, signature: string, options: VerifyOptions): Verdict {
   let key: string | undefined;
   let signed;
+  let known: KnownSigner | undefined;
   try {
-    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE, (blob) => knownKey(options.signers, blob));
+    signed = verifyMessage(payload, signature, ATTESTATION_NAMESPACE, (blob) => (known = knownSigner(options.signers, blob))?.key);
     key = fingerprint(signed.publicKey);
   } catch (e) {
     if (e instanceof SignatureError) return fail(e.code, e.message);
@@ -63,21 +64,21 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
     throw e;
   }
   const p = st.predicate;
-  const base = { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st };
+  // The reasons to refuse a statement whose signature verified, in order; the first one found is the verdict.
+  const refuse = (code: VerdictCode, message: string, line?: number) => fail(code, message, { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st, ...(line === undefined ? {} : { line }) });
   if (options.expectHost !== undefined && options.expectHost !== p.host) {
-    return fail('host-mismatch', `the attestation is for "${p.host}", submitted as "${options.expectHost}"`, base);
+    return refuse('host-mismatch', `the attestation is for "${p.host}", submitted as "${options.expectHost}"`);
   }
   // The schema admits only real instants, so this is a number.
-  const issued = issuedAtSeconds(p.issuedAt)!;
-  const at = options.at ? Math.floor(options.at.getTime() / 1000) : issued;
-  const signer = lookupSigner(options.signers, signed.publicKey, options.principal ?? p.host, ATTESTATION_NAMESPACE, at);
-  if (!signer.ok) return fail(signer.code, signer.message, { ...base, line: signer.line });
+  const at = options.at ? Math.floor(options.at.getTime() / 1000) : issuedAtSeconds(p.issuedAt)!;
+  const signer = lookupSigner(options.signers, known?.key === signed.publicKey ? known : signed.publicKey, options.principal ?? p.host, ATTESTATION_NAMESPACE, at);
+  if (!signer.ok) return refuse(signer.code, signer.message, signer.line);
   if (options.now) {
     const late = freshness(p.issuedAt, options.now, options);
-    if (late) return fail(late.code, late.message, base);
+    if (late) return refuse(late.code, late.message);
   }
   if (options.lastSequence !== undefined && p.sequence <= options.lastSequence) {
-    return fail('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`, base);
+    return refuse('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`);
   }
   return { ok: true, code: 'verified', message: `good signature by ${p.host} (${key})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st, line: signer.entry.line };
 }

@@ -57,21 +57,28 @@ export interface AllowedSigners {
   broken: BrokenLine[];
   problems: SignersProblem[];
   /** Lines by plain principal and by key; lines whose principals are a pattern or a list are always candidates. */
-  index: { byPrincipal: Map<string, AllowedSigner[]>; byKey: Map<string, AllowedSigner[]>; patterned: AllowedSigner[]; byBlob: Map<string, SshPublicKey> };
+  index: { byPrincipal: Map<string, AllowedSigner[]>; byKey: Map<string, AllowedSigner[]>; patterned: AllowedSigner[]; byBlob: Map<string, KnownSigner> };
 }
 
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+/** A key some line lists (by its blob, base64), and every line that holds it, in file order. */
+export interface KnownSigner {
+  key: SshPublicKey;
+  lines: AllowedSigner[];
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): V[] {
   const list = m.get(k);
   if (list) list.push(v);
   else m.set(k, [v]);
+  return list ?? m.get(k)!;
 }
 
 function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
   const index: AllowedSigners['index'] = { byPrincipal: new Map(), byKey: new Map(), patterned: [], byBlob: new Map() };
   for (const e of entries) {
-    push(index.byKey, e.key.identity, e);
+    const lines = push(index.byKey, e.key.identity, e);
     const blob = e.key.blob.toString('base64');
-    if (!index.byBlob.has(blob)) index.byBlob.set(blob, e.key);
+    if (!index.byBlob.has(blob)) index.byBlob.set(blob, { key: e.key, lines });
     if (/[*?!,]/.test(e.principalBytes)) index.patterned.push(e);
     else push(index.byPrincipal, e.principalBytes, e);
   }
@@ -80,6 +87,11 @@ function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
 
 /** The trusted key object with this blob, if any line lists it (it keeps its node:crypto key). */
 export function knownKey(signers: AllowedSigners, blob: Buffer): SshPublicKey | undefined {
+  return signers.index.byBlob.get(blob.toString('base64'))?.key;
+}
+
+/** The same, with the lines that hold the key (what lookupSigner would look up again). */
+export function knownSigner(signers: AllowedSigners, blob: Buffer): KnownSigner | undefined {
   return signers.index.byBlob.get(blob.toString('base64'));
 }
 
@@ -262,25 +274,26 @@ export type Lookup =
   | { ok: false; code: LookupFault; message: string; line?: number };
 
 /**
- * Is `key` allowed to sign as `principal` in `namespace` at `time` (seconds)? The first line
+ * Is the key allowed to sign as `principal` in `namespace` at `time` (seconds)? The first line
  * that passes wins, as in ssh-keygen; otherwise the reason of the most specific near-miss.
  */
-export function lookupSigner(signers: AllowedSigners, key: SshPublicKey, principal: string, namespace: string, time: number): Lookup {
-  // Only these lines can match the principal or hold the key; taken in file order, this is the
-  // same scan as ssh-keygen's over every line.
+export function lookupSigner(signers: AllowedSigners, signer: SshPublicKey | KnownSigner, principal: string, namespace: string, time: number): Lookup {
   const { byPrincipal, byKey, patterned } = signers.index;
   const wanted = principalBytes(principal);
-  const named = byPrincipal.get(wanted) ?? [];
-  const holding = byKey.get(key.identity) ?? [];
-  // The usual case, one line for the host and its key: no merging to do, and when that line
-  // allows the signature, the scan below would stop at it.
-  const single = patterned.length === 0 && holding.length <= 1 && (holding.length === 0 || (named.length === 1 && named[0] === holding[0]));
-  if (single && holding.length === 1 && allows(holding[0]!, wanted, namespace, time)) return { ok: true, entry: holding[0]! };
+  // A KnownSigner (knownSigner on these same signers) carries its lines: no second look-up.
+  const known = 'lines' in signer ? signer : undefined;
+  const key = known ? known.key : (signer as SshPublicKey);
+  const holding = known ? known.lines : (byKey.get(key.identity) ?? []);
+  // Only these lines hold the key, in file order: the first of them that allows the signature
+  // is the line ssh-keygen's scan over every line stops at.
+  for (const e of holding) if (allows(e, wanted, namespace, time)) return { ok: true, entry: e };
+  // None does: the reason is the nearest miss among the lines that could match the principal or
+  // hold the key, taken in file order as ssh-keygen takes them.
   let nearMiss: { code: LookupFault; message: string; line: number; rank: number } | undefined;
   const miss = (code: LookupFault, message: string, line: number, rank: number) => {
     if (!nearMiss || rank > nearMiss.rank) nearMiss = { code, message, line, rank };
   };
-  const candidates = single ? named : [...new Set([...named, ...patterned, ...holding])].sort((a, b) => a.line - b.line);
+  const candidates = [...new Set([...(byPrincipal.get(wanted) ?? []), ...patterned, ...holding])].sort((a, b) => a.line - b.line);
   for (const e of candidates) {
     const keyMatches = sameKey(e.key, key);
     if (matchPatternList(wanted, e.principalBytes) !== 1) {
