@@ -53258,12 +53258,11 @@ function parseSshTime(text2) {
 
 // dist/core/ssh/allowed-signers.js
 function push(m, k, v) {
-  const list3 = m.get(k);
-  if (list3)
-    list3.push(v);
-  else
-    m.set(k, [v]);
-  return list3 ?? m.get(k);
+  let list3 = m.get(k);
+  if (!list3)
+    m.set(k, list3 = []);
+  list3.push(v);
+  return list3;
 }
 function buildIndex(entries) {
   const index = { byPrincipal: /* @__PURE__ */ new Map(), byKey: /* @__PURE__ */ new Map(), patterned: [], byBlob: /* @__PURE__ */ new Map() };
@@ -53280,7 +53279,7 @@ function buildIndex(entries) {
   return index;
 }
 function knownKey(signers, blob) {
-  return signers.index.byBlob.get(blob.toString("base64"))?.key;
+  return knownSigner(signers, blob)?.key;
 }
 function knownSigner(signers, blob) {
   return signers.index.byBlob.get(blob.toString("base64"));
@@ -53504,11 +53503,8 @@ function lookupSigner(signers, signer, principal, namespace, time3) {
       miss("expired", `the key was valid only until ${new Date(e.validBefore.seconds * 1e3).toISOString()}`, e.line, 3);
       continue;
     }
-    if (e.certAuthority) {
+    if (e.certAuthority)
       miss("cert-authority", "the key is listed only as a cert-authority, which dotfleet does not support", e.line, 2);
-      continue;
-    }
-    return { ok: true, entry: e };
   }
   if (nearMiss)
     return { ok: false, code: nearMiss.code, message: nearMiss.message, line: nearMiss.line };
@@ -53932,6 +53928,11 @@ function signManifest(bytes2, key2) {
   return signMessage(bytes2, key2, ROLLOUT_NAMESPACE);
 }
 
+// dist/core/regexp.js
+function escapeRegExp(text2) {
+  return text2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 // dist/core/attestation/format.js
 var STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 var PREDICATE_TYPE = "https://dotfleet.dev/attestation/host-apply/v1";
@@ -54164,7 +54165,6 @@ function wellFormed(v) {
     return false;
   return str(p.issuedAt) && issuedAtSeconds(p.issuedAt) !== void 0;
 }
-var lit = (text2) => text2.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 var STR = '"([^"\\\\\\x00-\\x1f]+)"';
 var STR0 = '"([^"\\\\\\x00-\\x1f]*)"';
 var OR_NULL = `(?:null|${STR0})`;
@@ -54173,26 +54173,26 @@ var SHA256_HEX = '"(sha256:[0-9a-f]{64})"';
 var INT0 = "(0|[1-9][0-9]{0,14})";
 var INT1 = "([1-9][0-9]{0,14})";
 var one = (values) => `"(${values.join("|")})"`;
-var key = (indent, name, first = false) => lit(`${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `);
+var key = (indent, name, first = false) => escapeRegExp(`${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `);
 var sticky = (...parts) => new RegExp(parts.join(""), "y");
-var HEAD = sticky(lit(`{
+var HEAD = sticky(escapeRegExp(`{
   "_type": "${STATEMENT_TYPE}",
   "subject": [
     {
-`), key(6, "name", true), STR, lit(',\n      "digest": {\n'), key(8, "gitCommit", true), SHA1_HEX, lit(`
+`), key(6, "name", true), STR, escapeRegExp(',\n      "digest": {\n'), key(8, "gitCommit", true), SHA1_HEX, escapeRegExp(`
       }
     }
   ],
   "predicateType": "${PREDICATE_TYPE}",
   "predicate": {
 `), key(4, "host", true), STR, key(4, "appliedCommit"), SHA1_HEX, key(4, "rolloutTarget"), `(?:null|${SHA1_HEX})`, key(4, "renderHash"), SHA256_HEX, key(4, "policyHash"), SHA256_HEX, key(4, "tools"));
-var item = (...fields) => sticky(lit("      {\n"), ...fields, lit("\n      }"), "(,\\n|\\n    \\])");
+var item = (...fields) => sticky(escapeRegExp("      {\n"), ...fields, escapeRegExp("\n      }"), "(,\\n|\\n    \\])");
 var TOOL = item(key(8, "name", true), STR, key(8, "version"), OR_NULL, key(8, "requirement"), OR_NULL, key(8, "ok"), "(true|false)");
 var DRIFT = item(key(8, "path", true), STR, key(8, "type"), one(DRIFT_TYPES));
 var TEST = item(key(8, "name", true), STR, key(8, "status"), one(TEST_STATUSES), key(8, "durationMs"), INT0, `(?:${key(8, "output")}${STR0})?`);
 var DRIFT_KEY = sticky(key(4, "drift"));
 var TESTS_KEY = sticky(key(4, "tests"));
-var TAIL = sticky(key(4, "status"), one(STATUSES), key(4, "agentVersion"), STR, key(4, "sequence"), INT1, key(4, "issuedAt"), STR0, lit("\n  }\n}\n"), "$");
+var TAIL = sticky(key(4, "status"), one(STATUSES), key(4, "agentVersion"), STR, key(4, "sequence"), INT1, key(4, "issuedAt"), STR0, escapeRegExp("\n  }\n}\n"), "$");
 function lookingAt(re, text2, from) {
   re.lastIndex = from;
   return re.test(text2);
@@ -55612,25 +55612,22 @@ function dashboardBody(input3, limit = ISSUE_BODY_LIMIT) {
 }
 
 // dist/core/schema-errors.js
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
 function locateTomlPath(text2, path) {
   const keys = path.map(String);
   for (let n = keys.length; n > 0; n--) {
-    const header = keys.slice(0, n).map((k) => `(?:"${escapeRe(k)}"|${escapeRe(k)})`).join("\\s*\\.\\s*");
+    const header = keys.slice(0, n).map((k) => `(?:"${escapeRegExp(k)}"|${escapeRegExp(k)})`).join("\\s*\\.\\s*");
     const at3 = findLine(text2, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
     if (at3 === void 0)
       continue;
     const rest = keys.slice(n);
     if (rest.length === 0)
       return at3;
-    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at3 + 1);
+    const keyLine = findLine(text2, new RegExp(`^\\s*(?:"${escapeRegExp(rest[0])}"|${escapeRegExp(rest[0])})\\s*[=.]`), at3 + 1);
     const nextTable = findLine(text2, /^\s*\[/, at3 + 1);
     return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at3;
   }
   const first = keys[keys.length - 1];
-  return first === void 0 ? void 0 : findLine(text2, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
+  return first === void 0 ? void 0 : findLine(text2, new RegExp(`^\\s*${escapeRegExp(first)}\\s*=`));
 }
 function schemaError(issue2, file2, text2, hint) {
   const field2 = issue2.path.map(String).join(".");
@@ -57108,7 +57105,7 @@ function loadFleet(tree) {
 var GlobSyntaxError = class extends Error {
 };
 var REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g;
-var lit2 = (c) => c.replace(REGEX_SPECIAL, "\\$&");
+var lit = (c) => c.replace(REGEX_SPECIAL, "\\$&");
 var classChar = (c) => `\\u{${c.codePointAt(0).toString(16)}}`;
 function compileGlob(glob) {
   const chars2 = Array.from(glob);
@@ -57159,7 +57156,7 @@ function compileGlob(glob) {
       if (c === "\\") {
         if (i + 1 >= chars2.length)
           throw new GlobSyntaxError("trailing \\");
-        re += lit2(chars2[i + 1]);
+        re += lit(chars2[i + 1]);
         i += 2;
       } else if (c === "*") {
         let n = 0;
@@ -57197,7 +57194,7 @@ function compileGlob(glob) {
         }
         re += `(?:${alts.join("|")})`;
       } else {
-        re += lit2(c);
+        re += lit(c);
         i++;
       }
     }
@@ -57653,21 +57650,21 @@ function verifyAttestation(payload, signature, options2) {
     throw e;
   }
   const p = st.predicate;
-  const refuse2 = (code3, message2, line) => fail(code3, message2, { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st, ...line === void 0 ? {} : { line } });
+  const base = { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st };
   if (options2.expectHost !== void 0 && options2.expectHost !== p.host) {
-    return refuse2("host-mismatch", `the attestation is for "${p.host}", submitted as "${options2.expectHost}"`);
+    return fail("host-mismatch", `the attestation is for "${p.host}", submitted as "${options2.expectHost}"`, base);
   }
   const at3 = options2.at ? Math.floor(options2.at.getTime() / 1e3) : issuedAtSeconds(p.issuedAt);
   const signer = lookupSigner(options2.signers, known?.key === signed.publicKey ? known : signed.publicKey, options2.principal ?? p.host, ATTESTATION_NAMESPACE, at3);
   if (!signer.ok)
-    return refuse2(signer.code, signer.message, signer.line);
+    return fail(signer.code, signer.message, { ...base, line: signer.line });
   if (options2.now) {
     const late = freshness(p.issuedAt, options2.now, options2);
     if (late)
-      return refuse2(late.code, late.message);
+      return fail(late.code, late.message, base);
   }
   if (options2.lastSequence !== void 0 && p.sequence <= options2.lastSequence) {
-    return refuse2("sequence", `sequence ${p.sequence} is not greater than the last accepted ${options2.lastSequence} (a replay?)`);
+    return fail("sequence", `sequence ${p.sequence} is not greater than the last accepted ${options2.lastSequence} (a replay?)`, base);
   }
   return { ok: true, code: "verified", message: `good signature by ${p.host} (${key2})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key: key2, statement: st, line: signer.entry.line };
 }

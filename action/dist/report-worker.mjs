@@ -34321,26 +34321,28 @@ function ageRecipientProblem(text3) {
   return void 0;
 }
 
-// dist/core/schema-errors.js
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+// dist/core/regexp.js
+function escapeRegExp(text3) {
+  return text3.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+// dist/core/schema-errors.js
 function locateTomlPath(text3, path) {
   const keys = path.map(String);
   for (let n = keys.length; n > 0; n--) {
-    const header = keys.slice(0, n).map((k) => `(?:"${escapeRe(k)}"|${escapeRe(k)})`).join("\\s*\\.\\s*");
+    const header = keys.slice(0, n).map((k) => `(?:"${escapeRegExp(k)}"|${escapeRegExp(k)})`).join("\\s*\\.\\s*");
     const at = findLine(text3, new RegExp(`^\\s*\\[\\s*${header}\\s*\\]`));
     if (at === void 0)
       continue;
     const rest = keys.slice(n);
     if (rest.length === 0)
       return at;
-    const keyLine = findLine(text3, new RegExp(`^\\s*(?:"${escapeRe(rest[0])}"|${escapeRe(rest[0])})\\s*[=.]`), at + 1);
+    const keyLine = findLine(text3, new RegExp(`^\\s*(?:"${escapeRegExp(rest[0])}"|${escapeRegExp(rest[0])})\\s*[=.]`), at + 1);
     const nextTable = findLine(text3, /^\s*\[/, at + 1);
     return keyLine !== void 0 && (nextTable === void 0 || keyLine < nextTable) ? keyLine : at;
   }
   const first = keys[keys.length - 1];
-  return first === void 0 ? void 0 : findLine(text3, new RegExp(`^\\s*${escapeRe(first)}\\s*=`));
+  return first === void 0 ? void 0 : findLine(text3, new RegExp(`^\\s*${escapeRegExp(first)}\\s*=`));
 }
 function schemaError(issue2, file2, text3, hint) {
   const field = issue2.path.map(String).join(".");
@@ -35718,7 +35720,7 @@ var TemplateEngine = class {
           const [lc, written] = at;
           const [line, col] = lc.split(":").map(Number);
           const key2 = notTable[1];
-          const m = new RegExp(`[./]${key2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=[./]|$)`).exec(written);
+          const m = new RegExp(`[./]${escapeRegExp(key2)}(?=[./]|$)`).exec(written);
           const parent = m ? written.slice(0, m.index) : written;
           e = new DotfleetError("template-runtime", `"${written}": ${parent} is not a table, so it has no key "${key2}"`, {
             file: file2,
@@ -38095,12 +38097,11 @@ function formatSshTime(date5) {
 
 // dist/core/ssh/allowed-signers.js
 function push(m, k, v) {
-  const list2 = m.get(k);
-  if (list2)
-    list2.push(v);
-  else
-    m.set(k, [v]);
-  return list2 ?? m.get(k);
+  let list2 = m.get(k);
+  if (!list2)
+    m.set(k, list2 = []);
+  list2.push(v);
+  return list2;
 }
 function buildIndex(entries) {
   const index = { byPrincipal: /* @__PURE__ */ new Map(), byKey: /* @__PURE__ */ new Map(), patterned: [], byBlob: /* @__PURE__ */ new Map() };
@@ -38402,7 +38403,6 @@ var StatementSchema = external_exports.strictObject({
   predicate: PredicateSchema
 });
 var decoder3 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-var lit2 = (text3) => text3.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 var STR = '"([^"\\\\\\x00-\\x1f]+)"';
 var STR0 = '"([^"\\\\\\x00-\\x1f]*)"';
 var OR_NULL = `(?:null|${STR0})`;
@@ -38411,26 +38411,26 @@ var SHA256_HEX = '"(sha256:[0-9a-f]{64})"';
 var INT0 = "(0|[1-9][0-9]{0,14})";
 var INT1 = "([1-9][0-9]{0,14})";
 var one = (values) => `"(${values.join("|")})"`;
-var key = (indent, name, first = false) => lit2(`${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `);
+var key = (indent, name, first = false) => escapeRegExp(`${first ? "" : ",\n"}${" ".repeat(indent)}"${name}": `);
 var sticky = (...parts) => new RegExp(parts.join(""), "y");
-var HEAD = sticky(lit2(`{
+var HEAD = sticky(escapeRegExp(`{
   "_type": "${STATEMENT_TYPE}",
   "subject": [
     {
-`), key(6, "name", true), STR, lit2(',\n      "digest": {\n'), key(8, "gitCommit", true), SHA1_HEX, lit2(`
+`), key(6, "name", true), STR, escapeRegExp(',\n      "digest": {\n'), key(8, "gitCommit", true), SHA1_HEX, escapeRegExp(`
       }
     }
   ],
   "predicateType": "${PREDICATE_TYPE}",
   "predicate": {
 `), key(4, "host", true), STR, key(4, "appliedCommit"), SHA1_HEX, key(4, "rolloutTarget"), `(?:null|${SHA1_HEX})`, key(4, "renderHash"), SHA256_HEX, key(4, "policyHash"), SHA256_HEX, key(4, "tools"));
-var item = (...fields) => sticky(lit2("      {\n"), ...fields, lit2("\n      }"), "(,\\n|\\n    \\])");
+var item = (...fields) => sticky(escapeRegExp("      {\n"), ...fields, escapeRegExp("\n      }"), "(,\\n|\\n    \\])");
 var TOOL = item(key(8, "name", true), STR, key(8, "version"), OR_NULL, key(8, "requirement"), OR_NULL, key(8, "ok"), "(true|false)");
 var DRIFT = item(key(8, "path", true), STR, key(8, "type"), one(DRIFT_TYPES));
 var TEST = item(key(8, "name", true), STR, key(8, "status"), one(TEST_STATUSES), key(8, "durationMs"), INT0, `(?:${key(8, "output")}${STR0})?`);
 var DRIFT_KEY = sticky(key(4, "drift"));
 var TESTS_KEY = sticky(key(4, "tests"));
-var TAIL = sticky(key(4, "status"), one(STATUSES), key(4, "agentVersion"), STR, key(4, "sequence"), INT1, key(4, "issuedAt"), STR0, lit2("\n  }\n}\n"), "$");
+var TAIL = sticky(key(4, "status"), one(STATUSES), key(4, "agentVersion"), STR, key(4, "sequence"), INT1, key(4, "issuedAt"), STR0, escapeRegExp("\n  }\n}\n"), "$");
 
 // dist/core/ssh/sshsig.js
 var MAGIC = Buffer.from("SSHSIG", "latin1");

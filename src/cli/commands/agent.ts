@@ -7,6 +7,7 @@
  * is reported once, not attested on every poll. Until the app publishes rollout manifests every
  * wave is open: the agent follows the default branch (docs/host.md).
  */
+import { escapeRegExp } from '../../core/regexp.js';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -45,9 +46,9 @@ async function remoteCommit(source: string, branch: string | undefined, stateBra
   const want = branch ? `refs/heads/${branch}` : 'HEAD';
   const r = await runGit(process.cwd(), ['ls-remote', '--symref', source, want, `refs/heads/${stateBranch}`]);
   const out = r.stdout.toString('utf8');
-  const sha = new RegExp(`^([0-9a-f]{40})\\t${want.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').exec(out)?.[1];
+  const sha = new RegExp(`^([0-9a-f]{40})\\t${escapeRegExp(want)}$`, 'm').exec(out)?.[1];
   if (r.code !== 0 || !sha) throw new DotfleetError('git', `cannot read ${branch ?? 'the default branch'} of ${source}: ${r.stderr.trim().split('\n')[0] ?? 'no such branch'}`, { hint: 'check --source and --branch' });
-  const state = new RegExp(`^([0-9a-f]{40})\\trefs/heads/${stateBranch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').exec(out)?.[1];
+  const state = new RegExp(`^([0-9a-f]{40})\\trefs/heads/${escapeRegExp(stateBranch)}$`, 'm').exec(out)?.[1];
   return { commit: sha, state };
 }
 

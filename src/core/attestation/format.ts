@@ -4,6 +4,7 @@
  * exact bytes are signed and stored. Verification refuses any other form.
  */
 import { z } from 'zod';
+import { escapeRegExp } from '../regexp.js';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const PREDICATE_TYPE = 'https://dotfleet.dev/attestation/host-apply/v1';
@@ -293,7 +294,6 @@ export function wellFormed(v: unknown): v is Statement {
  * token is JSON.stringify's own (a fatal UTF-8 decode leaves no lone surrogate to escape).
  * Anything else (an escape, a number of 16 digits) fails the pattern and the general path decides.
  */
-const lit = (text: string) => text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 const STR = '"([^"\\\\\\x00-\\x1f]+)"';
 const STR0 = '"([^"\\\\\\x00-\\x1f]*)"';
 const OR_NULL = `(?:null|${STR0})`;
@@ -304,15 +304,15 @@ const INT0 = '(0|[1-9][0-9]{0,14})';
 const INT1 = '([1-9][0-9]{0,14})';
 const one = (values: readonly string[]) => `"(${values.join('|')})"`;
 /** `"NAME": ` at its indent, after the previous field's `,\n` (none for the first). */
-const key = (indent: number, name: string, first = false) => lit(`${first ? '' : ',\n'}${' '.repeat(indent)}"${name}": `);
+const key = (indent: number, name: string, first = false) => escapeRegExp(`${first ? '' : ',\n'}${' '.repeat(indent)}"${name}": `);
 const sticky = (...parts: string[]) => new RegExp(parts.join(''), 'y');
 
 const HEAD = sticky(
-  lit(`{\n  "_type": "${STATEMENT_TYPE}",\n  "subject": [\n    {\n`),
+  escapeRegExp(`{\n  "_type": "${STATEMENT_TYPE}",\n  "subject": [\n    {\n`),
   key(6, 'name', true), STR,
-  lit(',\n      "digest": {\n'),
+  escapeRegExp(',\n      "digest": {\n'),
   key(8, 'gitCommit', true), SHA1_HEX,
-  lit(`\n      }\n    }\n  ],\n  "predicateType": "${PREDICATE_TYPE}",\n  "predicate": {\n`),
+  escapeRegExp(`\n      }\n    }\n  ],\n  "predicateType": "${PREDICATE_TYPE}",\n  "predicate": {\n`),
   key(4, 'host', true), STR,
   key(4, 'appliedCommit'), SHA1_HEX,
   key(4, 'rolloutTarget'), `(?:null|${SHA1_HEX})`,
@@ -321,13 +321,13 @@ const HEAD = sticky(
   key(4, 'tools'),
 );
 /** A list item: the object at its indent, then `,\n` (another follows) or the list's end. */
-const item = (...fields: string[]) => sticky(lit('      {\n'), ...fields, lit('\n      }'), '(,\\n|\\n    \\])');
+const item = (...fields: string[]) => sticky(escapeRegExp('      {\n'), ...fields, escapeRegExp('\n      }'), '(,\\n|\\n    \\])');
 const TOOL = item(key(8, 'name', true), STR, key(8, 'version'), OR_NULL, key(8, 'requirement'), OR_NULL, key(8, 'ok'), '(true|false)');
 const DRIFT = item(key(8, 'path', true), STR, key(8, 'type'), one(DRIFT_TYPES));
 const TEST = item(key(8, 'name', true), STR, key(8, 'status'), one(TEST_STATUSES), key(8, 'durationMs'), INT0, `(?:${key(8, 'output')}${STR0})?`);
 const DRIFT_KEY = sticky(key(4, 'drift'));
 const TESTS_KEY = sticky(key(4, 'tests'));
-const TAIL = sticky(key(4, 'status'), one(STATUSES), key(4, 'agentVersion'), STR, key(4, 'sequence'), INT1, key(4, 'issuedAt'), STR0, lit('\n  }\n}\n'), '$');
+const TAIL = sticky(key(4, 'status'), one(STATUSES), key(4, 'agentVersion'), STR, key(4, 'sequence'), INT1, key(4, 'issuedAt'), STR0, escapeRegExp('\n  }\n}\n'), '$');
 
 /** Does `re` match at `from` in `text` (then it ends at re.lastIndex)? */
 function lookingAt(re: RegExp, text: string, from: number): boolean {

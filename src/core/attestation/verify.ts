@@ -64,21 +64,20 @@ export function verifyAttestation(payload: Uint8Array, signature: string, option
     throw e;
   }
   const p = st.predicate;
-  // The reasons to refuse a statement whose signature verified, in order; the first one found is the verdict.
-  const refuse = (code: VerdictCode, message: string, line?: number) => fail(code, message, { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st, ...(line === undefined ? {} : { line }) });
+  const base = { host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st };
   if (options.expectHost !== undefined && options.expectHost !== p.host) {
-    return refuse('host-mismatch', `the attestation is for "${p.host}", submitted as "${options.expectHost}"`);
+    return fail('host-mismatch', `the attestation is for "${p.host}", submitted as "${options.expectHost}"`, base);
   }
   // The schema admits only real instants, so this is a number.
   const at = options.at ? Math.floor(options.at.getTime() / 1000) : issuedAtSeconds(p.issuedAt)!;
   const signer = lookupSigner(options.signers, known?.key === signed.publicKey ? known : signed.publicKey, options.principal ?? p.host, ATTESTATION_NAMESPACE, at);
-  if (!signer.ok) return refuse(signer.code, signer.message, signer.line);
+  if (!signer.ok) return fail(signer.code, signer.message, { ...base, line: signer.line });
   if (options.now) {
     const late = freshness(p.issuedAt, options.now, options);
-    if (late) return refuse(late.code, late.message);
+    if (late) return fail(late.code, late.message, base);
   }
   if (options.lastSequence !== undefined && p.sequence <= options.lastSequence) {
-    return refuse('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`);
+    return fail('sequence', `sequence ${p.sequence} is not greater than the last accepted ${options.lastSequence} (a replay?)`, base);
   }
   return { ok: true, code: 'verified', message: `good signature by ${p.host} (${key})`, host: p.host, sequence: p.sequence, issuedAt: p.issuedAt, key, statement: st, line: signer.entry.line };
 }

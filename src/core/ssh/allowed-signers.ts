@@ -66,11 +66,12 @@ export interface KnownSigner {
   lines: AllowedSigner[];
 }
 
+/** Add `v` to the list under `k`; the list. */
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): V[] {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
-  return list ?? m.get(k)!;
+  let list = m.get(k);
+  if (!list) m.set(k, (list = []));
+  list.push(v);
+  return list;
 }
 
 function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
@@ -87,7 +88,7 @@ function buildIndex(entries: AllowedSigner[]): AllowedSigners['index'] {
 
 /** The trusted key object with this blob, if any line lists it (it keeps its node:crypto key). */
 export function knownKey(signers: AllowedSigners, blob: Buffer): SshPublicKey | undefined {
-  return signers.index.byBlob.get(blob.toString('base64'))?.key;
+  return knownSigner(signers, blob)?.key;
 }
 
 /** The same, with the lines that hold the key (what lookupSigner would look up again). */
@@ -313,11 +314,8 @@ export function lookupSigner(signers: AllowedSigners, signer: SshPublicKey | Kno
       miss('expired', `the key was valid only until ${new Date(e.validBefore.seconds * 1000).toISOString()}`, e.line, 3);
       continue;
     }
-    if (e.certAuthority) {
-      miss('cert-authority', 'the key is listed only as a cert-authority, which dotfleet does not support', e.line, 2);
-      continue;
-    }
-    return { ok: true, entry: e };
+    // (A line that passes every check holds the key and allows it: it was taken above.)
+    if (e.certAuthority) miss('cert-authority', 'the key is listed only as a cert-authority, which dotfleet does not support', e.line, 2);
   }
   if (nearMiss) return { ok: false, code: nearMiss.code, message: nearMiss.message, line: nearMiss.line };
   return { ok: false, code: 'unknown-key', message: `the signing key is not in allowed_signers for "${principal}"` };

@@ -2,6 +2,7 @@
  * Compiling and rendering fleet templates: strict Handlebars with the fixed helper set, no
  * escaping (these are config files, not HTML), and every failure a located DotfleetError.
  */
+import { escapeRegExp } from '../regexp.js';
 import Handlebars from 'handlebars';
 import { DotfleetError, memoised } from '../errors.js';
 import { analyzeTemplate, BLOCK_HELPERS, OPTIONAL_KEY, type KeyPath } from './analyze.js';
@@ -201,7 +202,7 @@ export class TemplateEngine {
           const [lc, written] = at;
           const [line, col] = lc.split(':').map(Number);
           const key = notTable![1]!;
-          const m = new RegExp(`[./]${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[./]|$)`).exec(written);
+          const m = new RegExp(`[./]${escapeRegExp(key)}(?=[./]|$)`).exec(written);
           const parent = m ? written.slice(0, m.index) : written;
           e = new DotfleetError('template-runtime', `"${written}": ${parent} is not a table, so it has no key "${key}"`, {
             file,
